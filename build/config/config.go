@@ -1,0 +1,392 @@
+// Package config reads the workspace file (stump.yaml) and each site's site.yaml.
+//
+// Both are YAML decoded strictly: an unknown key or a value of the wrong type is an error
+// naming the file, line and column (see package diag). Defaults from the workspace's
+// `defaults:` apply to every site, and a site's own keys win. Nothing here touches the
+// network or writes files.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+
+	"github.com/stump-dev/stump/build/diag"
+)
+
+// WorkspaceFile is the name of the workspace config at the workspace root.
+const WorkspaceFile = "stump.yaml"
+
+// SiteFile is the name of a site's config inside sites/<site>/.
+const SiteFile = "site.yaml"
+
+// Workspace is stump.yaml.
+type Workspace struct {
+	// Output is the folder sites are built into, relative to the workspace (default "public").
+	Output string `yaml:"output"`
+	// Defaults are site settings every site starts from.
+	Defaults Site `yaml:"defaults"`
+	// Params are merged under each site's params.
+	Params map[string]any `yaml:"params"`
+	// Targets names publish targets (URLs) that sites refer to by name.
+	Targets map[string]string `yaml:"targets"`
+}
+
+// Site is sites/<site>/site.yaml. Zero values mean "not set" so that defaults can fill them.
+type Site struct {
+	Title        string `yaml:"title"`
+	BaseURL      string `yaml:"baseURL"`
+	LanguageCode string `yaml:"languageCode"`
+	Theme        string `yaml:"theme"`
+	Copyright    string `yaml:"copyright"`
+	// Paginate is the page size of list pages (default 10).
+	Paginate int `yaml:"paginate"`
+	// TimeZone is the IANA zone for front matter dates without an offset (default UTC).
+	TimeZone string `yaml:"timeZone"`
+	// Taxonomies maps singular to plural names (default tag: tags, category: categories).
+	Taxonomies map[string]string `yaml:"taxonomies"`
+	// Menus are named menus of entries.
+	Menus map[string][]MenuEntry `yaml:"menus"`
+	// Params are free-form values for templates.
+	Params   map[string]any `yaml:"params"`
+	Markdown Markdown       `yaml:"markdown"`
+	// Feeds is "rss" (default), "atom" or "none".
+	Feeds string `yaml:"feeds"`
+	// FeedLimit caps the entries of a feed (default 20).
+	FeedLimit int `yaml:"feedLimit"`
+	// Sitemap and Robots turn sitemap.xml and robots.txt off when false.
+	Sitemap *bool `yaml:"sitemap"`
+	Robots  *bool `yaml:"robots"`
+	// Minify minifies HTML pages too (assets referenced through `asset` always are).
+	Minify bool `yaml:"minify"`
+	// CheckLinks fails the build on a root-relative link to a page that is not built.
+	CheckLinks bool `yaml:"checkLinks"`
+	// Target is where `stump publish` sends the site (a URL or a name in stump.yaml targets).
+	Target string `yaml:"target"`
+	// Headers are extra response headers by path glob, applied at publish.
+	Headers []HeaderRule `yaml:"headers"`
+	// Redirects are extra redirects, written as redirect pages (and as S3 website
+	// redirects at publish).
+	Redirects []Redirect `yaml:"redirects"`
+	// Ignore lists globs (relative to content/ and static/) that are never built.
+	Ignore []string `yaml:"ignore"`
+}
+
+// Markdown configures the Markdown renderer.
+type Markdown struct {
+	// Unsafe passes raw HTML in Markdown through. Off by default: raw HTML is omitted.
+	Unsafe bool `yaml:"unsafe"`
+	// Typographer turns smart quotes and dashes on (default true).
+	Typographer *bool `yaml:"typographer"`
+	// Highlight configures code highlighting.
+	Highlight Highlight `yaml:"highlight"`
+}
+
+// Highlight configures chroma.
+type Highlight struct {
+	Style       string `yaml:"style"`
+	LineNumbers bool   `yaml:"lineNumbers"`
+}
+
+// MenuEntry is one link of a menu.
+type MenuEntry struct {
+	Name       string `yaml:"name"`
+	URL        string `yaml:"url"`
+	Weight     int    `yaml:"weight"`
+	Identifier string `yaml:"identifier"`
+}
+
+// HeaderRule sets headers on the paths that match a glob.
+type HeaderRule struct {
+	Path   string            `yaml:"path"`
+	Values map[string]string `yaml:"values"`
+}
+
+// Redirect sends From to To.
+type Redirect struct {
+	From   string `yaml:"from"`
+	To     string `yaml:"to"`
+	Status int    `yaml:"status"`
+}
+
+// Loaded is a site's config with the defaults applied and the source kept for positions.
+type Loaded struct {
+	Site
+	// Name is the site's folder name.
+	Name string
+	// File is the path of site.yaml as shown in messages.
+	File string
+	// Base is BaseURL parsed; its Path always ends in "/".
+	Base *url.URL
+	// Location is the zone for dates without an offset.
+	Location *time.Location
+	// TaxonomyOrder lists the plural names sorted, and Singular maps plural to singular.
+	TaxonomyOrder []string
+	Singular      map[string]string
+
+	ast *ast.File
+}
+
+// Pos returns the line and column of a YAML path (like "$.baseURL") in the site file, or
+// zeros when it is absent.
+func (l *Loaded) Pos(path string) (int, int) { return pos(l.ast, path) }
+
+// ReadWorkspace reads stump.yaml at path. A missing file is an error.
+func ReadWorkspace(path, shown string) (*Workspace, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read workspace config: %w", err)
+	}
+	var w Workspace
+	if _, err := decodeStrict(shown, b, &w); err != nil {
+		return nil, err
+	}
+	if w.Output == "" {
+		w.Output = "public"
+	}
+	if filepath.IsAbs(w.Output) || strings.HasPrefix(filepath.Clean(w.Output), "..") {
+		return nil, diag.New(shown, 0, 0, "output %q must be a folder inside the workspace", w.Output)
+	}
+	return &w, nil
+}
+
+// ReadSite reads a site's site.yaml and applies the workspace defaults.
+func ReadSite(ws *Workspace, name, path, shown string) (*Loaded, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, diag.New(shown, 0, 0, "site %q has no %s", name, SiteFile)
+		}
+		return nil, fmt.Errorf("read site config: %w", err)
+	}
+	var s Site
+	f, err := decodeStrict(shown, b, &s)
+	if err != nil {
+		return nil, err
+	}
+	l := &Loaded{Site: merge(ws.Defaults, s), Name: name, File: shown, ast: f}
+	l.Params = mergeParams(ws.Params, ws.Defaults.Params, s.Params)
+	if err := l.finish(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+var themeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// finish fills defaults and validates values that YAML types cannot.
+func (l *Loaded) finish() error {
+	errAt := func(path, format string, args ...any) error {
+		line, col := l.Pos(path)
+		return diag.New(l.File, line, col, format, args...)
+	}
+	if l.Title == "" {
+		l.Title = l.Name
+	}
+	if l.LanguageCode == "" {
+		l.LanguageCode = "en"
+	}
+	if l.Paginate == 0 {
+		l.Paginate = 10
+	}
+	if l.Paginate < 0 {
+		return errAt("$.paginate", "paginate must be a positive number, not %d", l.Paginate)
+	}
+	if l.FeedLimit == 0 {
+		l.FeedLimit = 20
+	}
+	switch l.Feeds {
+	case "":
+		l.Feeds = "rss"
+	case "rss", "atom", "none":
+	default:
+		return errAt("$.feeds", "feeds must be rss, atom or none, not %q", l.Feeds)
+	}
+	if l.Theme == "" {
+		l.Theme = "campaign"
+	}
+	if !themeName.MatchString(l.Theme) {
+		return errAt("$.theme", "theme %q is not a valid theme name (letters, digits, '.', '_' and '-')", l.Theme)
+	}
+	base := l.BaseURL
+	if base == "" {
+		base = "/"
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "" && u.Scheme != "http" && u.Scheme != "https") || (u.Scheme != "" && u.Host == "") || u.RawQuery != "" || u.Fragment != "" {
+		return errAt("$.baseURL", "baseURL %q is not an http(s) URL like https://example.org/", l.BaseURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	l.Base = u
+	l.Location = time.UTC
+	if l.TimeZone != "" {
+		loc, err := time.LoadLocation(l.TimeZone)
+		if err != nil {
+			return errAt("$.timeZone", "timeZone %q is not a known IANA time zone", l.TimeZone)
+		}
+		l.Location = loc
+	}
+	if l.Taxonomies == nil {
+		l.Taxonomies = map[string]string{"tag": "tags", "category": "categories"}
+	}
+	l.Singular = map[string]string{}
+	for sing, plural := range l.Taxonomies {
+		if !themeName.MatchString(plural) || !themeName.MatchString(sing) {
+			return errAt("$.taxonomies."+sing, "taxonomy %q: %q is not a valid name", sing, plural)
+		}
+		l.Singular[plural] = sing
+		l.TaxonomyOrder = append(l.TaxonomyOrder, plural)
+	}
+	sort.Strings(l.TaxonomyOrder)
+	for name, entries := range l.Menus {
+		for i, e := range entries {
+			if e.Name == "" || e.URL == "" {
+				return errAt(fmt.Sprintf("$.menus.%s[%d]", name, i), "menu %q entry %d needs both name and url", name, i+1)
+			}
+		}
+	}
+	for i, h := range l.Headers {
+		if h.Path == "" {
+			return errAt(fmt.Sprintf("$.headers[%d]", i), "header rule %d needs a path glob", i+1)
+		}
+		if _, err := filepath.Match(h.Path, ""); err != nil {
+			return errAt(fmt.Sprintf("$.headers[%d].path", i), "header rule path %q is not a valid glob", h.Path)
+		}
+	}
+	for i, r := range l.Redirects {
+		if !strings.HasPrefix(r.From, "/") || r.To == "" {
+			return errAt(fmt.Sprintf("$.redirects[%d]", i), "redirect %d needs from (a path starting with /) and to", i+1)
+		}
+		if r.Status == 0 {
+			l.Redirects[i].Status = 301
+		} else if r.Status != 301 && r.Status != 302 && r.Status != 307 && r.Status != 308 {
+			return errAt(fmt.Sprintf("$.redirects[%d].status", i), "redirect status must be 301, 302, 307 or 308, not %d", r.Status)
+		}
+	}
+	for i, g := range l.Ignore {
+		if _, err := filepath.Match(g, ""); err != nil {
+			return errAt(fmt.Sprintf("$.ignore[%d]", i), "ignore pattern %q is not a valid glob", g)
+		}
+	}
+	return nil
+}
+
+// merge returns d with every field that s sets replaced by s's.
+func merge(d, s Site) Site {
+	out := d
+	str := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	str(&out.Title, s.Title)
+	str(&out.BaseURL, s.BaseURL)
+	str(&out.LanguageCode, s.LanguageCode)
+	str(&out.Theme, s.Theme)
+	str(&out.Copyright, s.Copyright)
+	str(&out.TimeZone, s.TimeZone)
+	str(&out.Feeds, s.Feeds)
+	str(&out.Target, s.Target)
+	if s.Paginate != 0 {
+		out.Paginate = s.Paginate
+	}
+	if s.FeedLimit != 0 {
+		out.FeedLimit = s.FeedLimit
+	}
+	if s.Taxonomies != nil {
+		out.Taxonomies = s.Taxonomies
+	}
+	if s.Menus != nil {
+		out.Menus = s.Menus
+	}
+	if s.Markdown.Unsafe {
+		out.Markdown.Unsafe = true
+	}
+	if s.Markdown.Typographer != nil {
+		out.Markdown.Typographer = s.Markdown.Typographer
+	}
+	str(&out.Markdown.Highlight.Style, s.Markdown.Highlight.Style)
+	if s.Markdown.Highlight.LineNumbers {
+		out.Markdown.Highlight.LineNumbers = true
+	}
+	if s.Sitemap != nil {
+		out.Sitemap = s.Sitemap
+	}
+	if s.Robots != nil {
+		out.Robots = s.Robots
+	}
+	out.Minify = d.Minify || s.Minify
+	out.CheckLinks = d.CheckLinks || s.CheckLinks
+	out.Headers = append(append([]HeaderRule(nil), d.Headers...), s.Headers...)
+	out.Redirects = append(append([]Redirect(nil), d.Redirects...), s.Redirects...)
+	out.Ignore = append(append([]string(nil), d.Ignore...), s.Ignore...)
+	return out
+}
+
+// mergeParams merges maps left to right: later keys win, nested maps merge.
+func mergeParams(ms ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range ms {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok {
+				if prev, ok := out[k].(map[string]any); ok {
+					out[k] = mergeParams(prev, sub)
+					continue
+				}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// decodeStrict parses b as YAML into v, rejecting unknown keys and wrong types with a
+// positioned error. It returns the AST for later position look-ups.
+func decodeStrict(shown string, b []byte, v any) (*ast.File, error) {
+	f, err := parser.ParseBytes(b, 0)
+	if err != nil {
+		return nil, diag.FromYAML(shown, err)
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		return f, nil
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b), yaml.DisallowUnknownField())
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return nil, diag.FromYAML(shown, err)
+	}
+	return f, nil
+}
+
+// pos finds a YAML path in f. It returns zeros when f is nil or the path is absent.
+func pos(f *ast.File, path string) (int, int) {
+	if f == nil {
+		return 0, 0
+	}
+	p, err := yaml.PathString(path)
+	if err != nil {
+		return 0, 0
+	}
+	n, err := p.FilterFile(f)
+	if err != nil || n == nil {
+		return 0, 0
+	}
+	tk := n.GetToken()
+	if tk == nil || tk.Position == nil {
+		return 0, 0
+	}
+	return tk.Position.Line, tk.Position.Column
+}

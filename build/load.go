@@ -1,0 +1,453 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"mime"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/goccy/go-yaml"
+	"github.com/pelletier/go-toml/v2"
+	"github.com/tdewolff/minify/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/build/diag"
+	"github.com/stump-dev/stump/build/frontmatter"
+	"github.com/stump-dev/stump/build/markdown"
+)
+
+// siteState is one site being built.
+type siteState struct {
+	ws      *Workspace
+	cfg     *config.Loaded
+	opts    Options
+	src     *tree // sites/<site>
+	theme   *tree
+	md      *markdown.Renderer
+	site    *Site
+	pages   []*Page // every page, generated ones included
+	regular []*Page
+	// bundled are content files copied next to their page (bundle resources and
+	// non-Markdown files under content/).
+	bundled []copyFile
+	static  []srcFile // theme static first, then site static (site wins on same Rel)
+	// staticByRel indexes static by Rel (the site's file wins).
+	staticByRel map[string]srcFile
+	assets      *assetRegistry
+	minifier    *minify.M
+	out         *outputs
+}
+
+// copyFile is a source file written as is at out.
+type copyFile struct {
+	src srcFile
+	out string
+}
+
+// maxErrors bounds how many input errors one build reports.
+const maxErrors = 20
+
+// loadContent reads, checks and renders every Markdown file of the site in parallel.
+func (st *siteState) loadContent(ctx context.Context) error {
+	files, err := st.src.walk("content", st.cfg.Ignore)
+	if err != nil {
+		return err
+	}
+	// Folders holding index.md are leaf bundles: their other files belong to that page.
+	leaf := map[string]bool{}
+	for _, f := range files {
+		if path.Base(f.Rel) == "index.md" {
+			leaf[path.Dir(f.Rel)] = true
+		}
+	}
+	bundleOf := func(rel string) string {
+		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+			if leaf[d] {
+				return d
+			}
+		}
+		return ""
+	}
+	var mdFiles []srcFile
+	resources := map[string][]srcFile{}
+	for _, f := range files {
+		if strings.HasSuffix(f.Rel, ".md") && bundleOf(f.Rel) == "" || path.Base(f.Rel) == "index.md" {
+			mdFiles = append(mdFiles, f)
+			continue
+		}
+		if b := bundleOf(f.Rel); b != "" {
+			resources[b] = append(resources[b], f)
+			continue
+		}
+		if strings.HasSuffix(f.Rel, ".md") {
+			continue
+		}
+		st.bundled = append(st.bundled, copyFile{src: f, out: strings.ToLower(f.Rel)})
+	}
+	pages := make([]*Page, len(mdFiles))
+	errs := make([]error, len(mdFiles))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(st.opts.Workers)
+	for i, f := range mdFiles {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			p, err := st.loadPage(f)
+			pages[i], errs[i] = p, err
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := joinErrors(errs); err != nil {
+		return err
+	}
+	for i, p := range pages {
+		if p == nil {
+			continue // filtered (draft, future, expired)
+		}
+		if p.Kind == KindPage && leaf[path.Dir(mdFiles[i].Rel)] && path.Base(mdFiles[i].Rel) == "index.md" {
+			dir := path.Dir(mdFiles[i].Rel)
+			for _, r := range resources[dir] {
+				name := strings.TrimPrefix(r.Rel, dir+"/")
+				out := strings.TrimPrefix(p.urlPath, "/") + name
+				if !strings.HasSuffix(p.urlPath, "/") {
+					out = path.Dir(strings.TrimPrefix(p.urlPath, "/")) + "/" + name
+				}
+				p.Resources = append(p.Resources, &Resource{
+					Name:         name,
+					RelPermalink: st.site.relURL(out),
+					Permalink:    st.site.absURL(out),
+					MediaType:    contentType(name),
+				})
+				st.bundled = append(st.bundled, copyFile{src: r, out: out})
+			}
+		}
+		st.pages = append(st.pages, p)
+	}
+	return nil
+}
+
+// joinErrors returns nil, or the positioned errors sorted by file (at most maxErrors).
+func joinErrors(errs []error) error {
+	var list []error
+	for _, e := range errs {
+		if e != nil {
+			list = append(list, e)
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	sort.SliceStable(list, func(i, j int) bool { return list[i].Error() < list[j].Error() })
+	if len(list) > maxErrors {
+		n := len(list) - maxErrors
+		list = append(list[:maxErrors], fmt.Errorf("... and %d more errors", n))
+	}
+	return errors.Join(list...)
+}
+
+// loadPage parses one Markdown file. It returns nil, nil for a page the options leave out.
+func (st *siteState) loadPage(f srcFile) (*Page, error) {
+	src, err := f.read()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := frontmatter.Parse(f.Shown, src)
+	if err != nil {
+		return nil, err
+	}
+	m, err := parseMeta(f.Shown, doc, st.cfg)
+	if err != nil {
+		return nil, err
+	}
+	now := st.opts.Now
+	if m.draft && !st.opts.Drafts {
+		return nil, nil
+	}
+	pub := m.publishDate
+	if pub.IsZero() {
+		pub = m.date
+	}
+	if !pub.IsZero() && pub.After(now) && !st.opts.Future {
+		return nil, nil
+	}
+	if !m.expiryDate.IsZero() && !m.expiryDate.After(now) && !st.opts.Expired {
+		return nil, nil
+	}
+	res, err := st.md.Render(doc.Body)
+	if err != nil {
+		return nil, diag.New(f.Shown, doc.BodyLine, 1, "markdown: %v", err)
+	}
+	rel := f.Rel
+	dir, base := path.Split(strings.TrimSuffix(rel, ".md"))
+	dir = strings.TrimSuffix(dir, "/")
+	p := &Page{
+		Title:       m.title,
+		Kind:        KindPage,
+		Layout:      m.layout,
+		Date:        m.date,
+		Lastmod:     m.lastmod,
+		PublishDate: m.publishDate,
+		ExpiryDate:  m.expiryDate,
+		Draft:       m.draft,
+		Weight:      m.weight,
+		Slug:        m.slug,
+		Description: m.description,
+		Content:     template.HTML(res.Content),
+		Summary:     template.HTML(res.Summary),
+		Truncated:   res.Truncated,
+		WordCount:   res.WordCount,
+		Params:      m.params,
+		Aliases:     m.aliases,
+		File:        rel,
+		shown:       f.Shown,
+		menus:       m.menus,
+		layoutLine:  m.layoutPos.Line,
+		layoutCol:   m.layoutPos.Col,
+		srcBody:     doc.Body,
+		bodyLine:    doc.BodyLine,
+		Terms:       map[string][]*Term{},
+	}
+	if p.Lastmod.IsZero() {
+		p.Lastmod = p.Date
+	}
+	if len(res.TOC) > 0 {
+		p.TableOfContents = template.HTML(res.TOC)
+	}
+	if m.summary != "" {
+		s, err := st.md.Inline([]byte(m.summary))
+		if err != nil {
+			return nil, diag.New(f.Shown, doc.Pos("summary").Line, doc.Pos("summary").Col, "summary: %v", err)
+		}
+		p.Summary = template.HTML("<p>" + string(s) + "</p>")
+		p.Truncated = true
+	}
+	p.ReadingTime = max(1, (p.WordCount+212)/213)
+	// Terms are resolved into *Term later; keep the raw names.
+	p.Params["_terms"] = m.terms
+	switch {
+	case base == "_index":
+		p.Kind = KindSection
+		p.dir = dir
+		if dir == "" {
+			p.Kind = KindHome
+		}
+		p.urlPath = "/" + lowerPath(dir) + "/"
+		if dir == "" {
+			p.urlPath = "/"
+		}
+	case base == "index" && dir != "":
+		// Leaf bundle: the page is the folder.
+		parent, name := path.Split(dir)
+		p.dir = strings.TrimSuffix(parent, "/")
+		p.urlPath = pageURL(p.dir, name, m)
+	default:
+		p.dir = dir
+		p.urlPath = pageURL(dir, base, m)
+	}
+	if m.url != "" {
+		p.urlPath = cleanURL(m.url)
+	}
+	if p.Kind == KindPage {
+		if i := strings.IndexByte(p.dir, '/'); i >= 0 {
+			p.Section = p.dir[:i]
+		} else {
+			p.Section = p.dir
+		}
+	} else if p.Kind == KindSection {
+		p.Section = strings.SplitN(p.dir, "/", 2)[0]
+	}
+	p.Type = m.typ
+	if p.Type == "" {
+		p.Type = p.Section
+	}
+	return p, nil
+}
+
+// pageURL is the pretty URL of a page in dir named base (slug wins over the file name).
+func pageURL(dir, base string, m *meta) string {
+	name := lowerPath(base)
+	if m.slug != "" {
+		name = m.slug
+	}
+	if dir == "" {
+		return "/" + name + "/"
+	}
+	return "/" + lowerPath(dir) + "/" + name + "/"
+}
+
+// lowerPath lower-cases a content path and turns spaces into dashes.
+func lowerPath(p string) string {
+	return strings.ReplaceAll(strings.ToLower(p), " ", "-")
+}
+
+// cleanURL normalises a front matter url: leading slash, no dot segments, and a trailing
+// slash unless it names a file (has an extension).
+func cleanURL(u string) string {
+	c := path.Clean("/" + u)
+	if path.Ext(c) == "" && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// outPathFor maps a URL path to the file written: "/a/b/" is "a/b/index.html".
+func outPathFor(urlPath string) string {
+	p := strings.TrimPrefix(urlPath, "/")
+	if p == "" || strings.HasSuffix(p, "/") {
+		return p + "index.html"
+	}
+	return p
+}
+
+// loadData reads data/ into nested maps: data/a/b.yaml is Data.a.b.
+func (st *siteState) loadData() (map[string]any, error) {
+	files, err := st.src.walk("data", nil)
+	if err != nil {
+		return nil, err
+	}
+	root := map[string]any{}
+	for _, f := range files {
+		ext := path.Ext(f.Rel)
+		var v any
+		b, err := f.read()
+		if err != nil {
+			return nil, err
+		}
+		switch ext {
+		case ".yaml", ".yml":
+			if err := yaml.UnmarshalWithOptions(b, &v); err != nil {
+				return nil, diag.FromYAML(f.Shown, err)
+			}
+		case ".json":
+			if err := json.Unmarshal(b, &v); err != nil {
+				var se *json.SyntaxError
+				if errors.As(err, &se) {
+					line, col := lineCol(b, int(se.Offset))
+					return nil, diag.New(f.Shown, line, col, "JSON: %v", err)
+				}
+				return nil, diag.New(f.Shown, 0, 0, "JSON: %v", err)
+			}
+		case ".toml":
+			m := map[string]any{}
+			if err := toml.Unmarshal(b, &m); err != nil {
+				var de *toml.DecodeError
+				if errors.As(err, &de) {
+					r, c := de.Position()
+					return nil, diag.New(f.Shown, r, c, "TOML: %v", de.Error())
+				}
+				return nil, diag.New(f.Shown, 0, 0, "TOML: %v", err)
+			}
+			v = m
+		default:
+			continue
+		}
+		parts := strings.Split(strings.TrimSuffix(f.Rel, ext), "/")
+		m := root
+		for _, seg := range parts[:len(parts)-1] {
+			next, ok := m[seg].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				m[seg] = next
+			}
+			m = next
+		}
+		m[parts[len(parts)-1]] = normalizeData(v)
+	}
+	return root, nil
+}
+
+func normalizeData(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, x := range t {
+			t[k] = normalizeData(x)
+		}
+		return t
+	case map[any]any:
+		m := make(map[string]any, len(t))
+		for k, x := range t {
+			m[fmt.Sprint(k)] = normalizeData(x)
+		}
+		return m
+	case []any:
+		for i, x := range t {
+			t[i] = normalizeData(x)
+		}
+		return t
+	case uint64:
+		return int(t)
+	case int64:
+		return int(t)
+	}
+	return v
+}
+
+func lineCol(b []byte, off int) (int, int) {
+	if off > len(b) {
+		off = len(b)
+	}
+	line, col := 1, 1
+	for _, c := range b[:off] {
+		if c == '\n' {
+			line++
+			col = 1
+		} else {
+			col++
+		}
+	}
+	return line, col
+}
+
+// contentType is the MIME type for a file name, deterministic across machines.
+func contentType(name string) string {
+	ext := strings.ToLower(path.Ext(name))
+	if t, ok := knownTypes[ext]; ok {
+		return t
+	}
+	if t := mime.TypeByExtension(ext); t != "" {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+var knownTypes = map[string]string{
+	".html":        "text/html; charset=utf-8",
+	".htm":         "text/html; charset=utf-8",
+	".css":         "text/css; charset=utf-8",
+	".js":          "text/javascript; charset=utf-8",
+	".mjs":         "text/javascript; charset=utf-8",
+	".json":        "application/json",
+	".xml":         "application/xml",
+	".txt":         "text/plain; charset=utf-8",
+	".svg":         "image/svg+xml",
+	".png":         "image/png",
+	".jpg":         "image/jpeg",
+	".jpeg":        "image/jpeg",
+	".gif":         "image/gif",
+	".webp":        "image/webp",
+	".avif":        "image/avif",
+	".ico":         "image/x-icon",
+	".woff":        "font/woff",
+	".woff2":       "font/woff2",
+	".pdf":         "application/pdf",
+	".mp4":         "video/mp4",
+	".webm":        "video/webm",
+	".mp3":         "audio/mpeg",
+	".wasm":        "application/wasm",
+	".map":         "application/json",
+	".webmanifest": "application/manifest+json",
+	".md":          "text/markdown; charset=utf-8",
+}
+
+var _ sync.Mutex

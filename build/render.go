@@ -1,0 +1,232 @@
+package build
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build/diag"
+)
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// render executes every page's layout in parallel and adds the results, the feeds, the
+// sitemap, robots.txt, the 404 page, aliases, redirects, bundle files and static files to
+// st.out.
+func (st *siteState) render(ctx context.Context, ls *layouts) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(st.opts.Workers)
+	errs := make([]error, len(st.pages))
+	for i, p := range st.pages {
+		g.Go(func() error {
+			if gctx.Err() != nil {
+				return gctx.Err()
+			}
+			errs[i] = st.renderPage(ls, p)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := joinErrors(errs); err != nil {
+		return err
+	}
+	return st.renderExtras(ls)
+}
+
+// renderPage renders p (and, for lists whose template asked for .Paginator, its further
+// pagers) and its feed and aliases.
+func (st *siteState) renderPage(ls *layouts, p *Page) error {
+	t, entry, err := ls.forPage(p)
+	if err != nil {
+		return err
+	}
+	exec := func(pg *Page, out string) error {
+		buf := bufPool.Get().(*bytes.Buffer)
+		buf.Reset()
+		defer bufPool.Put(buf)
+		if err := t.ExecuteTemplate(buf, entry, pg); err != nil {
+			e := templateError(err)
+			var d *diag.Error
+			if errors.As(e, &d) && p.shown != "" {
+				d.Msg += " (while rendering " + p.shown + ")"
+			}
+			return e
+		}
+		data := bytes.Clone(buf.Bytes())
+		if st.cfg.Minify {
+			if m, err := st.minifier.Bytes("text/html", data); err == nil {
+				data = m
+			}
+		}
+		return st.out.add(&outFile{path: out, data: data, class: classPage, from: describe(p), page: p})
+	}
+	if err := exec(p, p.outPath); err != nil {
+		return err
+	}
+	if p.paginated != nil && p.paginated.Load() && len(p.pagers) > 1 {
+		for _, pg := range p.pagers[1:] {
+			cp := *p
+			cp.pager = pg
+			out := outPathFor(p.urlPath + "page/" + strconv.Itoa(pg.PageNumber) + "/")
+			if err := exec(&cp, out); err != nil {
+				return err
+			}
+		}
+		first := p.urlPath + "page/1/"
+		if err := st.alias(first, p); err != nil {
+			return err
+		}
+	}
+	if p.OutputFeed != "" {
+		var feed []byte
+		var err error
+		self := st.site.absURL(strings.TrimPrefix(p.OutputFeed, strings.TrimSuffix(st.site.base.Path, "/")))
+		if st.cfg.Feeds == "atom" {
+			feed, err = st.atom(p, self)
+		} else {
+			feed, err = st.rss(p, self)
+		}
+		if err != nil {
+			return err
+		}
+		name := "index.xml"
+		if st.cfg.Feeds == "atom" {
+			name = "atom.xml"
+		}
+		if err := st.out.add(&outFile{path: strings.TrimPrefix(p.urlPath, "/") + name, data: feed, class: classPage, from: describe(p), page: p}); err != nil {
+			return err
+		}
+	}
+	for _, a := range p.Aliases {
+		if err := st.alias(cleanURL(a), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// alias writes a redirect page at urlPath pointing to p.
+func (st *siteState) alias(urlPath string, p *Page) error {
+	return st.out.add(&outFile{
+		path: outPathFor(urlPath), data: redirectHTML(p.RelPermalink, p.Permalink), class: classPage,
+		redirect: p.RelPermalink, from: describe(p) + " (alias " + urlPath + ")",
+	})
+}
+
+// renderExtras adds what is not a content page.
+func (st *siteState) renderExtras(ls *layouts) error {
+	// 404 page.
+	nf := &Page{Kind: Kind404, Title: "Page not found", urlPath: "/404.html", outPath: "404.html", Site: st.site, Params: map[string]any{}, Terms: map[string][]*Term{}}
+	nf.RelPermalink = st.site.relURL("404.html")
+	nf.Permalink = st.site.absURL("404.html")
+	if ls.has("404.html") {
+		if err := st.renderPage(ls, nf); err != nil {
+			return err
+		}
+	} else if err := st.out.add(&outFile{path: "404.html", data: []byte(default404), class: classPage}); err != nil {
+		return err
+	}
+	for _, r := range st.cfg.Redirects {
+		target := r.To
+		if strings.HasPrefix(target, "/") {
+			target = st.site.relURL(target)
+		}
+		if err := st.out.add(&outFile{path: outPathFor(cleanURL(r.From)), data: redirectHTML(target, target), class: classPage, redirect: target, from: st.cfg.File + " (redirect " + r.From + ")"}); err != nil {
+			return err
+		}
+	}
+	for _, c := range st.bundled {
+		src := c.src
+		if err := st.out.add(&outFile{path: c.out, src: &src, class: classStatic, from: c.src.Shown}); err != nil {
+			return err
+		}
+	}
+	for rel, f := range st.staticByRel {
+		f := f
+		if st.out.has(rel) && (rel == "robots.txt" || rel == "sitemap.xml" || rel == "404.html") {
+			continue
+		}
+		if err := st.out.add(&outFile{path: rel, src: &f, class: classStatic, from: f.Shown}); err != nil {
+			return err
+		}
+	}
+	sitemapOn := st.cfg.Sitemap == nil || *st.cfg.Sitemap
+	if sitemapOn && !st.out.has("sitemap.xml") {
+		b, err := st.sitemap()
+		if err != nil {
+			return err
+		}
+		if err := st.out.add(&outFile{path: "sitemap.xml", data: b, class: classPage}); err != nil {
+			return err
+		}
+	}
+	if (st.cfg.Robots == nil || *st.cfg.Robots) && !st.out.has("robots.txt") {
+		if err := st.out.add(&outFile{path: "robots.txt", data: st.robots(sitemapOn), class: classPage}); err != nil {
+			return err
+		}
+	}
+	if st.cfg.CheckLinks {
+		return st.checkLinks()
+	}
+	return nil
+}
+
+const default404 = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Page not found</title></head><body><h1>Page not found</h1><p><a href="/">Go to the home page</a></p></body></html>
+`
+
+var linkRE = regexp.MustCompile(`(?:href|src)="([^"#?]*)[^"]*"`)
+
+// checkLinks fails on a root-relative link in a page to a path the build does not write.
+func (st *siteState) checkLinks() error {
+	base := st.site.base.Path
+	var errs []error
+	for _, f := range st.out.sorted() {
+		if f.page == nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, m := range linkRE.FindAllSubmatch(f.data, -1) {
+			link := string(m[1])
+			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") || seen[link] {
+				continue
+			}
+			seen[link] = true
+			rel := strings.TrimPrefix(link, base)
+			target := rel
+			switch {
+			case rel == "" || strings.HasSuffix(rel, "/"):
+				target = rel + "index.html"
+			case path.Ext(rel) == "":
+				target = rel + "/index.html"
+			}
+			if st.out.has(target) {
+				continue
+			}
+			p := f.page
+			line, col := 0, 0
+			if i := bytes.Index(p.srcBody, []byte(link)); i >= 0 {
+				line, col = lineCol(p.srcBody, i)
+				line += p.bodyLine - 1
+			}
+			where := p.shown
+			if where == "" {
+				where = "/" + f.path
+			}
+			errs = append(errs, diag.New(where, line, col, "links to %s, but no page or file is built there", link))
+		}
+	}
+	if err := joinErrors(errs); err != nil {
+		return fmt.Errorf("link check: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,241 @@
+package build
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"html/template"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template/parse"
+
+	"github.com/stump-dev/stump/build/diag"
+)
+
+// layoutSrc is one layout file: its text and the path shown in messages.
+type layoutSrc struct {
+	shown string
+	text  string
+}
+
+// layouts resolves and compiles a site's layouts (the site's layouts/ over its theme's).
+// Compiled templates are cached; Execute on them is safe from many goroutines.
+type layouts struct {
+	files    map[string]layoutSrc // name under layouts/ → source
+	funcs    template.FuncMap
+	partials *template.Template
+	byName   map[string]string // partial name → template name (its shown path)
+
+	mu       sync.Mutex
+	compiled map[string]*compiled
+}
+
+type compiled struct {
+	t     *template.Template
+	entry string
+	err   error
+}
+
+// loadLayouts reads layouts from the theme and the site; a site file replaces the theme
+// file of the same name.
+func (st *siteState) loadLayouts(funcs template.FuncMap) (*layouts, error) {
+	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, compiled: map[string]*compiled{}, byName: map[string]string{}}
+	for _, t := range []*tree{st.theme, st.src} {
+		files, err := t.walk("layouts", nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			b, err := f.read()
+			if err != nil {
+				return nil, err
+			}
+			ls.files[f.Rel] = layoutSrc{shown: f.Shown, text: string(b)}
+		}
+	}
+	ls.partials = template.New("partials").Funcs(funcs)
+	for name, src := range ls.files {
+		if !strings.HasPrefix(name, "partials/") {
+			continue
+		}
+		if _, err := ls.partials.New(src.shown).Parse(src.text); err != nil {
+			return nil, templateError(err)
+		}
+		ls.byName[strings.TrimPrefix(name, "partials/")] = src.shown
+	}
+	return ls, nil
+}
+
+// has reports whether a layout exists.
+func (ls *layouts) has(name string) bool {
+	_, ok := ls.files[name]
+	return ok
+}
+
+// first returns the first candidate that exists.
+func (ls *layouts) first(cands []string) (string, bool) {
+	for _, c := range cands {
+		if ls.has(c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+// candidates lists the layout names looked up for p, in order.
+func candidates(p *Page) []string {
+	typ := p.Type
+	switch p.Kind {
+	case KindHome:
+		return []string{"index.html", "home.html", "_default/list.html"}
+	case KindSection:
+		return []string{typ + "/list.html", typ + "/section.html", "_default/section.html", "_default/list.html"}
+	case KindTaxonomy:
+		return []string{p.plural + "/taxonomy.html", p.plural + "/terms.html", "_default/taxonomy.html", "_default/terms.html", "_default/list.html"}
+	case KindTerm:
+		return []string{p.plural + "/term.html", "_default/term.html", "_default/list.html"}
+	case Kind404:
+		return []string{"404.html"}
+	}
+	var c []string
+	if p.Layout != "" {
+		if typ != "" {
+			c = append(c, typ+"/"+p.Layout+".html")
+		}
+		return append(c, "_default/"+p.Layout+".html")
+	}
+	if typ != "" {
+		c = append(c, typ+"/single.html")
+	}
+	return append(c, "_default/single.html")
+}
+
+// forPage returns the compiled template for p and the name to execute.
+func (ls *layouts) forPage(p *Page) (*template.Template, string, error) {
+	cands := candidates(p)
+	name, ok := ls.first(cands)
+	if !ok {
+		if p.Layout != "" {
+			return nil, "", diag.New(p.shown, p.layoutLine, p.layoutCol, "layout %q does not exist (looked for layouts/%s in the site and its theme)", p.Layout, strings.Join(cands, ", layouts/"))
+		}
+		where := p.shown
+		if where == "" {
+			where = "the " + p.Kind + " page " + p.urlPath
+		}
+		return nil, "", diag.New(where, 0, 0, "no layout for this %s page (looked for layouts/%s in the site and its theme)", p.Kind, strings.Join(cands, ", layouts/"))
+	}
+	baseof, _ := ls.first([]string{p.Type + "/baseof.html", "_default/baseof.html", "baseof.html"})
+	return ls.compile(name, baseof)
+}
+
+// compile parses a layout, through baseof when the layout only defines blocks.
+func (ls *layouts) compile(name, baseof string) (*template.Template, string, error) {
+	key := name + "|" + baseof
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if c, ok := ls.compiled[key]; ok {
+		return c.t, c.entry, c.err
+	}
+	c := &compiled{}
+	ls.compiled[key] = c
+	src := ls.files[name]
+	t, err := template.New(src.shown).Funcs(ls.funcs).Parse(src.text)
+	if err != nil {
+		c.err = templateError(err)
+		return nil, "", c.err
+	}
+	c.t, c.entry = t, src.shown
+	if baseof != "" && onlyDefines(t) {
+		b := ls.files[baseof]
+		bt, err := template.New(b.shown).Funcs(ls.funcs).Parse(b.text)
+		if err != nil {
+			c.err = templateError(err)
+			return nil, "", c.err
+		}
+		if _, err := bt.New(src.shown).Parse(src.text); err != nil {
+			c.err = templateError(err)
+			return nil, "", c.err
+		}
+		c.t, c.entry = bt, b.shown
+	}
+	return c.t, c.entry, nil
+}
+
+// onlyDefines reports whether t's body has nothing but blank text (its content is in
+// {{ define }} blocks), so it should run through baseof.
+func onlyDefines(t *template.Template) bool {
+	if t.Tree == nil || t.Tree.Root == nil {
+		return true
+	}
+	for _, n := range t.Tree.Root.Nodes {
+		if tn, ok := n.(*parse.TextNode); ok && len(bytes.TrimSpace(tn.Text)) == 0 {
+			continue
+		}
+		return false
+	}
+	return len(t.Templates()) > 1
+}
+
+// partial executes a partial by name.
+func (ls *layouts) partial(name string, ctx any) (template.HTML, error) {
+	shown, ok := ls.byName[name]
+	if !ok {
+		shown, ok = ls.byName[name+".html"]
+	}
+	if !ok {
+		return "", fmt.Errorf("partial %q does not exist in layouts/partials/ of the site or its theme", name)
+	}
+	var buf bytes.Buffer
+	if err := ls.partials.ExecuteTemplate(&buf, shown, ctx); err != nil {
+		return "", err
+	}
+	return template.HTML(buf.String()), nil
+}
+
+var tmplErrRE = regexp.MustCompile(`^template: (.+?):(\d+)(?::(\d+))?: (?s:(.*))$`)
+
+// templateError turns html/template's "template: file:line:col: msg" into a *diag.Error.
+// Nested errors (a partial failing inside a layout) report the innermost position.
+func templateError(err error) error {
+	var d *diag.Error
+	if errors.As(err, &d) {
+		return err
+	}
+	msg := err.Error()
+	// The innermost template position is the last "template: " in the chain.
+	if i := strings.LastIndex(msg, "template: "); i > 0 {
+		msg = msg[i:]
+	}
+	m := tmplErrRE.FindStringSubmatch(msg)
+	if m == nil {
+		return &diag.Error{Msg: "template: " + strings.TrimPrefix(msg, "template: "), Err: err}
+	}
+	line, _ := strconv.Atoi(m[2])
+	col, _ := strconv.Atoi(m[3])
+	text := m[4]
+	// "executing "x" at <.Foo>: can't evaluate field Foo in type *build.Page" → plainer.
+	if j := strings.Index(text, "> "); strings.HasPrefix(text, "executing ") && j > 0 {
+		at := text[:j+1]
+		if k := strings.Index(at, " at <"); k > 0 {
+			at = at[k+4:]
+		}
+		text = strings.TrimPrefix(text[j+2:], ": ") + " (at " + at + ")"
+	}
+	text = strings.ReplaceAll(text, "*build.Page", "page")
+	text = strings.ReplaceAll(text, "*build.Site", "site")
+	return &diag.Error{File: m[1], Line: line, Col: col, Msg: text, Err: err}
+}
+
+// layoutNames lists all layouts (for messages and tests).
+func (ls *layouts) layoutNames() []string {
+	var out []string
+	for n := range ls.files {
+		out = append(out, n)
+	}
+	return out
+}
+
+var _ = path.Join

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stump-dev/stump/build"
+)
+
+func siteFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site (folder under sites/) to work on; repeat for several", EnvVars: []string{"STUMP_SITE"}},
+		&cli.BoolFlag{Name: "all", Usage: "every site of the workspace", EnvVars: []string{"STUMP_ALL"}},
+	}
+}
+
+// pickSites returns the sites named by --site or --all.
+func pickSites(c *cli.Context, ws *build.Workspace) ([]string, error) {
+	names := c.StringSlice("site")
+	all := c.Bool("all")
+	switch {
+	case all && len(names) > 0:
+		return nil, usagef("use either --site or --all, not both")
+	case all:
+		sites, err := ws.Sites()
+		if err != nil {
+			return nil, err
+		}
+		if len(sites) == 0 {
+			return nil, fmt.Errorf("the workspace has no sites yet (stump new site NAME)")
+		}
+		return sites, nil
+	case len(names) == 0:
+		return nil, usagef("name a site with --site NAME, or use --all")
+	}
+	return names, nil
+}
+
+type siteSummary struct {
+	Site       string `json:"site"`
+	OK         bool   `json:"ok"`
+	Pages      int    `json:"pages,omitempty"`
+	Files      int    `json:"files,omitempty"`
+	Bytes      int64  `json:"bytes,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	Dir        string `json:"dir,omitempty"`
+	Error      string `json:"error,omitempty"`
+}
+
+type buildSummary struct {
+	OK         bool          `json:"ok"`
+	Sites      []siteSummary `json:"sites"`
+	DurationMS int64         `json:"duration_ms"`
+}
+
+func buildCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "build",
+		Usage: "build sites into static files and a manifest",
+		Description: "Builds sites/<site> into <output>/<site>/ (output is 'public' unless stump.yaml says otherwise)\n" +
+			"and writes .stump-manifest.json there. A failed build leaves the previous output untouched.",
+		Flags: append(siteFlags(),
+			&cli.BoolFlag{Name: "drafts", Aliases: []string{"D"}, Usage: "include pages with draft: true", EnvVars: []string{"STUMP_DRAFTS"}},
+			&cli.BoolFlag{Name: "future", Aliases: []string{"F"}, Usage: "include pages dated in the future", EnvVars: []string{"STUMP_FUTURE"}},
+			&cli.BoolFlag{Name: "expired", Aliases: []string{"E"}, Usage: "include pages past their expiryDate", EnvVars: []string{"STUMP_EXPIRED"}},
+			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary on stdout", EnvVars: []string{"STUMP_JSON"}},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("build takes no arguments (got %q); name sites with --site", c.Args().First())
+			}
+			ws, err := openWorkspace(c)
+			if err != nil {
+				return cli.Exit("stump: "+err.Error(), ExitFail)
+			}
+			sites, err := pickSites(c, ws)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired")}
+			results := ws.BuildAll(c.Context, sites, opts)
+			sum := buildSummary{OK: true, DurationMS: time.Since(start).Milliseconds()}
+			for _, r := range results {
+				s := siteSummary{Site: r.Site, OK: r.Err == nil}
+				if r.Err != nil {
+					sum.OK = false
+					s.Error = r.Err.Error()
+					fmt.Fprintf(c.App.ErrWriter, "%s: build failed:\n%s\n", r.Site, indent(r.Err.Error()))
+				} else {
+					s.Pages, s.Files, s.Bytes, s.DurationMS = r.Result.Pages, r.Result.Files, r.Result.Bytes, r.Result.Duration.Milliseconds()
+					s.Dir = rel(ws.Root, r.Result.Dir)
+					if !c.Bool("json") {
+						fmt.Fprintf(c.App.Writer, "%s: %d pages, %d files, %s in %s → %s\n", r.Site, s.Pages, s.Files, humanBytes(s.Bytes), r.Result.Duration.Round(time.Millisecond), s.Dir)
+					}
+				}
+				sum.Sites = append(sum.Sites, s)
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(sum); err != nil {
+					return err
+				}
+			}
+			if !sum.OK {
+				return cli.Exit("", ExitFail)
+			}
+			return nil
+		},
+	}
+}
+
+func indent(s string) string {
+	out := "  "
+	for _, r := range s {
+		out += string(r)
+		if r == '\n' {
+			out += "  "
+		}
+	}
+	return out
+}
+
+func rel(root, p string) string {
+	if r, err := filepath.Rel(root, p); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return p
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

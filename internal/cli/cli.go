@@ -1,0 +1,136 @@
+// Package cli is stump's command line: it parses flags (urfave/cli/v2), calls the build,
+// publish and purge packages, and prints for people or, with --json, for machines. Exit
+// codes: 0 success, 1 a failed build or operation, 2 bad usage.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/stump-dev/stump/build"
+)
+
+// Exit codes.
+const (
+	ExitOK    = 0
+	ExitFail  = 1
+	ExitUsage = 2
+)
+
+// usageError marks bad usage (exit code 2).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// Main runs stump with args (args[0] is the program name) and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isFlagError(err) {
+		fmt.Fprintf(stderr, "stump: %v\nRun 'stump --help' for usage.\n", err)
+		return ExitUsage
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := strings.TrimSpace(err.Error()); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintf(stderr, "stump: %v\n", err)
+	return ExitFail
+}
+
+// isFlagError recognises urfave/cli's parse errors, which are plain errors.
+func isFlagError(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"flag provided but not defined", "flag needs an argument", "invalid value", "invalid boolean", "Required flag", "No help topic"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:  "stump",
+		Usage: "build static sites, publish them atomically to S3, purge exactly what changed",
+		Description: "stump works on a workspace: a folder with stump.yaml, sites/<site>/ and themes/<theme>/.\n" +
+			"Every flag can also be set with an environment variable STUMP_<FLAG> (for example STUMP_SITE).",
+		Reader:               stdin,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		HideVersion:          true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "C", Usage: "use the workspace in `DIR` (default: the nearest folder upwards holding stump.yaml)", EnvVars: []string{"STUMP_DIR"}},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what stump does (to stderr)", EnvVars: []string{"STUMP_VERBOSE"}},
+		},
+		Commands: []*cli.Command{
+			buildCommand(),
+			newCommand(),
+		},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "stump: no command %q\nRun 'stump --help' for usage.\n", name)
+			cli.OsExiter(ExitUsage)
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	for _, c := range app.Commands {
+		setUsageError(c)
+	}
+	return app
+}
+
+func setUsageError(c *cli.Command) {
+	c.OnUsageError = func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} }
+	for _, s := range c.Subcommands {
+		setUsageError(s)
+	}
+}
+
+// logger returns a slog logger on stderr at info (or debug with --verbose), or a silent one.
+func logger(c *cli.Context) *slog.Logger {
+	if !c.Bool("verbose") {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// openWorkspace opens the workspace named by -C or found upwards from the current folder.
+func openWorkspace(c *cli.Context) (*build.Workspace, error) {
+	dir := c.String("C")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		if dir, err = build.Find(wd); err != nil {
+			return nil, err
+		}
+	}
+	ws, err := build.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	ws.Log = logger(c)
+	return ws, nil
+}

@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Functions shared by the scripts in scripts/ and bench/. Source it; by itself it does
+# nothing. Each need_* function checks for a tool and, where Debian packages it, installs
+# what is missing, so a new machine runs the scripts with no manual step.
+
+# say prints a line for people on stderr, so that stdout stays the command's result.
+say() { printf '%s\n' "$*" >&2; }
+
+# step announces a stage of a script.
+step() { say "==> $*"; }
+
+# die prints an error and exits non-zero.
+die() {
+	say "error: $*"
+	exit 1
+}
+
+# repo_root prints the repository's root folder (the parent of scripts/).
+repo_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd); }
+
+# cd_root changes to the repository's root.
+cd_root() { cd "$(repo_root)"; }
+
+# apt_install installs Debian packages, running apt-get update once per script.
+apt_install() {
+	command -v apt-get >/dev/null || die "cannot install $*: apt-get is not available; install it by hand"
+	local sudo=()
+	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+	if [ -z "${_STUMP_APT_UPDATED:-}" ]; then
+		"${sudo[@]}" apt-get update -qq >&2
+		_STUMP_APT_UPDATED=1
+	fi
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# need_go checks that go is on PATH and at least the version go.mod names.
+need_go() {
+	local want have
+	want=$(awk '$1 == "go" { print $2; exit }' "$(repo_root)/go.mod")
+	command -v go >/dev/null || die "go is not on PATH: install Go $want or newer"
+	have=$(go env GOVERSION)
+	have=${have#go}
+	if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" != "$want" ]; then
+		die "go.mod needs Go $want, but go on PATH is $have"
+	fi
+}
+
+# need_cc checks for the C compiler that cgo, and so go test -race, needs.
+need_cc() {
+	command -v cc >/dev/null || apt_install gcc libc6-dev
+	[ "$(go env CGO_ENABLED)" = 1 ] || die "go test -race needs cgo: set CGO_ENABLED=1"
+}
+
+# need_gnu_time checks for GNU time (/usr/bin/time -v reports peak memory).
+need_gnu_time() {
+	/usr/bin/time -v true >/dev/null 2>&1 || apt_install time
+}
+
+# check_gofmt fails, listing them, when gofmt would change any Go file.
+check_gofmt() {
+	local bad
+	bad=$(gofmt -l .)
+	if [ -n "$bad" ]; then
+		say "gofmt would change these files (run: gofmt -w FILE):"
+		say "$bad"
+		return 1
+	fi
+}
+
+# run_go_tests runs every package's tests with the race detector, then prints a summary
+# line counting packages. It returns go test's exit status.
+run_go_tests() {
+	local log rc ok failed none
+	log=$(mktemp)
+	set +e
+	go test -race -count=1 "$@" ./... 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	ok=$(grep -c '^ok[[:space:]]' "$log" || true)
+	failed=$(grep -c '^FAIL[[:space:]]' "$log" || true)
+	none=$(grep -c '^?[[:space:]].*no test files' "$log" || true)
+	rm -f "$log"
+	echo
+	echo "packages: $ok passed, $failed failed ($none without tests)"
+	return "$rc"
+}
