@@ -132,6 +132,14 @@ func (st *siteState) assemble() error {
 		feedFile = "atom.xml"
 	}
 	for _, p := range st.pages {
+		if p.IsNode() && p.Lastmod.IsZero() {
+			// A list changes when its newest page does.
+			for _, x := range listPages(p) {
+				if x.Lastmod.After(p.Lastmod) {
+					p.Lastmod = x.Lastmod
+				}
+			}
+		}
 		p.RelPermalink = s.relURL(p.urlPath)
 		p.Permalink = s.absURL(p.urlPath)
 		p.outPath = outPathFor(p.urlPath)

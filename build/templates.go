@@ -217,12 +217,15 @@ func templateError(err error) error {
 	col, _ := strconv.Atoi(m[3])
 	text := m[4]
 	// "executing "x" at <.Foo>: can't evaluate field Foo in type *build.Page" → plainer.
-	if j := strings.Index(text, "> "); strings.HasPrefix(text, "executing ") && j > 0 {
+	if j := strings.Index(text, ">: "); strings.HasPrefix(text, "executing ") && j > 0 {
 		at := text[:j+1]
 		if k := strings.Index(at, " at <"); k > 0 {
 			at = at[k+4:]
 		}
-		text = strings.TrimPrefix(text[j+2:], ": ") + " (at " + at + ")"
+		text = text[j+3:] + " (at " + at + ")"
+	}
+	if col > 0 {
+		col++ // html/template counts columns from 0
 	}
 	text = strings.ReplaceAll(text, "*build.Page", "page")
 	text = strings.ReplaceAll(text, "*build.Site", "site")

@@ -3,17 +3,26 @@ package markdown
 import (
 	"html"
 
+	"github.com/alecthomas/chroma/v2"
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
 	highlighting "github.com/yuin/goldmark-highlighting/v2"
 	"github.com/yuin/goldmark/util"
 )
+
+// classesOnlyStyle is the chroma style code blocks are rendered with. With
+// CSS classes the HTML does not depend on the style (class names come from
+// chroma.StandardTypes), but chroma computes the style's CSS for every
+// block (goldmark-highlighting makes a new formatter per block): an empty
+// style makes that nearly free. The configured style is used by
+// Stylesheet only.
+var classesOnlyStyle = chroma.MustNewStyle("stump-classes-only", chroma.StyleEntries{})
 
 // highlightingOptions configure goldmark-highlighting: chroma with CSS
 // classes (never inline styles), the language as a class on <code> in both
 // the highlighted and the plain case, and a newline after every block.
 func (r *Renderer) highlightingOptions() []highlighting.Option {
 	return []highlighting.Option{
-		highlighting.WithStyle(r.style),
+		highlighting.WithCustomStyle(classesOnlyStyle),
 		highlighting.WithFormatOptions(r.chromaOptions()...),
 		highlighting.WithCodeBlockOptions(codeBlockOptions),
 		highlighting.WithWrapperRenderer(wrapCodeBlock),

@@ -12,18 +12,19 @@ package markdown
 
 import (
 	"bytes"
+	"strings"
 	"sync"
 
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
 	"github.com/alecthomas/chroma/v2/styles"
 	"github.com/yuin/goldmark"
+	highlighting "github.com/yuin/goldmark-highlighting/v2"
 	"github.com/yuin/goldmark/ast"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/parser"
 	"github.com/yuin/goldmark/renderer"
 	"github.com/yuin/goldmark/renderer/html"
 	"github.com/yuin/goldmark/text"
-	highlighting "github.com/yuin/goldmark-highlighting/v2"
 )
 
 // DefaultHighlightStyle is the chroma style used when Options.HighlightStyle
@@ -50,7 +51,8 @@ type Options struct {
 
 	// HighlightStyle is the chroma style name used only by Stylesheet: code
 	// blocks are always rendered with CSS classes, never inline styles, so
-	// the style does not change Render's output. Empty or unknown → "github".
+	// the style does not change Render's output. Matched exactly, then
+	// lower-cased; empty or unknown → "github".
 	HighlightStyle string
 
 	// LineNumbers renders highlighted code blocks with line numbers (chroma
@@ -124,7 +126,10 @@ func New(opts Options) *Renderer {
 		tocEnd:   opts.TOCEndLevel,
 	}
 	if _, ok := styles.Registry[r.style]; !ok {
-		r.style = DefaultHighlightStyle
+		r.style = strings.ToLower(r.style) // "Monokai" → "monokai"
+		if _, ok := styles.Registry[r.style]; !ok {
+			r.style = DefaultHighlightStyle
+		}
 	}
 	if r.tocStart <= 0 {
 		r.tocStart = DefaultTOCStartLevel

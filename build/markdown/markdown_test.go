@@ -324,6 +324,9 @@ func TestStylesheet(t *testing.T) {
 	if bytes.Equal(gh, mono) {
 		t.Error("monokai stylesheet equals github's")
 	}
+	if upper := New(Options{HighlightStyle: "Monokai"}).Stylesheet(); !bytes.Equal(upper, mono) {
+		t.Error(`"Monokai" is not monokai`)
+	}
 	if unknown := New(Options{HighlightStyle: "no-such-style"}).Stylesheet(); !bytes.Equal(unknown, gh) {
 		t.Error("unknown style does not fall back to github")
 	}
@@ -420,51 +423,63 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestConcurrentRender renders from many goroutines with one Renderer;
-// run with -race. Every result must equal the serial one.
+// TestConcurrentRender renders from many goroutines with one Renderer
+// that has not rendered anything yet (so goldmark's and chroma's lazy
+// initialisation happens under contention); run with -race. Every result
+// must equal a serial render done afterwards.
 func TestConcurrentRender(t *testing.T) {
 	r := New(Options{LineNumbers: true})
 	docs := []string{
 		benchDoc,
 		"## Intro\n\n## Intro\n\nText <!--more--> here.\n",
-		"```python\nprint('x')\n```\n\n```rust\nfn main() {}\n```\n",
-		"| a |\n|---|\n| b |\n\nTerm\n: def\n\n- [x] t\n",
+		// Lexers used by no other test, compiled lazily by chroma.
+		"```haskell\nmain = putStrLn \"x\"\n```\n\n```ruby\nputs 'x'\n```\n",
+		"| a |\n|---|\n| b |\n\nTerm\n: def\n\n- [x] t\n\n```ocaml\nlet x = 1\n```\n",
 	}
-	want := make([]Result, len(docs))
-	for i, d := range docs {
-		want[i] = render(t, r, d)
-	}
-	wantInline, _ := r.Inline([]byte("*x*"))
-
+	const goroutines, rounds = 16, 20
+	got := make([][]Result, goroutines)
+	gotInline := make([][][]byte, goroutines)
+	errs := make([]error, goroutines)
 	var wg sync.WaitGroup
-	errs := make(chan string, 64)
-	for g := 0; g < 16; g++ {
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
-			for i := 0; i < 20; i++ {
-				k := (g + i) % len(docs)
-				res, err := r.Render([]byte(docs[k]))
+			for i := 0; i < rounds; i++ {
+				res, err := r.Render([]byte(docs[(g+i)%len(docs)]))
 				if err != nil {
-					errs <- err.Error()
+					errs[g] = err
 					return
 				}
-				if !reflect.DeepEqual(res, want[k]) {
-					errs <- fmt.Sprintf("goroutine %d: doc %d differs", g, k)
+				got[g] = append(got[g], res)
+				in, err := r.Inline([]byte("*x* `y`"))
+				if err != nil {
+					errs[g] = err
 					return
 				}
-				if in, _ := r.Inline([]byte("*x*")); !bytes.Equal(in, wantInline) {
-					errs <- fmt.Sprintf("goroutine %d: Inline differs: %q", g, in)
-					return
-				}
+				gotInline[g] = append(gotInline[g], in)
 				_ = r.Stylesheet()
 			}
 		}(g)
 	}
 	wg.Wait()
-	close(errs)
-	for e := range errs {
-		t.Error(e)
+
+	want := make([]Result, len(docs))
+	for i, d := range docs {
+		want[i] = render(t, r, d)
+	}
+	for g := 0; g < goroutines; g++ {
+		if errs[g] != nil {
+			t.Fatalf("goroutine %d: %v", g, errs[g])
+		}
+		for i, res := range got[g] {
+			if k := (g + i) % len(docs); !reflect.DeepEqual(res, want[k]) {
+				t.Errorf("goroutine %d, round %d: doc %d differs from the serial render", g, i, k)
+			}
+			if in := gotInline[g][i]; string(in) != "<em>x</em> <code>y</code>" {
+				t.Errorf("goroutine %d, round %d: Inline = %q", g, i, in)
+			}
+		}
 	}
 }
 
