@@ -9,10 +9,11 @@
 #   SIZES="1000 10000"     page counts
 #   SEED=1                 sitegen seed
 #   HUGO=auto              auto: use or install Hugo, skip it if that fails; 0: no Hugo
-#   HUGO_VERSION=v0.165.0  the version go install builds when hugo is not on PATH
+#   HUGO_VERSION=v0.165.0  the version go install builds when no Hugo v0.146+ is found
+#                          (v0.166 and later need Go 1.27)
 #   BENCH_BIN=/tmp/bench-bin   where Hugo is installed
 #   BENCH_WORK=/tmp/stump-bench  generated sites, outputs and logs
-#   STUMP_BIN=/tmp/stump   where stump is built
+#   STUMP_BIN=$BENCH_WORK/stump  where stump is built
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/../scripts/lib.sh"
@@ -25,7 +26,7 @@ HUGO=${HUGO:-auto}
 HUGO_VERSION=${HUGO_VERSION:-v0.165.0}
 BENCH_BIN=${BENCH_BIN:-/tmp/bench-bin}
 WORK=${BENCH_WORK:-/tmp/stump-bench}
-STUMP=${STUMP_BIN:-/tmp/stump}
+STUMP=${STUMP_BIN:-$WORK/stump}
 SITE=gen
 
 need_go
@@ -36,18 +37,19 @@ step "building stump and sitegen"
 go build -o "$STUMP" ./cmd/stump
 go build -o "$WORK/sitegen" ./cmd/sitegen
 
-# find_hugo prints the hugo command to use, installing it into BENCH_BIN when it is not
-# on PATH; it fails (and the benchmark runs stump alone) when Hugo cannot be had.
+# find_hugo prints the hugo command to use: BENCH_BIN's, else one on PATH, else it
+# installs HUGO_VERSION into BENCH_BIN. It fails (and the benchmark runs stump alone)
+# when Hugo cannot be had.
 find_hugo() {
 	[ "$HUGO" != 0 ] || return 1
-	if command -v hugo >/dev/null; then
-		command -v hugo
-		return
-	fi
-	if [ -x "$BENCH_BIN/hugo" ]; then
-		echo "$BENCH_BIN/hugo"
-		return
-	fi
+	local h
+	for h in "$BENCH_BIN/hugo" "$(command -v hugo || true)"; do
+		# The layouts use Hugo's template system of v0.146 and later.
+		if [ -x "$h" ] && [ "$("$h" version | sed -n 's/^hugo v0\.\([0-9]*\).*/\1/p')" -ge 146 ] 2>/dev/null; then
+			echo "$h"
+			return
+		fi
+	done
 	step "installing Hugo $HUGO_VERSION into $BENCH_BIN (it compiles for a few minutes)"
 	if (cd / && CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN="$BENCH_BIN" go install "github.com/gohugoio/hugo@$HUGO_VERSION") >"$WORK/hugo-install.log" 2>&1; then
 		echo "$BENCH_BIN/hugo"

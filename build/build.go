@@ -84,12 +84,19 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			st.staticByRel[f.Rel] = f
 		}
 	}
+	phase := time.Now()
+	lap := func(name string) {
+		w.Log.Debug("build phase", "site", site, "phase", name, "took", time.Since(phase).Round(time.Millisecond))
+		phase = time.Now()
+	}
 	if err := st.loadContent(ctx); err != nil {
 		return nil, err
 	}
+	lap("content")
 	if err := st.assemble(); err != nil {
 		return nil, err
 	}
+	lap("assemble")
 	var ls *layouts
 	if ls, err = st.loadLayouts(st.funcMap(&ls)); err != nil {
 		return nil, err
@@ -97,10 +104,12 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	if err := st.render(ctx, ls); err != nil {
 		return nil, err
 	}
+	lap("render")
 	files, m, err := st.finish(ctx)
 	if err != nil {
 		return nil, err
 	}
+	lap("hash")
 	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m}
 	for _, f := range files {
 		if f.page != nil && f.redirect == "" && filepath.Ext(f.path) == ".html" {
@@ -120,6 +129,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		if err := writeTree(ctx, dir, files, m, opts.Workers); err != nil {
 			return nil, err
 		}
+		lap("write")
 		res.Dir = dir
 	}
 	res.Duration = time.Since(start)

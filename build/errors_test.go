@@ -62,7 +62,7 @@ func TestBadInput(t *testing.T) {
 		{"template exec error", map[string]string{"sites/x/layouts/_default/single.html": "{{ define \"main\" }}\n<p>{{ .Nope }}</p>{{ end }}"},
 			nil, `^sites/x/layouts/_default/single\.html:2:7: can't evaluate field Nope`},
 		{"template parse error", map[string]string{"sites/x/layouts/_default/single.html": "{{ define \"main\" }}\n\n{{ if }}{{ end }}"},
-			nil, `^sites/x/layouts/_default/single\.html:3: missing value for if`},
+			nil, `^sites/x/layouts/_default/single\.html:3:1: missing value for if`},
 		{"missing theme", map[string]string{"sites/x/site.yaml": "title: X\ntheme: nope\n"},
 			nil, `^sites/x/site\.yaml:2:8: theme "nope" does not exist`},
 		{"unknown config key", map[string]string{"sites/x/site.yaml": "title: X\ntitel: Y\n"},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"html/template"
 	"reflect"
 	"regexp"
@@ -138,7 +139,11 @@ func (st *siteState) markdownify(v any) (template.HTML, error) {
 
 var tagRE = regexp.MustCompile(`<[^>]*>`)
 
-func plainify(v any) string { return tagRE.ReplaceAllString(fmt.Sprint(v), "") }
+// plainify strips HTML tags and decodes entities, giving plain text (which templates
+// escape again as needed).
+func plainify(v any) string {
+	return html.UnescapeString(tagRE.ReplaceAllString(fmt.Sprint(v), ""))
+}
 
 func toTime(v any) (time.Time, error) {
 	switch t := v.(type) {

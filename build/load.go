@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"mime"
 	"path"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -258,6 +259,14 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	if m.url != "" {
 		p.urlPath = cleanURL(m.url)
 	}
+	// Relative links and images (bundle files) must keep working where the content is
+	// shown away from its page: in summaries on list pages and in feeds.
+	pageBase := st.site.relURL(p.urlPath)
+	if !strings.HasSuffix(pageBase, "/") {
+		pageBase = path.Dir(pageBase) + "/"
+	}
+	p.Content = template.HTML(rebaseLinks(string(p.Content), pageBase))
+	p.Summary = template.HTML(rebaseLinks(string(p.Summary), pageBase))
 	if p.Kind == KindPage {
 		if i := strings.IndexByte(p.dir, '/'); i >= 0 {
 			p.Section = p.dir[:i]
@@ -272,6 +281,35 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		p.Type = p.Section
 	}
 	return p, nil
+}
+
+var relLinkRE = regexp.MustCompile(`(\s(?:src|href)=")([^"]*)"`)
+
+// rebaseLinks makes relative src and href values in rendered HTML root-relative to base
+// (the page's own folder URL). Absolute URLs, root-relative paths, fragments and queries
+// are left alone.
+func rebaseLinks(html, base string) string {
+	if !strings.Contains(html, "src=\"") && !strings.Contains(html, "href=\"") {
+		return html
+	}
+	return relLinkRE.ReplaceAllStringFunc(html, func(m string) string {
+		sub := relLinkRE.FindStringSubmatch(m)
+		v := sub[2]
+		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") {
+			return m
+		}
+		if i := strings.IndexAny(v, ":/?#"); i >= 0 && v[i] == ':' {
+			return m // has a scheme: https:, mailto:, tel:
+		}
+		return sub[1] + path.Clean(base+v) + keepSlash(v) + `"`
+	})
+}
+
+func keepSlash(v string) string {
+	if strings.HasSuffix(v, "/") && v != "./" {
+		return "/"
+	}
+	return ""
 }
 
 // pageURL is the pretty URL of a page in dir named base (slug wins over the file name).

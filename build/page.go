@@ -260,3 +260,16 @@ func sortPages(ps []*Page) {
 		return a.urlPath < b.urlPath
 	})
 }
+
+// Window returns the pagers within n of this one, plus the first and the last, in order:
+// what a pagination bar shows without listing every page of a long list.
+func (p *Pager) Window(n int) []*Pager {
+	var out []*Pager
+	for _, q := range p.all {
+		d := q.PageNumber - p.PageNumber
+		if q == p.First || q == p.Last || (d >= -n && d <= n) {
+			out = append(out, q)
+		}
+	}
+	return out
+}

@@ -55,7 +55,7 @@ func (st *siteState) renderPage(ls *layouts, p *Page) error {
 		buf.Reset()
 		defer bufPool.Put(buf)
 		if err := t.ExecuteTemplate(buf, entry, pg); err != nil {
-			e := templateError(err)
+			e := templateError(err, nil)
 			var d *diag.Error
 			if errors.As(e, &d) && p.shown != "" {
 				d.Msg += " (while rendering " + p.shown + ")"

@@ -62,11 +62,20 @@ func (st *siteState) loadLayouts(funcs template.FuncMap) (*layouts, error) {
 			continue
 		}
 		if _, err := ls.partials.New(src.shown).Parse(src.text); err != nil {
-			return nil, templateError(err)
+			return nil, templateError(err, ls.sources())
 		}
 		ls.byName[strings.TrimPrefix(name, "partials/")] = src.shown
 	}
 	return ls, nil
+}
+
+// sources maps shown paths to layout text, for error positions.
+func (ls *layouts) sources() map[string]string {
+	m := make(map[string]string, len(ls.files))
+	for _, f := range ls.files {
+		m[f.shown] = f.text
+	}
+	return m
 }
 
 // has reports whether a layout exists.
@@ -144,7 +153,7 @@ func (ls *layouts) compile(name, baseof string) (*template.Template, string, err
 	src := ls.files[name]
 	t, err := template.New(src.shown).Funcs(ls.funcs).Parse(src.text)
 	if err != nil {
-		c.err = templateError(err)
+		c.err = templateError(err, ls.sources())
 		return nil, "", c.err
 	}
 	c.t, c.entry = t, src.shown
@@ -152,11 +161,11 @@ func (ls *layouts) compile(name, baseof string) (*template.Template, string, err
 		b := ls.files[baseof]
 		bt, err := template.New(b.shown).Funcs(ls.funcs).Parse(b.text)
 		if err != nil {
-			c.err = templateError(err)
+			c.err = templateError(err, ls.sources())
 			return nil, "", c.err
 		}
 		if _, err := bt.New(src.shown).Parse(src.text); err != nil {
-			c.err = templateError(err)
+			c.err = templateError(err, ls.sources())
 			return nil, "", c.err
 		}
 		c.t, c.entry = bt, b.shown
@@ -199,7 +208,7 @@ var tmplErrRE = regexp.MustCompile(`^template: (.+?):(\d+)(?::(\d+))?: (?s:(.*))
 
 // templateError turns html/template's "template: file:line:col: msg" into a *diag.Error.
 // Nested errors (a partial failing inside a layout) report the innermost position.
-func templateError(err error) error {
+func templateError(err error, sources map[string]string) error {
 	var d *diag.Error
 	if errors.As(err, &d) {
 		return err
@@ -226,10 +235,50 @@ func templateError(err error) error {
 	}
 	if col > 0 {
 		col++ // html/template counts columns from 0
+	} else if src, ok := sources[m[1]]; ok {
+		col = guessColumn(src, line, text)
 	}
 	text = strings.ReplaceAll(text, "*build.Page", "page")
 	text = strings.ReplaceAll(text, "*build.Site", "site")
 	return &diag.Error{File: m[1], Line: line, Col: col, Msg: text, Err: err}
+}
+
+var quotedRE = regexp.MustCompile(`"([^"]+)"|for (\w+)|in (\w+)|unexpected "?([^"\s]+)`)
+
+// guessColumn finds the column of a parse error, which html/template reports by line
+// only: the action on that line naming the word the message names, else its first action.
+func guessColumn(src string, line int, msg string) int {
+	lines := strings.Split(src, "\n")
+	if line < 1 || line > len(lines) {
+		return 0
+	}
+	l := lines[line-1]
+	if m := quotedRE.FindStringSubmatch(msg); m != nil {
+		for _, w := range m[1:] {
+			if w == "" {
+				continue
+			}
+			for i := 0; i < len(l); {
+				j := strings.Index(l[i:], "{{")
+				if j < 0 {
+					break
+				}
+				start := i + j
+				end := strings.Index(l[start:], "}}")
+				if end < 0 {
+					end = len(l) - start
+				}
+				if strings.Contains(l[start:start+end], w) {
+					return start + 1
+				}
+				i = start + 2
+			}
+		}
+	}
+	if j := strings.Index(l, "{{"); j >= 0 {
+		return j + 1
+	}
+	return 0
 }
 
 // layoutNames lists all layouts (for messages and tests).

@@ -515,3 +515,25 @@ func BenchmarkRenderParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRenderNoCode is BenchmarkRender without the code block: the
+// difference is chroma's share.
+func BenchmarkRenderNoCode(b *testing.B) {
+	before, rest, ok := strings.Cut(benchDoc, "```go")
+	_, after, ok2 := strings.Cut(rest, "```\n")
+	if !ok || !ok2 {
+		b.Fatal("benchDoc has no Go code block")
+	}
+	r := New(Options{})
+	src := []byte(before + after)
+	if res, err := r.Render(src); err != nil || bytes.Contains(res.Content, []byte("chroma")) {
+		b.Fatalf("err %v or code block left", err)
+	}
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -37,17 +37,13 @@ const dateSpanMinutes = 3 * 365 * 24 * 60
 // generator draws every random choice from one PCG stream, in a fixed order.
 type generator struct {
 	r        *rand.Rand
-	opts     Options
 	tags     []string
 	sections []string
 	pages    []page
 }
 
 func newGenerator(opts Options) *generator {
-	g := &generator{
-		r:    rand.New(rand.NewPCG(opts.Seed, 0x73747570_73697465)), // "stupsite"
-		opts: opts,
-	}
+	g := &generator{r: rand.New(rand.NewPCG(opts.Seed, 0x73747570_73697465))}
 	g.sections = sectionList(opts.Sections)
 	g.tags = g.tagPool(opts.Tags)
 	g.pages = make([]page, opts.Pages)
@@ -104,7 +100,7 @@ func (g *generator) tagPool(n int) []string {
 // skewed returns an index in [0, n) that favours small indexes, so a few tags and
 // categories hold many pages (long, paginated term lists) and most hold few.
 func (g *generator) skewed(n int) int {
-	return int(float64(n) * math.Pow(g.r.Float64(), 2.5))
+	return int(float64(n) * math.Pow(g.r.Float64(), 1.5))
 }
 
 func (g *generator) frontMatter(i int) page {
