@@ -400,35 +400,9 @@ func (st *siteState) loadData() (map[string]any, error) {
 			}
 			m = next
 		}
-		m[parts[len(parts)-1]] = normalizeData(v)
+		m[parts[len(parts)-1]] = frontmatter.Normalize(v)
 	}
 	return root, nil
-}
-
-func normalizeData(v any) any {
-	switch t := v.(type) {
-	case map[string]any:
-		for k, x := range t {
-			t[k] = normalizeData(x)
-		}
-		return t
-	case map[any]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[fmt.Sprint(k)] = normalizeData(x)
-		}
-		return m
-	case []any:
-		for i, x := range t {
-			t[i] = normalizeData(x)
-		}
-		return t
-	case uint64:
-		return int(t)
-	case int64:
-		return int(t)
-	}
-	return v
 }
 
 func lineCol(b []byte, off int) (int, int) {

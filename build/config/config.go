@@ -24,6 +24,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 
 	"github.com/stump-dev/stump/build/diag"
+	"github.com/stump-dev/stump/build/frontmatter"
 )
 
 // WorkspaceFile is the name of the workspace config at the workspace root.
@@ -177,7 +178,7 @@ func ReadSite(ws *Workspace, name, path, shown string) (*Loaded, error) {
 		return nil, err
 	}
 	l := &Loaded{Site: merge(ws.Defaults, s), Name: name, File: shown, ast: f}
-	l.Params = mergeParams(ws.Params, ws.Defaults.Params, s.Params)
+	l.Params, _ = frontmatter.Normalize(mergeParams(ws.Params, ws.Defaults.Params, s.Params)).(map[string]any)
 	if err := l.finish(); err != nil {
 		return nil, err
 	}

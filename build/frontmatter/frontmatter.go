@@ -199,8 +199,10 @@ func firstLine(s string) string {
 	return s
 }
 
-// normalize turns decoded values into plain Go values templates can use: maps become
-// map[string]any with string keys.
+// Normalize turns values decoded from YAML, TOML or JSON into the plain Go values
+// templates compare easily: maps become map[string]any, whole numbers int.
+func Normalize(v any) any { return normalize(v) }
+
 func normalize(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
