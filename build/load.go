@@ -141,10 +141,18 @@ func (st *siteState) loadContent(ctx context.Context) error {
 // joinErrors returns nil, or the positioned errors sorted by file (at most maxErrors).
 func joinErrors(errs []error) error {
 	var list []error
+	seen := map[string]bool{}
 	for _, e := range errs {
-		if e != nil {
-			list = append(list, e)
+		if e == nil {
+			continue
 		}
+		// A template error repeats for every page that uses the template: report it once.
+		key, _, _ := strings.Cut(e.Error(), " (while rendering ")
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		list = append(list, e)
 	}
 	if len(list) == 0 {
 		return nil

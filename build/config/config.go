@@ -151,14 +151,23 @@ func ReadWorkspace(path, shown string) (*Workspace, error) {
 		return nil, fmt.Errorf("read workspace config: %w", err)
 	}
 	var w Workspace
-	if _, err := decodeStrict(shown, b, &w); err != nil {
+	f, err := decodeStrict(shown, b, &w)
+	if err != nil {
 		return nil, err
 	}
 	if w.Output == "" {
 		w.Output = "public"
 	}
-	if filepath.IsAbs(w.Output) || strings.HasPrefix(filepath.Clean(w.Output), "..") {
-		return nil, diag.New(shown, 0, 0, "output %q must be a folder inside the workspace", w.Output)
+	clean := filepath.ToSlash(filepath.Clean(w.Output))
+	first := strings.SplitN(clean, "/", 2)[0]
+	if filepath.IsAbs(w.Output) || first == ".." || clean == "." {
+		line, col := pos(f, "$.output")
+		return nil, diag.New(shown, line, col, "output %q must be a folder inside the workspace, like public", w.Output)
+	}
+	switch first {
+	case "sites", "themes", ".git", ".stump", WorkspaceFile:
+		line, col := pos(f, "$.output")
+		return nil, diag.New(shown, line, col, "output %q would overwrite the workspace's own %s; pick another folder, like public", w.Output, first)
 	}
 	return &w, nil
 }

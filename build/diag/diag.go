@@ -6,6 +6,9 @@ package diag
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -58,6 +61,12 @@ func Shift(err error, lines int) error {
 	if c.Line > 0 {
 		c.Line += lines
 	}
+	// Messages that name another position ("already defined at [1:1]") move too.
+	c.Msg = shiftPos.ReplaceAllStringFunc(c.Msg, func(m string) string {
+		sub := shiftPos.FindStringSubmatch(m)
+		l, _ := strconv.Atoi(sub[1])
+		return fmt.Sprintf("at %d:%s", l+lines, sub[2])
+	})
 	return &c
 }
 
@@ -66,6 +75,10 @@ func Shift(err error, lines int) error {
 func FromYAML(file string, err error) *Error {
 	if err == nil {
 		return nil
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && te.Token != nil && te.Token.Position != nil {
+		return &Error{File: file, Line: te.Token.Position.Line, Col: te.Token.Position.Column, Msg: typeMessage(te), Err: err}
 	}
 	var ye yaml.Error
 	if errors.As(err, &ye) {
@@ -78,6 +91,50 @@ func FromYAML(file string, err error) *Error {
 	return &Error{File: file, Msg: err.Error(), Err: err}
 }
 
+// typeMessage says which key has a value of the wrong type, in YAML words.
+func typeMessage(te *yaml.TypeError) string {
+	key := ""
+	// The token before the value is ':', and before that the key.
+	if tk := te.Token.Prev; tk != nil && tk.Value == ":" && tk.Prev != nil {
+		key = tk.Prev.Value
+	} else if tk != nil && tk.Prev != nil && tk.Type.String() == "MappingValue" {
+		key = tk.Prev.Value
+	}
+	want := yamlKind(te.DstType)
+	got := fmt.Sprintf("%q", te.Token.Value)
+	if key != "" {
+		return fmt.Sprintf("wrong type: %s must be %s, not %s", key, want, got)
+	}
+	return fmt.Sprintf("wrong type: expected %s, not %s", want, got)
+}
+
+func yamlKind(t reflect.Type) string {
+	if t == nil {
+		return "a value"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "text"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a map of key: value"
+	case reflect.Pointer:
+		return yamlKind(t.Elem())
+	}
+	return t.String()
+}
+
+var shiftPos = regexp.MustCompile(`at (\d+):(\d+)\b`)
+
+var innerPos = regexp.MustCompile(`at \[(\d+):(\d+)\]`)
+
 // plainYAMLMessage rewords the library's messages into plain sentences.
 func plainYAMLMessage(m string) string {
 	m = strings.TrimSpace(m)
@@ -87,5 +144,5 @@ func plainYAMLMessage(m string) string {
 	case strings.HasPrefix(m, "cannot unmarshal"):
 		return "wrong type: " + m
 	}
-	return m
+	return innerPos.ReplaceAllString(m, "at $1:$2")
 }

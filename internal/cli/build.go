@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -20,7 +21,12 @@ func siteFlags() []cli.Flag {
 
 // pickSites returns the sites named by --site or --all.
 func pickSites(c *cli.Context, ws *build.Workspace) ([]string, error) {
-	names := c.StringSlice("site")
+	var names []string
+	for _, n := range c.StringSlice("site") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
 	all := c.Bool("all")
 	switch {
 	case all && len(names) > 0:

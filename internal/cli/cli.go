@@ -45,7 +45,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}
 	app := newApp(stdin, stdout, stderr)
+	var unknown string
+	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
 	err := app.RunContext(ctx, args)
+	if unknown != "" {
+		fmt.Fprintf(stderr, "stump: no command %q\nRun 'stump --help' for usage.\n", unknown)
+		return ExitUsage
+	}
 	if err == nil {
 		return ExitOK
 	}
@@ -96,10 +102,6 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			newCommand(),
 		},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
-		CommandNotFound: func(c *cli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "stump: no command %q\nRun 'stump --help' for usage.\n", name)
-			cli.OsExiter(ExitUsage)
-		},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	for _, c := range app.Commands {

@@ -38,10 +38,13 @@ func newCommand() *cli.Command {
 				Name:      "page",
 				Usage:     "create a Markdown page under sites/SITE/content/",
 				ArgsUsage: "PATH (like news/first-post.md)",
-				Flags:     []cli.Flag{&cli.StringFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site", EnvVars: []string{"STUMP_SITE"}, Required: true}},
+				Flags:     []cli.Flag{&cli.StringFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site (required)", EnvVars: []string{"STUMP_SITE"}}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() != 1 {
 						return usagef("new page takes one PATH like news/first-post.md")
+					}
+					if c.String("site") == "" {
+						return usagef("new page needs --site NAME")
 					}
 					ws, err := openWorkspace(c)
 					if err != nil {
