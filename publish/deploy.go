@@ -1,0 +1,507 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// Source gives the bytes of a built file by its path in the manifest.
+type Source interface {
+	Open(path string) (io.ReadSeekCloser, int64, error)
+}
+
+// DirSource reads a built site's folder through os.Root, so nothing outside it is read.
+type DirSource struct{ root *os.Root }
+
+// OpenDir opens a built site folder as a Source.
+func OpenDir(dir string) (*DirSource, error) {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open built site: %w", err)
+	}
+	return &DirSource{root: r}, nil
+}
+
+// Open opens a file of the built tree.
+func (d *DirSource) Open(p string) (io.ReadSeekCloser, int64, error) {
+	f, err := d.root.Open(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
+}
+
+// Close releases the folder.
+func (d *DirSource) Close() error { return d.root.Close() }
+
+// Progress is told about upload bytes (a progress bar on a terminal, lines in CI).
+type Progress interface {
+	Start(label string, total int64)
+	Add(n int64)
+	Done()
+}
+
+type noProgress struct{}
+
+func (noProgress) Start(string, int64) {}
+func (noProgress) Add(int64)           {}
+func (noProgress) Done()               {}
+
+// Purger is handed the diff of a committed deploy (package purge implements it). A
+// failed purge does not fail the deploy: its error is kept as pending work.
+type Purger interface {
+	Purge(ctx context.Context, site string, from, to []Object) (pending []byte, err error)
+}
+
+// Deployer publishes one site to one store.
+type Deployer struct {
+	Store store.Store
+	Site  string
+	// Workers bounds parallel requests (default 16).
+	Workers  int
+	Log      *slog.Logger
+	Progress Progress
+	Purger   Purger
+	Lock     LockOptions
+	Now      func() time.Time
+	// step, when set, is called after each protocol step by name (tests kill or fail
+	// a deploy at a chosen step).
+	step func(name string) error
+}
+
+// Options control one publish.
+type Options struct {
+	DryRun bool
+	// MaxDeletes bounds deletes; 0 means a quarter of the live site; Force lifts it.
+	MaxDeletes int
+	Force      bool
+	Message    string
+	Revision   string
+}
+
+// Result says what a publish did.
+type Result struct {
+	Site     string  `json:"site"`
+	Deploy   string  `json:"deploy,omitempty"`
+	Previous string  `json:"previous,omitempty"`
+	Plan     *Plan   `json:"plan"`
+	DryRun   bool    `json:"dryRun,omitempty"`
+	Noop     bool    `json:"noop,omitempty"`
+	Repaired string  `json:"repaired,omitempty"`
+	Seconds  float64 `json:"seconds"`
+	// PurgePending is set when the deploy went live but its purge did not finish.
+	PurgePending bool `json:"purgePending,omitempty"`
+}
+
+func (d *Deployer) init() {
+	if d.Workers <= 0 {
+		d.Workers = 16
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Progress == nil {
+		d.Progress = noProgress{}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Lock.Now == nil {
+		d.Lock.Now = d.Now
+	}
+}
+
+func (d *Deployer) stepDone(name string) error {
+	d.Log.Debug("deploy step", "site", d.Site, "step", name)
+	if d.step != nil {
+		return d.step(name)
+	}
+	return nil
+}
+
+// live reads the pointer and the live record (nil before the first deploy).
+func (d *Deployer) live(ctx context.Context) (Pointer, string, *Record, error) {
+	ptr, etag, err := ReadPointer(ctx, d.Store)
+	if err != nil {
+		return Pointer{}, "", nil, err
+	}
+	if ptr.Live == "" {
+		return ptr, etag, nil, nil
+	}
+	rec, err := ReadRecord(ctx, d.Store, ptr.Live)
+	if err != nil {
+		return Pointer{}, "", nil, err
+	}
+	return ptr, etag, rec, nil
+}
+
+// unknownPaths are the paths an interrupted deploy may have changed: where its objects
+// and the live ones differ.
+func (d *Deployer) unknownPaths(ctx context.Context, ptr Pointer, live *Record) (map[string]bool, *Record, error) {
+	if ptr.State != StateMaterializing || ptr.Pending == "" {
+		return nil, nil, nil
+	}
+	pend, err := ReadRecord(ctx, d.Store, ptr.Pending)
+	if err != nil {
+		return nil, nil, fmt.Errorf("an interrupted deploy %s left the site half-written and its record cannot be read: %w", ptr.Pending, err)
+	}
+	var liveObjs []Object
+	if live != nil {
+		liveObjs = live.Objects
+	}
+	diff := Diff(liveObjs, pend.Objects, nil)
+	unknown := map[string]bool{}
+	for _, o := range diff.Writes {
+		unknown[o.Path] = true
+	}
+	for _, p := range diff.Deletes {
+		unknown[p] = true
+	}
+	return unknown, pend, nil
+}
+
+// Publish deploys objects (read from src) and makes them live. See the package doc for
+// the protocol. An interrupted earlier deploy is rolled forward to this one.
+func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, opts Options) (*Result, error) {
+	d.init()
+	start := d.Now()
+	res := &Result{Site: d.Site, DryRun: opts.DryRun}
+	ptr, _, live, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	unknown, _, err := d.unknownPaths(ctx, ptr, live)
+	if err != nil {
+		return nil, err
+	}
+	plan := d.plan(live, objects, unknown, ptr)
+	res.Plan = plan
+	if err := d.checkDeletes(plan, live, opts); err != nil {
+		return res, err
+	}
+	if opts.DryRun {
+		return res, nil
+	}
+	if plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0 {
+		res.Noop = true
+		res.Deploy = ptr.Live
+		res.Seconds = d.Now().Sub(start).Seconds()
+		return res, nil
+	}
+	lk, err := acquire(ctx, d.Store, d.Lock)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if rerr := lk.release(context.WithoutCancel(ctx)); rerr != nil {
+			d.Log.Warn("could not release the lock", "err", rerr)
+		}
+	}()
+	if err := d.stepDone("lock"); err != nil {
+		return res, err
+	}
+	// Someone may have committed between our read and the lock: plan again from the
+	// pointer we now hold the lock for.
+	ptr, ptrTag, live, err := d.live(ctx)
+	if err != nil {
+		return res, err
+	}
+	unknown, _, err = d.unknownPaths(ctx, ptr, live)
+	if err != nil {
+		return res, err
+	}
+	if ptr.State == StateMaterializing {
+		res.Repaired = ptr.Pending
+		d.Log.Info("rolling an interrupted deploy forward", "site", d.Site, "interrupted", ptr.Pending)
+	}
+	plan = d.plan(live, objects, unknown, ptr)
+	res.Plan = plan
+	if err := d.checkDeletes(plan, live, opts); err != nil {
+		return res, err
+	}
+	if plan.Empty() && ptr.State == StateLive {
+		res.Noop = true
+		res.Deploy = ptr.Live
+		return res, nil
+	}
+	uploadedFiles, uploadedBytes, err := d.upload(ctx, plan, src)
+	if err != nil {
+		return res, err
+	}
+	if err := d.stepDone("upload"); err != nil {
+		return res, err
+	}
+	user, host := whoami()
+	now := d.Now()
+	rec := &Record{
+		ID: newID(now), Site: d.Site, Time: now.UTC(), User: user, Host: host, Revision: opts.Revision, Message: opts.Message,
+		Parent: ptr.Live, Files: len(objects), UploadedFiles: uploadedFiles, UploadedBytes: uploadedBytes, Objects: objects,
+	}
+	for _, o := range objects {
+		rec.Bytes += o.Size
+	}
+	if _, err := writeJSON(ctx, d.Store, recordKey(rec.ID), rec, store.PutOptions{IfNoneMatch: true}); err != nil {
+		return res, err
+	}
+	if err := d.stepDone("record"); err != nil {
+		return res, err
+	}
+	res.Deploy, res.Previous = rec.ID, ptr.Live
+	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan); err != nil {
+		return res, err
+	}
+	res.Seconds = d.Now().Sub(start).Seconds()
+	return res, nil
+}
+
+// plan is Diff plus the deletes a committed deploy left pending.
+func (d *Deployer) plan(live *Record, objects []Object, unknown map[string]bool, ptr Pointer) *Plan {
+	var liveObjs []Object
+	if live != nil {
+		liveObjs = live.Objects
+	}
+	if len(ptr.PendingDeletes) > 0 {
+		if unknown == nil {
+			unknown = map[string]bool{}
+		}
+		for _, p := range ptr.PendingDeletes {
+			unknown[p] = true
+		}
+	}
+	return Diff(liveObjs, objects, unknown)
+}
+
+// checkDeletes refuses a plan that deletes more than allowed.
+func (d *Deployer) checkDeletes(plan *Plan, live *Record, opts Options) error {
+	if opts.Force || live == nil {
+		return nil
+	}
+	limit := opts.MaxDeletes
+	if limit <= 0 {
+		limit = max(1, len(live.Objects)/4)
+	}
+	if len(plan.Deletes) > limit {
+		return fmt.Errorf("this deploy would delete %d of the %d live files, more than the limit of %d; check the build, then raise --max-deletes or use --force", len(plan.Deletes), len(live.Objects), limit)
+	}
+	return nil
+}
+
+// upload puts the blobs the store lacks and the new fingerprinted assets, in parallel,
+// each with its SHA-256 so the store verifies every byte.
+func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int64, error) {
+	type job struct {
+		key, from string
+		obj       *Object
+		size      int64
+	}
+	var jobs []job
+	var total int64
+	for sum, p := range plan.Blobs {
+		var size int64
+		for _, o := range plan.Writes {
+			if o.SHA256 == sum {
+				size = o.Size
+				break
+			}
+		}
+		jobs = append(jobs, job{key: blobKey(sum), from: p, size: size})
+		total += size
+	}
+	for i := range plan.Assets {
+		a := &plan.Assets[i]
+		jobs = append(jobs, job{key: a.Path, from: a.Path, obj: a, size: a.Size})
+		total += a.Size
+	}
+	if len(jobs) == 0 {
+		return 0, 0, nil
+	}
+	d.Progress.Start("uploading", total)
+	defer d.Progress.Done()
+	var files int
+	var bytes int64
+	var mu = make(chan struct{}, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.Workers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			sum := ""
+			opts := store.PutOptions{}
+			if j.obj != nil {
+				sum = j.obj.SHA256
+				opts.Meta = objectMeta(*j.obj)
+			} else {
+				sum = j.key[len(j.key)-64:]
+				opts.ContentType = "application/octet-stream"
+			}
+			// Content already stored (an older deploy's blob, or an asset another
+			// site version wrote) is not sent again.
+			if info, err := d.Store.Head(gctx, j.key); err == nil && info.Size == j.size && (j.obj == nil || info.Meta.Metadata["sha256"] == sum) {
+				d.Progress.Add(j.size)
+				return nil
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("check %s: %w", j.key, err)
+			}
+			if src == nil {
+				return fmt.Errorf("blob %s for %s is missing from the target (was it garbage-collected?); rebuild and publish instead: %w", sum[:12], j.from, store.ErrNotFound)
+			}
+			f, size, err := src.Open(j.from)
+			if err != nil {
+				return fmt.Errorf("read built file %s: %w", j.from, err)
+			}
+			defer f.Close()
+			opts.SHA256 = sum
+			if _, err := d.Store.Put(gctx, j.key, f, size, opts); err != nil {
+				return fmt.Errorf("upload %s: %w", j.from, err)
+			}
+			d.Progress.Add(size)
+			mu <- struct{}{}
+			files++
+			bytes += size
+			<-mu
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, err
+	}
+	return files, bytes, nil
+}
+
+// objectMeta is the stored metadata of a live object.
+func objectMeta(o Object) store.Meta {
+	m := store.Meta{ContentType: o.ContentType, CacheControl: o.CacheControl, Metadata: map[string]string{}}
+	for k, v := range o.Metadata {
+		m.Metadata[k] = v
+	}
+	if o.Redirect != "" {
+		m.RedirectLocation = o.Redirect
+	}
+	return m
+}
+
+// switchTo marks the pointer materializing, writes the live tree, commits the pointer,
+// purges, then deletes. It is shared by Publish and Rollback.
+func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, plan *Plan) error {
+	if err := lk.check(); err != nil {
+		return err
+	}
+	mark := ptr
+	mark.State, mark.Pending, mark.Since = StateMaterializing, rec.ID, d.Now().UTC()
+	tag, err := d.putPointer(ctx, mark, ptrTag)
+	if err != nil {
+		return err
+	}
+	if err := d.stepDone("mark"); err != nil {
+		return err
+	}
+	if err := d.materialize(ctx, plan); err != nil {
+		return err
+	}
+	if err := d.stepDone("materialize"); err != nil {
+		return err
+	}
+	if err := lk.check(); err != nil {
+		return err
+	}
+	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
+	if tag, err = d.putPointer(ctx, commit, tag); err != nil {
+		return err
+	}
+	if err := d.stepDone("commit"); err != nil {
+		return err
+	}
+	if d.Purger != nil {
+		var from []Object
+		if ptr.Live != "" {
+			if old, err := ReadRecord(ctx, d.Store, ptr.Live); err == nil {
+				from = old.Objects
+			}
+		}
+		if pending, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects); err != nil {
+			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
+			commit.PendingPurge = pending
+		}
+	}
+	if err := d.stepDone("purge"); err != nil {
+		return err
+	}
+	if len(plan.Deletes) > 0 {
+		if err := d.deleteBatched(ctx, plan.Deletes); err != nil {
+			return err
+		}
+	}
+	commit.PendingDeletes = nil
+	if _, err := d.putPointer(ctx, commit, tag); err != nil {
+		return err
+	}
+	return d.stepDone("clean")
+}
+
+func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (string, error) {
+	opts := store.PutOptions{IfMatch: etag}
+	if etag == "" {
+		opts = store.PutOptions{IfNoneMatch: true}
+	}
+	tag, err := writeJSON(ctx, d.Store, pointerKey, p, opts)
+	if errors.Is(err, store.ErrPrecondition) {
+		return "", fmt.Errorf("the pointer changed under this publish (another publish without the lock?); nothing more was made live: %w", err)
+	}
+	return tag, err
+}
+
+// materialize copies each changed path from its blob with its headers: static files,
+// then feeds, then pages, then redirects, each group finished before the next starts.
+func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
+	groups := [][]Object{}
+	last := -1
+	for _, o := range plan.Writes {
+		r := writeRank(o)
+		if r != last {
+			groups = append(groups, nil)
+			last = r
+		}
+		groups[len(groups)-1] = append(groups[len(groups)-1], o)
+	}
+	for _, grp := range groups {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(d.Workers)
+		for _, o := range grp {
+			g.Go(func() error {
+				if err := d.Store.Copy(gctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)}); err != nil {
+					return fmt.Errorf("make %s live: %w", o.Path, err)
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *Deployer) deleteBatched(ctx context.Context, paths []string) error {
+	for i := 0; i < len(paths); i += 1000 {
+		if err := d.Store.Delete(ctx, paths[i:min(i+1000, len(paths))]...); err != nil {
+			return fmt.Errorf("delete removed paths: %w", err)
+		}
+	}
+	return nil
+}
+
+var _ = manifest.FileName

@@ -1,0 +1,288 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// Rollback makes an earlier deploy live again from its blobs: no rebuild, no upload.
+// With to == "", it goes back to the deploy before the live one; when the pointer shows
+// an interrupted deploy, it undoes that instead (the live deploy is written again over
+// the paths the interrupted one may have touched).
+func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
+	d.init()
+	start := d.Now()
+	lk, err := acquire(ctx, d.Store, d.Lock)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	ptr, tag, live, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		return nil, fmt.Errorf("%s has no deploy to roll back to", d.Store)
+	}
+	unknown, _, err := d.unknownPaths(ctx, ptr, live)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Site: d.Site, Previous: ptr.Live}
+	target := live
+	switch {
+	case to == "" && ptr.State == StateMaterializing:
+		res.Repaired = ptr.Pending
+	case to == "":
+		id := live.Parent
+		if id == "" {
+			id = ptr.Previous
+		}
+		if id == "" {
+			return nil, fmt.Errorf("the live deploy %s has no earlier deploy; name one with --to", live.ID)
+		}
+		if target, err = ReadRecord(ctx, d.Store, id); err != nil {
+			return nil, err
+		}
+	default:
+		if target, err = ReadRecord(ctx, d.Store, to); err != nil {
+			return nil, err
+		}
+	}
+	plan := d.plan(live, target.Objects, unknown, ptr)
+	res.Plan = plan
+	// Every blob and asset must still be there before anything changes.
+	if _, _, err := d.upload(ctx, plan, nil); err != nil {
+		return res, err
+	}
+	if err := d.switchTo(ctx, lk, ptr, tag, target, plan); err != nil {
+		return res, err
+	}
+	res.Deploy = target.ID
+	res.Seconds = d.Now().Sub(start).Seconds()
+	return res, nil
+}
+
+// Status is the state of a target.
+type Status struct {
+	Site    string  `json:"site"`
+	Target  string  `json:"target"`
+	Pointer Pointer `json:"pointer"`
+	Live    *Record `json:"live,omitempty"`
+	Lock    *Lease  `json:"lock,omitempty"`
+	// Interrupted names a deploy that was killed while it was being made live.
+	Interrupted string `json:"interrupted,omitempty"`
+}
+
+// ReadStatus reads the pointer, the live record (without objects) and the lock.
+func (d *Deployer) ReadStatus(ctx context.Context) (*Status, error) {
+	d.init()
+	ptr, _, live, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Site: d.Site, Target: d.Store.String(), Pointer: ptr}
+	if live != nil {
+		l := *live
+		l.Objects = nil
+		st.Live = &l
+	}
+	if ptr.State == StateMaterializing {
+		st.Interrupted = ptr.Pending
+	}
+	if st.Lock, err = ReadLock(ctx, d.Store); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// GCResult counts what gc removed.
+type GCResult struct {
+	KeptDeploys    int `json:"keptDeploys"`
+	DeletedDeploys int `json:"deletedDeploys"`
+	DeletedBlobs   int `json:"deletedBlobs"`
+	DeletedAssets  int `json:"deletedAssets"`
+	KeptBlobs      int `json:"keptBlobs"`
+}
+
+// GC keeps the newest keep deploys (and the live and any pending one), and deletes the
+// older records, the blobs no kept deploy references, and fingerprinted assets in the
+// live tree that no kept deploy references.
+func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
+	d.init()
+	if keep < 1 {
+		return nil, fmt.Errorf("--keep must be at least 1")
+	}
+	lk, err := acquire(ctx, d.Store, d.Lock)
+	if err != nil {
+		return nil, err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	ptr, _, _, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := ListRecords(ctx, d.Store, true)
+	if err != nil {
+		return nil, err
+	}
+	res := &GCResult{}
+	blobs, assets := map[string]bool{}, map[string]bool{}
+	var drop []string
+	for i, r := range recs {
+		if i < keep || r.ID == ptr.Live || r.ID == ptr.Pending || r.ID == ptr.Previous {
+			res.KeptDeploys++
+			for _, o := range r.Objects {
+				if o.Class == manifest.Immutable {
+					assets[o.Path] = true
+				} else {
+					blobs[o.SHA256] = true
+				}
+			}
+			continue
+		}
+		drop = append(drop, recordKey(r.ID))
+	}
+	var dead []string
+	err = d.Store.List(ctx, path.Join(internalPrefix, "objects", "sha256")+"/", func(i store.Info) error {
+		if blobs[path.Base(i.Key)] {
+			res.KeptBlobs++
+		} else {
+			dead = append(dead, i.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list blobs: %w", err)
+	}
+	res.DeletedBlobs = len(dead)
+	// Assets of dropped deploys that no kept deploy uses.
+	for _, r := range recs {
+		for _, o := range r.Objects {
+			if o.Class == manifest.Immutable && !assets[o.Path] {
+				assets[o.Path] = true // delete once
+				dead = append(dead, o.Path)
+				res.DeletedAssets++
+			}
+		}
+	}
+	if err := lk.check(); err != nil {
+		return nil, err
+	}
+	if err := d.deleteBatched(ctx, append(dead, drop...)); err != nil {
+		return nil, err
+	}
+	res.DeletedDeploys = len(drop)
+	return res, nil
+}
+
+// Problem is one way the live tree differs from the live manifest.
+type Problem struct {
+	Path string `json:"path"`
+	What string `json:"what"`
+}
+
+// Verify checks the live tree against the live deploy: every path present with the
+// right size, headers and SHA-256 (each object is read and hashed), and no stray paths
+// outside _stump/.
+func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
+	d.init()
+	ptr, _, live, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		return nil, fmt.Errorf("%s has no live deploy to verify", d.Store)
+	}
+	var mu sync.Mutex
+	var probs []Problem
+	add := func(p, what string) {
+		mu.Lock()
+		probs = append(probs, Problem{p, what})
+		mu.Unlock()
+	}
+	if ptr.State == StateMaterializing {
+		add(pointerKey, "deploy "+ptr.Pending+" was interrupted while going live; run stump publish or stump rollback to finish or undo it")
+	}
+	want := map[string]Object{}
+	for _, o := range live.Objects {
+		want[o.Path] = o
+	}
+	// Assets of earlier deploys stay until gc: they are not strays.
+	known := map[string]bool{}
+	if recs, err := ListRecords(ctx, d.Store, true); err == nil {
+		for _, r := range recs {
+			for _, o := range r.Objects {
+				if o.Class == manifest.Immutable {
+					known[o.Path] = true
+				}
+			}
+		}
+	}
+	seen := map[string]store.Info{}
+	err = d.Store.List(ctx, "", func(i store.Info) error {
+		if strings.HasPrefix(i.Key, internalPrefix+"/") {
+			return nil
+		}
+		if _, ok := want[i.Key]; !ok && !known[i.Key] {
+			add(i.Key, "not in the live deploy")
+		}
+		seen[i.Key] = i
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the live tree: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.Workers)
+	for _, o := range live.Objects {
+		info, ok := seen[o.Path]
+		if !ok {
+			add(o.Path, "missing")
+			continue
+		}
+		if info.Size != o.Size {
+			add(o.Path, fmt.Sprintf("size %d, want %d", info.Size, o.Size))
+			continue
+		}
+		g.Go(func() error {
+			rc, info, err := d.Store.Get(gctx, o.Path)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", o.Path, err)
+			}
+			defer rc.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, rc); err != nil {
+				return fmt.Errorf("read %s: %w", o.Path, err)
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 {
+				add(o.Path, "checksum "+got[:12]+" does not match "+o.SHA256[:12])
+			}
+			m := objectMeta(o)
+			if info.Meta.ContentType != m.ContentType || info.Meta.CacheControl != m.CacheControl || info.Meta.RedirectLocation != m.RedirectLocation {
+				add(o.Path, fmt.Sprintf("headers differ: %q %q %q", info.Meta.ContentType, info.Meta.CacheControl, info.Meta.RedirectLocation))
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+	return probs, nil
+}
+
+var _ = errors.Is

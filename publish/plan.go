@@ -1,0 +1,196 @@
+// Package publish is the deploy engine: it takes a built site (its manifest and tree) to
+// a Store so that the live site is never broken, nothing unchanged is uploaded twice,
+// concurrent publishes cannot interleave, and any earlier deploy can be made live again
+// without a rebuild.
+//
+// Store layout under a target:
+//
+//	_stump/objects/sha256/<hex>   immutable blobs, one per distinct content
+//	_stump/deploys/<id>.json      the record of every deploy (its manifest included)
+//	_stump/current.json           the pointer: the live deploy and any pending work
+//	_stump/lock                   the lease lock, created with If-None-Match: *
+//	<path>                        the live tree
+//
+// Write order (an invariant the tests check): blobs and fingerprinted assets, then the
+// deploy record, then the pointer marked "materializing", then the live tree (static
+// files before pages, so no live page names an asset that is not there yet), then the
+// pointer committed, then purge, then deletes. Fingerprinted assets are their own
+// content-addressed keys: they are written once at their live path and removed only by
+// gc, so a page cached anywhere keeps finding its assets, and a rollback never needs
+// them re-uploaded.
+package publish
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/stump-dev/stump/build/manifest"
+)
+
+// Object is one live path as a deploy writes it: the build's entry plus the headers the
+// deploy gives it.
+type Object struct {
+	manifest.Entry
+	CacheControl string            `json:"cacheControl,omitempty"`
+	Metadata     map[string]string `json:"metadata,omitempty"`
+}
+
+// same reports whether writing b over a changes nothing a visitor sees.
+func same(a, b Object) bool {
+	if a.SHA256 != b.SHA256 || a.ContentType != b.ContentType || a.CacheControl != b.CacheControl || a.Redirect != b.Redirect {
+		return false
+	}
+	if len(a.Metadata) != len(b.Metadata) {
+		return false
+	}
+	for k, v := range a.Metadata {
+		if b.Metadata[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Plan is what a deploy will do. It is computed by Diff without touching the store.
+type Plan struct {
+	// Blobs are the contents the deploy needs in _stump/objects (pages and static
+	// files), by hash: a representative path for each, to read the bytes from.
+	Blobs map[string]string `json:"-"`
+	// Assets are fingerprinted files written directly at their live path.
+	Assets []Object `json:"-"`
+	// Writes are non-asset paths to (re)write from blobs, static files before pages.
+	Writes []Object `json:"-"`
+	// Deletes are live paths the new deploy no longer has (assets excluded: gc removes
+	// those).
+	Deletes []string `json:"-"`
+	// Unchanged counts live paths left as they are.
+	Unchanged int `json:"unchanged"`
+	// Counts and bytes for people and --json.
+	NewBlobs    int   `json:"blobs"`
+	BlobBytes   int64 `json:"blobBytes"`
+	AssetCount  int   `json:"assets"`
+	AssetBytes  int64 `json:"assetBytes"`
+	WriteCount  int   `json:"writes"`
+	DeleteCount int   `json:"deletes"`
+	Total       int   `json:"files"`
+}
+
+// Empty reports a plan that changes nothing.
+func (p *Plan) Empty() bool {
+	return len(p.Assets) == 0 && len(p.Writes) == 0 && len(p.Deletes) == 0
+}
+
+// Diff plans the way from live (nil for a first deploy) to next. Paths in unknown are
+// rewritten (or deleted) whatever live says: they belong to an interrupted deploy, so
+// their live content is not known. Diff is pure: the same inputs give the same plan.
+func Diff(live, next []Object, unknown map[string]bool) *Plan {
+	p := &Plan{Blobs: map[string]string{}, Total: len(next)}
+	old := make(map[string]Object, len(live))
+	for _, o := range live {
+		old[o.Path] = o
+	}
+	liveBlobs := map[string]bool{}
+	for _, o := range live {
+		if o.Class != manifest.Immutable {
+			liveBlobs[o.SHA256] = true
+		}
+	}
+	inNext := make(map[string]bool, len(next))
+	for _, o := range next {
+		inNext[o.Path] = true
+		prev, ok := old[o.Path]
+		if ok && same(prev, o) && !unknown[o.Path] {
+			p.Unchanged++
+			continue
+		}
+		if o.Class == manifest.Immutable {
+			p.Assets = append(p.Assets, o)
+			p.AssetBytes += o.Size
+			continue
+		}
+		p.Writes = append(p.Writes, o)
+		if !liveBlobs[o.SHA256] {
+			if _, seen := p.Blobs[o.SHA256]; !seen {
+				p.Blobs[o.SHA256] = o.Path
+				p.BlobBytes += o.Size
+			}
+		}
+	}
+	for _, o := range live {
+		if !inNext[o.Path] && o.Class != manifest.Immutable {
+			p.Deletes = append(p.Deletes, o.Path)
+		}
+	}
+	for u := range unknown {
+		if !inNext[u] {
+			if _, ok := old[u]; !ok {
+				p.Deletes = append(p.Deletes, u)
+			}
+		}
+	}
+	sort.Slice(p.Assets, func(i, j int) bool { return p.Assets[i].Path < p.Assets[j].Path })
+	sort.SliceStable(p.Writes, func(i, j int) bool {
+		a, b := writeRank(p.Writes[i]), writeRank(p.Writes[j])
+		if a != b {
+			return a < b
+		}
+		return p.Writes[i].Path < p.Writes[j].Path
+	})
+	sort.Strings(p.Deletes)
+	p.Deletes = uniq(p.Deletes)
+	p.NewBlobs, p.AssetCount, p.WriteCount, p.DeleteCount = len(p.Blobs), len(p.Assets), len(p.Writes), len(p.Deletes)
+	return p
+}
+
+// writeRank orders writes: static files (images, downloads) first, then pages that are
+// not HTML (feeds, sitemap), then HTML pages, redirects last; so a page never goes live
+// before what it names.
+func writeRank(o Object) int {
+	switch {
+	case o.Class == manifest.Static:
+		return 0
+	case o.Redirect != "":
+		return 3
+	case strings.HasSuffix(o.Path, ".html"):
+		return 2
+	}
+	return 1
+}
+
+func uniq(s []string) []string {
+	out := s[:0]
+	for i, x := range s {
+		if i == 0 || x != s[i-1] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Summary is a one-line description of a plan.
+func (p *Plan) Summary() string {
+	if p.Empty() {
+		return fmt.Sprintf("nothing to publish: %d files unchanged", p.Unchanged)
+	}
+	return fmt.Sprintf("%d new blobs (%s), %d new assets (%s), %d paths to write, %d to delete, %d unchanged",
+		p.NewBlobs, humanBytes(p.BlobBytes), p.AssetCount, humanBytes(p.AssetBytes), p.WriteCount, p.DeleteCount, p.Unchanged)
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// blobKey is where a content's blob lives.
+func blobKey(sum string) string { return path.Join(internalPrefix, "objects", "sha256", sum) }
+
+const internalPrefix = "_stump"

@@ -1,0 +1,204 @@
+package publish
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// Record is an immutable deploy record: who deployed what, when, and the objects.
+type Record struct {
+	ID       string    `json:"id"`
+	Site     string    `json:"site"`
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	Host     string    `json:"host,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+	Message  string    `json:"message,omitempty"`
+	// Parent is the deploy that was live when this one was made.
+	Parent        string   `json:"parent,omitempty"`
+	Files         int      `json:"files"`
+	Bytes         int64    `json:"bytes"`
+	UploadedFiles int      `json:"uploadedFiles"`
+	UploadedBytes int64    `json:"uploadedBytes"`
+	Objects       []Object `json:"objects"`
+}
+
+// Pointer is _stump/current.json: which deploy is live, and unfinished work.
+type Pointer struct {
+	// Live is the live deploy's id ("" before the first deploy).
+	Live     string `json:"live"`
+	Previous string `json:"previous,omitempty"`
+	// State is "live", or "materializing" while Pending is being written over Live.
+	State   string    `json:"state"`
+	Pending string    `json:"pending,omitempty"`
+	Since   time.Time `json:"since"`
+	// PendingDeletes are paths a committed deploy removed but did not delete yet.
+	PendingDeletes []string `json:"pendingDeletes,omitempty"`
+	// PendingPurge is purge work that failed and is to be retried (see package purge).
+	PendingPurge json.RawMessage `json:"pendingPurge,omitempty"`
+}
+
+// Pointer states.
+const (
+	StateLive          = "live"
+	StateMaterializing = "materializing"
+)
+
+// Lease is the content of _stump/lock.
+type Lease struct {
+	Holder   string    `json:"holder"`
+	Host     string    `json:"host"`
+	PID      int       `json:"pid"`
+	Token    string    `json:"token"`
+	Acquired time.Time `json:"acquired"`
+	Expires  time.Time `json:"expires"`
+}
+
+func (l Lease) who() string { return fmt.Sprintf("%s@%s (pid %d)", l.Holder, l.Host, l.PID) }
+
+var (
+	pointerKey = path.Join(internalPrefix, "current.json")
+	lockKey    = path.Join(internalPrefix, "lock")
+)
+
+func recordKey(id string) string { return path.Join(internalPrefix, "deploys", id+".json") }
+
+// ErrLocked is returned when another publish holds the site's lease.
+var ErrLocked = errors.New("locked")
+
+// LockedError says who holds the lock.
+type LockedError struct {
+	Lease Lease
+	Stale bool
+}
+
+func (e *LockedError) Error() string {
+	s := fmt.Sprintf("locked by %s since %s", e.Lease.who(), e.Lease.Acquired.UTC().Format(time.RFC3339))
+	if e.Stale {
+		s += fmt.Sprintf("; the lease expired at %s, so it looks stale: break it with --break-lock if that publish is surely dead", e.Lease.Expires.UTC().Format(time.RFC3339))
+	} else {
+		s += fmt.Sprintf(" (lease until %s); wait for it with --wait", e.Lease.Expires.UTC().Format(time.RFC3339))
+	}
+	return s
+}
+
+func (e *LockedError) Unwrap() error { return ErrLocked }
+
+// readJSON reads a JSON object; ok is false when the key does not exist.
+func readJSON(ctx context.Context, s store.Store, key string, v any) (etag string, ok bool, err error) {
+	b, info, err := store.GetBytes(ctx, s, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return "", false, fmt.Errorf("read %s: it is not valid JSON (%v); the target may hold something that is not a stump deploy: %w", key, err, store.ErrPermanent)
+	}
+	return info.ETag, true, nil
+}
+
+func writeJSON(ctx context.Context, s store.Store, key string, v any, opts store.PutOptions) (string, error) {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return "", err
+	}
+	opts.ContentType = "application/json"
+	opts.CacheControl = "no-store"
+	etag, err := store.PutBytes(ctx, s, key, b, opts)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", key, err)
+	}
+	return etag, nil
+}
+
+// ReadPointer returns the pointer and its ETag; a target never deployed to gives a zero
+// Pointer and "".
+func ReadPointer(ctx context.Context, s store.Store) (Pointer, string, error) {
+	var p Pointer
+	etag, ok, err := readJSON(ctx, s, pointerKey, &p)
+	if err != nil || !ok {
+		return Pointer{}, "", err
+	}
+	return p, etag, nil
+}
+
+// ReadRecord reads a deploy record.
+func ReadRecord(ctx context.Context, s store.Store, id string) (*Record, error) {
+	var r Record
+	_, ok, err := readJSON(ctx, s, recordKey(id), &r)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("deploy %s has no record in %s: %w", id, s, store.ErrNotFound)
+	}
+	return &r, nil
+}
+
+// ListRecords reads every deploy record, newest first. Objects are dropped unless full.
+func ListRecords(ctx context.Context, s store.Store, full bool) ([]*Record, error) {
+	var ids []string
+	err := s.List(ctx, path.Join(internalPrefix, "deploys")+"/", func(i store.Info) error {
+		if strings.HasSuffix(i.Key, ".json") {
+			ids = append(ids, strings.TrimSuffix(path.Base(i.Key), ".json"))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list deploys: %w", err)
+	}
+	out := make([]*Record, 0, len(ids))
+	for _, id := range ids {
+		r, err := ReadRecord(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		if !full {
+			r.Objects = nil
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.After(out[j].Time)
+		}
+		return out[i].ID > out[j].ID
+	})
+	return out, nil
+}
+
+// newID makes a deploy id that sorts by time: 20261130T094500Z-1a2b3c.
+func newID(now time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// whoami names the user and host for records and leases.
+func whoami() (string, string) {
+	name := os.Getenv("STUMP_USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	host, _ := os.Hostname()
+	return name, host
+}

@@ -1,0 +1,115 @@
+// Package website serves a Store the way S3 static website hosting serves a bucket:
+// "dir/" answers with "dir/index.html", "dir" without a slash redirects to "dir/" when
+// that index exists, an object with a redirect location answers 301, a missing key
+// answers 404 with the site's 404.html, and stored headers (Content-Type,
+// Cache-Control, x-amz-meta-*) are sent. stump's own _stump/ folder is never served.
+// It backs `stump serve`, the preview of the embedded default target.
+package website
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// Handler serves s.
+type Handler struct {
+	Store store.Store
+	Log   *slog.Logger
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	key := strings.TrimPrefix(r.URL.Path, "/")
+	if key == "" || strings.HasSuffix(key, "/") {
+		key += "index.html"
+	}
+	if store.CheckKey(key) != nil || key == "_stump" || strings.HasPrefix(key, "_stump/") {
+		h.notFound(w, r)
+		return
+	}
+	rc, info, err := h.Store.Get(r.Context(), key)
+	if errors.Is(err, store.ErrNotFound) {
+		// "/about" → "/about/" when about/index.html exists, as S3 websites do.
+		if !strings.HasSuffix(r.URL.Path, "/") {
+			if _, herr := h.Store.Head(r.Context(), key+"/index.html"); herr == nil {
+				http.Redirect(w, r, r.URL.Path+"/", http.StatusFound)
+				return
+			}
+		}
+		h.notFound(w, r)
+		return
+	}
+	if err != nil {
+		h.log().Error("serve", "key", key, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	defer rc.Close()
+	if loc := info.Meta.RedirectLocation; loc != "" {
+		http.Redirect(w, r, loc, http.StatusMovedPermanently)
+		return
+	}
+	setHeaders(w, info)
+	if match := r.Header.Get("If-None-Match"); match != "" && match == info.ETag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = io.Copy(w, rc)
+	}
+}
+
+func setHeaders(w http.ResponseWriter, info store.Info) {
+	hd := w.Header()
+	if info.Meta.ContentType != "" {
+		hd.Set("Content-Type", info.Meta.ContentType)
+	}
+	if info.Meta.CacheControl != "" {
+		hd.Set("Cache-Control", info.Meta.CacheControl)
+	}
+	if info.ETag != "" {
+		hd.Set("ETag", info.ETag)
+	}
+	if !info.ModTime.IsZero() {
+		hd.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+	}
+	for k, v := range info.Meta.Metadata {
+		hd.Set("X-Amz-Meta-"+k, v)
+	}
+}
+
+// notFound answers 404 with the site's 404.html when there is one.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	rc, info, err := h.Store.Get(r.Context(), "404.html")
+	if err != nil {
+		http.Error(w, "404 Not Found", http.StatusNotFound)
+		return
+	}
+	defer rc.Close()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Length", strconv.FormatInt(info.Size, 10))
+	w.WriteHeader(http.StatusNotFound)
+	if r.Method == http.MethodGet {
+		_, _ = io.Copy(w, rc)
+	}
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return h.Log
+}
