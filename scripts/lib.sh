@@ -81,6 +81,70 @@ run_go_tests() {
 	none=$(grep -c '^?[[:space:]].*no test files' "$log" || true)
 	rm -f "$log"
 	echo
-	echo "packages: $ok passed, $failed failed ($none without tests)"
+	echo "packages without tests: $none"
+	echo "packages: $ok passed, $failed failed"
 	return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------
+# Helpers for services that scripts start on loopback (scripts/services.sh uses them).
+# ---------------------------------------------------------------------------------------
+
+# at_exit CMD... adds a command to run when the script exits, however it exits (normal end,
+# error under set -e, Ctrl-C, SIGTERM). Commands run in reverse order of registration;
+# each gets the script's exit status in $STUMP_EXIT_STATUS, and the script keeps it.
+# Use at_exit, never `trap ... EXIT`, so that services started by different functions do
+# not replace each other's cleanup.
+at_exit() {
+	_STUMP_AT_EXIT=("$*" "${_STUMP_AT_EXIT[@]}")
+	if [ -z "${_STUMP_AT_EXIT_SET:-}" ]; then
+		trap '_stump_run_at_exit' EXIT
+		trap 'exit 130' INT
+		trap 'exit 143' TERM
+		_STUMP_AT_EXIT_SET=1
+	fi
+}
+
+_stump_run_at_exit() {
+	STUMP_EXIT_STATUS=$?
+	local cmd
+	set +e
+	for cmd in "${_STUMP_AT_EXIT[@]}"; do
+		eval "$cmd"
+	done
+	exit "$STUMP_EXIT_STATUS"
+}
+
+# free_loopback_port prints a TCP port on 127.0.0.1 that nothing listens on now. Another
+# process can still take it before the caller binds it: callers retry on "address in use".
+free_loopback_port() {
+	local port
+	for _ in $(seq 1 100); do
+		# Below Linux's ephemeral range (32768-60999), where outgoing connections take ports.
+		port=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
+		# A refused connection means the port is free.
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	say "no free port found on 127.0.0.1"
+	return 1
+}
+
+# http_status HOST PORT PATH [HOSTHEADER] prints the HTTP status code of a GET, or fails
+# when nothing answers within 2 seconds. Plain bash (/dev/tcp), no curl needed.
+http_status() {
+	local host=$1 port=$2 path=$3 vhost=${4:-$1} line
+	line=$(
+		exec 2>/dev/null
+		exec 3<>"/dev/tcp/$host/$port" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$vhost" >&3
+		IFS= read -r -t 2 line <&3 || exit 1
+		printf '%s' "$line"
+	) || return 1
+	local _proto code _rest
+	read -r _proto code _rest <<<"$line"
+	[ -n "$code" ] || return 1
+	echo "$code"
 }
