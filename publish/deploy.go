@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -78,7 +79,9 @@ type Deployer struct {
 	Progress Progress
 	Purger   Purger
 	Lock     LockOptions
-	Now      func() time.Time
+	// Order lists path globs made live right after static files, before other pages.
+	Order []string
+	Now   func() time.Time
 	// step, when set, is called after each protocol step by name (tests kill or fail
 	// a deploy at a chosen step).
 	step func(name string) error
@@ -469,8 +472,19 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
 	groups := [][]Object{}
 	last := -1
-	for _, o := range plan.Writes {
-		r := writeRank(o)
+	writes := append([]Object(nil), plan.Writes...)
+	rank := func(o Object) int {
+		r := writeRank(o) * 2
+		for _, g := range d.Order {
+			if r > 0 && Match(g, o.Path) {
+				return 1
+			}
+		}
+		return r
+	}
+	sort.SliceStable(writes, func(i, j int) bool { return rank(writes[i]) < rank(writes[j]) })
+	for _, o := range writes {
+		r := rank(o)
 		if r != last {
 			groups = append(groups, nil)
 			last = r

@@ -83,6 +83,31 @@ type Site struct {
 	Redirects []Redirect `yaml:"redirects"`
 	// Ignore lists globs (relative to content/ and static/) that are never built.
 	Ignore []string `yaml:"ignore"`
+	// Cache sets Cache-Control TTLs by cache class at publish.
+	Cache Cache `yaml:"cache"`
+	// Deploy tunes publishing.
+	Deploy Deploy `yaml:"deploy"`
+}
+
+// Cache holds TTLs as Go durations ("60s", "1h"). Fingerprinted assets are always
+// cached for a year as immutable.
+type Cache struct {
+	// PageBrowser is max-age of pages (default 1m); PageEdge their s-maxage (default 1h).
+	PageBrowser string `yaml:"pageBrowser"`
+	PageEdge    string `yaml:"pageEdge"`
+	// Static is max-age of files copied as is (default 1h).
+	Static string `yaml:"static"`
+	// Parsed values (zero: default).
+	PageBrowserTTL, PageEdgeTTL, StaticTTL time.Duration `yaml:"-"`
+}
+
+// Deploy tunes publishing.
+type Deploy struct {
+	// MaxDeletes bounds the paths one publish may delete (default: a quarter of the site).
+	MaxDeletes int `yaml:"maxDeletes"`
+	// Order lists path globs written first when the live tree changes (after static
+	// files, before other pages).
+	Order []string `yaml:"order"`
 }
 
 // Markdown configures the Markdown renderer.
@@ -287,6 +312,23 @@ func (l *Loaded) finish() error {
 			return errAt(fmt.Sprintf("$.redirects[%d].status", i), "redirect status must be 301, 302, 307 or 308, not %d", r.Status)
 		}
 	}
+	for _, c := range []struct {
+		key string
+		val string
+		dst *time.Duration
+	}{{"pageBrowser", l.Cache.PageBrowser, &l.Cache.PageBrowserTTL}, {"pageEdge", l.Cache.PageEdge, &l.Cache.PageEdgeTTL}, {"static", l.Cache.Static, &l.Cache.StaticTTL}} {
+		if c.val == "" {
+			continue
+		}
+		d, err := time.ParseDuration(c.val)
+		if err != nil || d < 0 {
+			return errAt("$.cache."+c.key, "cache.%s %q is not a duration like 60s, 5m or 1h", c.key, c.val)
+		}
+		*c.dst = d
+	}
+	if l.Deploy.MaxDeletes < 0 {
+		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
+	}
 	for i, g := range l.Ignore {
 		if _, err := filepath.Match(g, ""); err != nil {
 			return errAt(fmt.Sprintf("$.ignore[%d]", i), "ignore pattern %q is not a valid glob", g)
@@ -338,6 +380,15 @@ func merge(d, s Site) Site {
 	}
 	if s.Robots != nil {
 		out.Robots = s.Robots
+	}
+	str(&out.Cache.PageBrowser, s.Cache.PageBrowser)
+	str(&out.Cache.PageEdge, s.Cache.PageEdge)
+	str(&out.Cache.Static, s.Cache.Static)
+	if s.Deploy.MaxDeletes != 0 {
+		out.Deploy.MaxDeletes = s.Deploy.MaxDeletes
+	}
+	if s.Deploy.Order != nil {
+		out.Deploy.Order = s.Deploy.Order
 	}
 	out.Minify = d.Minify || s.Minify
 	out.CheckLinks = d.CheckLinks || s.CheckLinks
