@@ -31,6 +31,7 @@ SITE=gen
 
 need_go
 need_gnu_time
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 mkdir -p "$WORK" "$BENCH_BIN"
 
 step "building stump and sitegen"
@@ -141,7 +142,7 @@ done
 
 {
 	echo
-	echo "stump build benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo none)"
+	echo "stump build benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo
 	echo "$table"
 	if [ -n "$ratios" ]; then

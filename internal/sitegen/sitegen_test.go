@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/stump-dev/stump/themes"
 )
 
 // treeHash hashes every file's path and bytes under dir, in walk (lexical) order.
@@ -185,4 +187,30 @@ func mustDefaults(t *testing.T, o Options) Options {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// TestHugoLayoutsMirrorTheme checks that every layout of the embedded campaign theme has
+// its Hugo counterpart, so the benchmark's Hugo site keeps doing the same work.
+func TestHugoLayoutsMirrorTheme(t *testing.T) {
+	theme, ok := themes.Get("campaign")
+	if !ok {
+		t.Fatal("no embedded campaign theme")
+	}
+	err := fs.WalkDir(theme, "layouts", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel := strings.TrimPrefix(p, "layouts/")
+		hugo := strings.NewReplacer("_default/", "", "partials/", "_partials/").Replace(rel)
+		if rel == "index.html" {
+			hugo = "home.html"
+		}
+		if _, err := fs.Stat(hugoFiles, "hugo/layouts/"+hugo); err != nil {
+			t.Errorf("theme layout %s has no Hugo counterpart hugo/layouts/%s", rel, hugo)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
