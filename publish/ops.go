@@ -179,6 +179,29 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 			}
 		}
 	}
+	// Files stump wrote (they carry its sha256 metadata) that no deploy references:
+	// left by an interrupted deploy. Files stump did not write are never touched.
+	live := map[string]bool{}
+	for _, r := range recs {
+		if r.ID == ptr.Live || r.ID == ptr.Pending {
+			for _, o := range r.Objects {
+				live[o.Path] = true
+			}
+		}
+	}
+	err = d.Store.List(ctx, "", func(i store.Info) error {
+		if strings.HasPrefix(i.Key, internalPrefix+"/") || live[i.Key] || assets[i.Key] {
+			return nil
+		}
+		if h, err := d.Store.Head(ctx, i.Key); err == nil && h.Meta.Metadata["sha256"] != "" {
+			dead = append(dead, i.Key)
+			res.DeletedAssets++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the live tree: %w", err)
+	}
 	if err := lk.check(); err != nil {
 		return nil, err
 	}
@@ -193,6 +216,9 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 type Problem struct {
 	Path string `json:"path"`
 	What string `json:"what"`
+	// Warning marks something harmless (a file an interrupted deploy left, which no
+	// page references; gc removes it).
+	Warning bool `json:"warning,omitempty"`
 }
 
 // Verify checks the live tree against the live deploy: every path present with the
@@ -211,7 +237,7 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 	var probs []Problem
 	add := func(p, what string) {
 		mu.Lock()
-		probs = append(probs, Problem{p, what})
+		probs = append(probs, Problem{Path: p, What: what})
 		mu.Unlock()
 	}
 	if ptr.State == StateMaterializing {
@@ -238,7 +264,11 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 			return nil
 		}
 		if _, ok := want[i.Key]; !ok && !known[i.Key] {
-			add(i.Key, "not in the live deploy")
+			if h, err := d.Store.Head(ctx, i.Key); err == nil && h.Meta.Metadata["sha256"] != "" {
+				probs = append(probs, Problem{Path: i.Key, What: "left by an interrupted deploy; no page references it (stump gc removes it)", Warning: true})
+			} else {
+				add(i.Key, "not in the live deploy")
+			}
 		}
 		seen[i.Key] = i
 		return nil

@@ -1,0 +1,601 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish/store"
+	"github.com/stump-dev/stump/publish/store/mem"
+)
+
+// site is a built site in memory: path → content.
+type site map[string]string
+
+type memSource map[string]string
+
+type rsc struct{ *bytes.Reader }
+
+func (rsc) Close() error { return nil }
+
+func (m memSource) Open(p string) (io.ReadSeekCloser, int64, error) {
+	s, ok := m[p]
+	if !ok {
+		return nil, 0, fmt.Errorf("no %s in the build", p)
+	}
+	return rsc{bytes.NewReader([]byte(s))}, int64(len(s)), nil
+}
+
+func (s site) objects(t testing.TB) ([]Object, Source) {
+	t.Helper()
+	m := &manifest.Manifest{Version: manifest.Version, Site: "t"}
+	for p, c := range s {
+		sum := sha256.Sum256([]byte(c))
+		class := manifest.Page
+		switch {
+		case strings.HasPrefix(p, "assets/"):
+			class = manifest.Immutable
+		case strings.HasSuffix(p, ".png"):
+			class = manifest.Static
+		}
+		e := manifest.Entry{Path: p, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(c)), ContentType: "text/html", Class: class}
+		if strings.HasPrefix(c, "redirect:") {
+			e.Redirect = strings.TrimPrefix(c, "redirect:")
+		}
+		m.Files = append(m.Files, e)
+	}
+	m.Sort()
+	objs, err := Objects(m, DefaultCache, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return objs, memSource(s)
+}
+
+// v1, v2 are two versions of a site: v2 changes one page and the CSS (a new
+// fingerprinted asset the changed page names), removes a page and adds one.
+var (
+	v1 = site{
+		"index.html":       `<a href="/about/">about</a><link href="/assets/s.1.css">`,
+		"about/index.html": `<link href="/assets/s.1.css">about v1`,
+		"gone/index.html":  `<link href="/assets/s.1.css">gone`,
+		"same/index.html":  `<link href="/assets/s.1.css">same`,
+		"img/a.png":        "png",
+		"assets/s.1.css":   "body{color:red}",
+		"old/index.html":   "redirect:/about/",
+	}
+	v2 = site{
+		"index.html":       `<a href="/about/">about</a><link href="/assets/s.2.css">`,
+		"about/index.html": `<link href="/assets/s.2.css">about v2`,
+		"same/index.html":  `<link href="/assets/s.1.css">same`,
+		"new/index.html":   `<link href="/assets/s.2.css"><img src="/img/a.png">new`,
+		"img/a.png":        "png",
+		"assets/s.2.css":   "body{color:blue}",
+		"old/index.html":   "redirect:/about/",
+	}
+)
+
+func newDeployer(s store.Store) *Deployer {
+	return &Deployer{Store: s, Site: "t", Workers: 4, Lock: LockOptions{TTL: time.Minute}}
+}
+
+func publishSite(t *testing.T, d *Deployer, s site, opts Options) (*Result, error) {
+	t.Helper()
+	objs, src := s.objects(t)
+	return d.Publish(context.Background(), objs, src, opts)
+}
+
+// liveTree reads every live object (outside _stump/).
+func liveTree(t *testing.T, s store.Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ctx := context.Background()
+	err := s.List(ctx, "", func(i store.Info) error {
+		if strings.HasPrefix(i.Key, "_stump/") {
+			return nil
+		}
+		b, _, err := store.GetBytes(ctx, s, i.Key)
+		if err != nil {
+			return err
+		}
+		out[i.Key] = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// wantLive checks that the live tree serves exactly s (plus fingerprinted assets of
+// earlier deploys, which stay until gc).
+func wantLive(t *testing.T, st store.Store, s site) {
+	t.Helper()
+	got := liveTree(t, st)
+	for p, c := range s {
+		if got[p] != c {
+			t.Errorf("live %s = %q, want %q", p, got[p], c)
+		}
+	}
+	for p := range got {
+		if _, ok := s[p]; !ok && !strings.HasPrefix(p, "assets/") {
+			t.Errorf("live tree has %s, which this deploy does not", p)
+		}
+	}
+}
+
+var refRE = regexp.MustCompile(`(?:href|src)="(/[^"]*)"`)
+
+// brokenRefs crawls the live tree: every root-relative reference of every page must
+// resolve to a live object. This is the invariant "no live page names a missing asset".
+func brokenRefs(t *testing.T, s store.Store) []string {
+	t.Helper()
+	tree := liveTree(t, s)
+	var bad []string
+	for p, c := range tree {
+		for _, m := range refRE.FindAllStringSubmatch(c, -1) {
+			ref := strings.TrimPrefix(m[1], "/")
+			if ref == "" || strings.HasSuffix(ref, "/") {
+				ref += "index.html"
+			}
+			if _, ok := tree[ref]; !ok {
+				bad = append(bad, p+" → "+m[1])
+			}
+		}
+	}
+	sort.Strings(bad)
+	return bad
+}
+
+func TestPublishFirstNoopAndUpdate(t *testing.T) {
+	m := mem.New()
+	cnt := store.Count(m)
+	d := newDeployer(cnt)
+	res, err := publishSite(t, d, v1, Options{Message: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLive(t, m, v1)
+	if res.Plan.NewBlobs != 6 || res.Plan.AssetCount != 1 {
+		t.Errorf("first plan: %+v", res.Plan)
+	}
+	ptr, _, _ := ReadPointer(context.Background(), m)
+	if ptr.Live != res.Deploy || ptr.State != StateLive {
+		t.Errorf("pointer %+v", ptr)
+	}
+	if info, err := m.Head(context.Background(), "old/index.html"); err != nil || info.Meta.RedirectLocation != "/about/" {
+		t.Errorf("alias redirect not stored: %+v %v", info.Meta, err)
+	}
+	if info, _ := m.Head(context.Background(), "assets/s.1.css"); info.Meta.CacheControl != Immutable {
+		t.Errorf("asset cache-control %q", info.Meta.CacheControl)
+	}
+	if _, err := m.Head(context.Background(), "_stump/lock"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("lock not released: %v", err)
+	}
+
+	// Nothing changed: read the pointer and the live record, nothing else.
+	cnt.Reset()
+	res, err = publishSite(t, d, v1, Options{})
+	if err != nil || !res.Noop {
+		t.Fatalf("no-op publish: %+v %v", res, err)
+	}
+	if c := cnt.Counts(); c["Get"] != 2 || c["Put"] != 0 || c["Head"] != 0 || c["Copy"] != 0 || c["List"] != 0 {
+		t.Errorf("no-op publish made requests %v, want 2 gets", c)
+	}
+
+	cnt.Reset()
+	res, err = publishSite(t, d, v2, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLive(t, m, v2)
+	if bad := brokenRefs(t, m); len(bad) > 0 {
+		t.Errorf("broken refs: %v", bad)
+	}
+	// Changed: index, about, new (3 blobs), one new asset; gone deleted.
+	c := cnt.Counts()
+	if res.Plan.NewBlobs != 3 || res.Plan.AssetCount != 1 || res.Plan.DeleteCount != 1 || c["Copy"] != 3 {
+		t.Errorf("update plan %+v requests %v", res.Plan, c)
+	}
+	if _, err := m.Head(context.Background(), "assets/s.1.css"); err != nil {
+		t.Errorf("an earlier deploy's asset was deleted by publish (only gc may): %v", err)
+	}
+	recs, err := ListRecords(context.Background(), m, false)
+	if err != nil || len(recs) != 2 || recs[0].ID != res.Deploy || recs[1].Message != "first" {
+		t.Errorf("records %v %v", recs, err)
+	}
+}
+
+// TestWriteOrder checks the invariant of the package doc on the store's own log of
+// writes: blobs and assets, record, pointer (materializing), static, pages, redirects,
+// pointer (live), deletes, pointer (clean).
+func TestWriteOrder(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var log []string
+	m.SetHook(func(op, key string) error {
+		if op == mem.OpPut || op == mem.OpCopy || op == mem.OpDelete {
+			mu.Lock()
+			log = append(log, op+" "+key)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if _, err := publishSite(t, d, v2, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	phase := func(e string) int {
+		switch {
+		case e == "Put _stump/lock" || e == "Delete _stump/lock":
+			return -1
+		case strings.HasPrefix(e, "Put _stump/objects/") || strings.HasPrefix(e, "Put assets/"):
+			return 0
+		case strings.HasPrefix(e, "Put _stump/deploys/"):
+			return 1
+		case e == "Put _stump/current.json":
+			return -2 // checked below
+		case strings.HasPrefix(e, "Copy") && strings.HasSuffix(e, ".png"):
+			return 3
+		case strings.HasPrefix(e, "Copy old/"):
+			return 5
+		case strings.HasPrefix(e, "Copy"):
+			return 4
+		case strings.HasPrefix(e, "Delete"):
+			return 7
+		}
+		t.Fatalf("unexpected write %s", e)
+		return 0
+	}
+	last, pointers := 0, 0
+	for _, e := range log {
+		p := phase(e)
+		if p == -1 {
+			continue
+		}
+		if p == -2 {
+			pointers++
+			switch pointers {
+			case 1:
+				p = 2 // materializing
+			case 2:
+				p = 6 // committed
+			default:
+				p = 8 // cleaned
+			}
+		}
+		if p < last {
+			t.Fatalf("write order broken at %q (phase %d after %d):\n%s", e, p, last, strings.Join(log, "\n"))
+		}
+		last = p
+	}
+	if pointers != 3 {
+		t.Errorf("pointer written %d times, want 3", pointers)
+	}
+}
+
+var errKilled = errors.New("killed")
+
+// TestInterruptedAtEveryStep stops a deploy at each step (and half-way through the
+// copies) and checks: the live tree never has a broken reference; status reports the
+// interruption; the next publish finishes the job; or a rollback undoes it.
+func TestInterruptedAtEveryStep(t *testing.T) {
+	steps := []string{"lock", "upload", "record", "mark", "copy:2", "materialize", "commit", "purge"}
+	for _, step := range steps {
+		for _, recover := range []string{"publish", "rollback"} {
+			t.Run(step+"/"+recover, func(t *testing.T) {
+				m := mem.New()
+				d := newDeployer(m)
+				if _, err := publishSite(t, d, v1, Options{}); err != nil {
+					t.Fatal(err)
+				}
+				copies := 0
+				if n, ok := strings.CutPrefix(step, "copy:"); ok {
+					limit := int(n[0] - '0')
+					m.SetHook(func(op, key string) error {
+						if op == mem.OpCopy {
+							copies++
+							if copies > limit {
+								return errKilled
+							}
+						}
+						return nil
+					})
+				} else {
+					d.step = func(name string) error {
+						if name == step {
+							return errKilled
+						}
+						return nil
+					}
+				}
+				_, err := publishSite(t, d, v2, Options{})
+				if !errors.Is(err, errKilled) {
+					t.Fatalf("publish did not stop at %s: %v", step, err)
+				}
+				d.step = nil
+				m.SetHook(nil)
+				if bad := brokenRefs(t, m); len(bad) > 0 {
+					t.Fatalf("after a stop at %s, live pages name missing files: %v", step, bad)
+				}
+				st, err := d.ReadStatus(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				midway := step == "mark" || step == "copy:2" || step == "materialize"
+				if midway != (st.Interrupted != "") {
+					t.Errorf("status after a stop at %s: interrupted=%q", step, st.Interrupted)
+				}
+				switch recover {
+				case "publish":
+					if _, err := publishSite(t, d, v2, Options{}); err != nil {
+						t.Fatal(err)
+					}
+					wantLive(t, m, v2)
+				case "rollback":
+					res, err := d.Rollback(context.Background(), "")
+					committed := step == "commit" || step == "purge"
+					if !committed && !midway {
+						// v2 never went live, so there is nothing to undo, and v1 has no
+						// earlier deploy to go back to.
+						if err == nil || !strings.Contains(err.Error(), "has no earlier deploy") {
+							t.Fatalf("rollback after a stop at %s: %+v %v", step, res, err)
+						}
+					} else if err != nil {
+						t.Fatal(err)
+					}
+					wantLive(t, m, v1)
+				}
+				if bad := brokenRefs(t, m); len(bad) > 0 {
+					t.Errorf("broken refs after recovery: %v", bad)
+				}
+				probs, err := d.Verify(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range probs {
+					if !p.Warning {
+						t.Errorf("verify after recovery: %+v", p)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestConcurrentPublishesOneCommits(t *testing.T) {
+	m := mem.New()
+	if _, err := publishSite(t, newDeployer(m), v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Slow the store down so the two publishes overlap.
+	m.SetHook(func(op, key string) error {
+		if op == mem.OpCopy {
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, s := range []site{v2, {"index.html": "third"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = publishSite(t, newDeployer(m), s, Options{Force: true})
+		}()
+	}
+	wg.Wait()
+	ok, locked := 0, 0
+	for _, err := range errs {
+		var le *LockedError
+		switch {
+		case err == nil:
+			ok++
+		case errors.As(err, &le):
+			locked++
+			if !strings.Contains(err.Error(), "locked by ") || !strings.Contains(err.Error(), " since ") {
+				t.Errorf("lock message %q", err)
+			}
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if ok != 1 || locked != 1 {
+		t.Fatalf("ok=%d locked=%d: %v", ok, locked, errs)
+	}
+}
+
+func TestWaitForLock(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	lk, err := acquire(context.Background(), m, LockOptions{TTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		lk.release(context.Background())
+	}()
+	d.Lock.Wait = true
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatalf("--wait did not get the lock: %v", err)
+	}
+}
+
+func TestStaleLockBreaksOnlyWhenAsked(t *testing.T) {
+	m := mem.New()
+	past := time.Now().Add(-time.Hour)
+	// A lease taken an hour ago with a one-minute TTL, by a process that died.
+	if _, err := writeJSON(context.Background(), m, lockKey, Lease{Holder: "ghost", Host: "h", PID: 1, Token: "x", Acquired: past, Expires: past.Add(time.Minute)}, store.PutOptions{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	d := newDeployer(m)
+	_, err := publishSite(t, d, v1, Options{})
+	var le *LockedError
+	if !errors.As(err, &le) || !le.Stale || !strings.Contains(err.Error(), "--break-lock") {
+		t.Fatalf("stale lock: %v", err)
+	}
+	d.Lock.Break = true
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatalf("break-lock: %v", err)
+	}
+	// A fresh lease is never broken.
+	if _, err := writeJSON(context.Background(), m, lockKey, Lease{Holder: "alive", Token: "y", Acquired: time.Now(), Expires: time.Now().Add(time.Hour)}, store.PutOptions{IfNoneMatch: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishSite(t, d, v2, Options{}); !errors.As(err, &le) || le.Stale {
+		t.Fatalf("a live lease was broken: %v", err)
+	}
+}
+
+func TestRollbackToAndGC(t *testing.T) {
+	m := mem.New()
+	cnt := store.Count(m)
+	d := newDeployer(cnt)
+	r1, err := publishSite(t, d, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publishSite(t, d, v2, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	cnt.Reset()
+	res, err := d.Rollback(context.Background(), r1.Deploy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantLive(t, m, v1)
+	if c := cnt.Counts(); c["Put"] != 4 { // lock and the pointer three times; no blob, no asset
+		t.Errorf("rollback uploaded content: %v", c)
+	}
+	if res.Deploy != r1.Deploy {
+		t.Errorf("rollback result %+v", res)
+	}
+	// v3 reuses nothing of v2; keep 1 deploy: v2's blobs and asset go, v1's stay (live).
+	v3 := site{"index.html": "v3 <link href=\"/assets/s.3.css\">", "assets/s.3.css": "x"}
+	if _, err := publishSite(t, d, v3, Options{Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	gc, err := d.GC(context.Background(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gc.DeletedDeploys != 1 || gc.KeptDeploys != 2 {
+		t.Errorf("gc %+v", gc)
+	}
+	if _, err := m.Head(context.Background(), "assets/s.2.css"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("v2's asset survived gc: %v", err)
+	}
+	if _, err := m.Head(context.Background(), "assets/s.1.css"); err != nil {
+		t.Errorf("v1 (previous, kept) lost its asset: %v", err)
+	}
+	// The previous deploy is kept, so rolling back still works with no upload.
+	if _, err := d.Rollback(context.Background(), ""); err != nil {
+		t.Fatalf("rollback after gc: %v", err)
+	}
+	wantLive(t, m, v1)
+	if probs, err := d.Verify(context.Background()); err != nil || len(probs) != 0 {
+		t.Errorf("verify: %v %v", probs, err)
+	}
+}
+
+func TestVerifyFindsTampering(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	store.PutBytes(ctx, m, "about/index.html", []byte("defaced"), store.PutOptions{})
+	store.PutBytes(ctx, m, "same/index.html", []byte(v1["same/index.html"]), store.PutOptions{Meta: store.Meta{ContentType: "text/plain"}})
+	m.Delete(ctx, "img/a.png")
+	store.PutBytes(ctx, m, "stray.html", []byte("x"), store.PutOptions{})
+	probs, err := d.Verify(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, p := range probs {
+		got[p.Path] = true
+	}
+	for _, want := range []string{"about/index.html", "same/index.html", "img/a.png", "stray.html"} {
+		if !got[want] {
+			t.Errorf("verify missed %s: %+v", want, probs)
+		}
+	}
+}
+
+func TestDeleteLimit(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	tiny := site{"index.html": "only"}
+	before := liveTree(t, m)
+	_, err := publishSite(t, d, tiny, Options{})
+	if err == nil || !strings.Contains(err.Error(), "would delete 5 of the 7 live files") {
+		t.Fatalf("delete limit: %v", err)
+	}
+	if after := liveTree(t, m); len(after) != len(before) {
+		t.Error("a refused publish changed the live tree")
+	}
+	if _, err := publishSite(t, d, tiny, Options{MaxDeletes: 5}); err != nil {
+		t.Fatalf("--max-deletes 5: %v", err)
+	}
+}
+
+func TestDryRunWritesNothing(t *testing.T) {
+	m := mem.New()
+	cnt := store.Count(m)
+	res, err := publishSite(t, newDeployer(cnt), v1, Options{DryRun: true})
+	if err != nil || !res.DryRun || res.Plan.WriteCount != 6 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if c := cnt.Counts(); c["Put"]+c["Copy"]+c["Delete"] != 0 {
+		t.Errorf("dry run wrote: %v", c)
+	}
+}
+
+func TestFailingStoreLeavesLiveSite(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	before := liveTree(t, m)
+	// Every upload fails (as after retries gave up): nothing of v2 goes live.
+	m.SetHook(func(op, key string) error {
+		if op == mem.OpPut && strings.HasPrefix(key, "_stump/objects/") {
+			return errors.New("503 SlowDown")
+		}
+		return nil
+	})
+	if _, err := publishSite(t, d, v2, Options{}); err == nil {
+		t.Fatal("publish succeeded on a failing store")
+	}
+	m.SetHook(nil)
+	after := liveTree(t, m)
+	for p, c := range before {
+		if after[p] != c {
+			t.Errorf("%s changed after a failed publish", p)
+		}
+	}
+	if _, err := m.Head(context.Background(), "_stump/lock"); !errors.Is(err, store.ErrNotFound) {
+		t.Error("the lock was not released after a failure")
+	}
+}
