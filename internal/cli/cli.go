@@ -99,6 +99,13 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			buildCommand(),
+			publishCommand(),
+			deploysCommand(),
+			rollbackCommand(),
+			statusCommand(),
+			gcCommand(),
+			verifyCommand(),
+			serveCommand(),
 			newCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },

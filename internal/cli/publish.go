@@ -1,0 +1,510 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build"
+	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish"
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// ExitPurgePending: published, but the CDN purge is recorded as pending.
+const ExitPurgePending = 3
+
+func targetFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "target", Usage: "publish to this `URL` instead of the site's target (s3://bucket/prefix?region=..&endpoint=..&path_style=true or file:///dir)", EnvVars: []string{"STUMP_TARGET"}},
+		&cli.BoolFlag{Name: "json", Usage: "print a machine-readable result on stdout", EnvVars: []string{"STUMP_JSON"}},
+		&cli.BoolFlag{Name: "break-lock", Usage: "take over a lock whose lease has expired (only when that publish is surely dead)"},
+		&cli.BoolFlag{Name: "wait", Usage: "wait for another publish's lock instead of failing", EnvVars: []string{"STUMP_WAIT"}},
+	}
+}
+
+// siteTarget opens the store a site publishes to, and its config.
+type siteTarget struct {
+	cfg    *config.Loaded
+	target publish.Target
+	store  store.Store
+	count  *store.Counter
+}
+
+// openTarget resolves --target, the site's target (a URL or a name from stump.yaml), or
+// the embedded default: a local store in .stump/targets/<site> of the workspace.
+func openTarget(ctx context.Context, c *cli.Context, ws *build.Workspace, site string) (*siteTarget, error) {
+	cfg, err := ws.LoadSiteConfig(site)
+	if err != nil {
+		return nil, err
+	}
+	raw := c.String("target")
+	if raw == "" {
+		raw = cfg.Target
+		if u, ok := ws.Config.Targets[raw]; ok {
+			raw = u
+		}
+	}
+	if raw == "" {
+		dir := filepath.Join(ws.Root, ".stump", "targets")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create the local target folder: %w", err)
+		}
+		raw = "file://" + filepath.Join(dir, site)
+	}
+	t, err := publish.ParseTarget(raw, ws.Root)
+	if err != nil {
+		return nil, err
+	}
+	s, err := openStore(ctx, t, logger(c))
+	if err != nil {
+		return nil, err
+	}
+	counted := store.Count(s)
+	return &siteTarget{cfg: cfg, target: t, store: store.Retry(counted, store.RetryOptions{Log: logger(c)}), count: counted}, nil
+}
+
+func deployer(c *cli.Context, st *siteTarget, site string) *publish.Deployer {
+	return &publish.Deployer{
+		Store: st.store, Site: site, Log: logger(c),
+		Lock:     publish.LockOptions{Wait: c.Bool("wait"), Break: c.Bool("break-lock")},
+		Progress: newProgress(c, site),
+		Order:    st.cfg.Deploy.Order,
+	}
+}
+
+func cachePolicy(cfg *config.Loaded) publish.CachePolicy {
+	p := publish.DefaultCache
+	if cfg.Cache.PageBrowserTTL > 0 {
+		p.PageBrowser = cfg.Cache.PageBrowserTTL
+	}
+	if cfg.Cache.PageEdgeTTL > 0 {
+		p.PageEdge = cfg.Cache.PageEdgeTTL
+	}
+	if cfg.Cache.StaticTTL > 0 {
+		p.Static = cfg.Cache.StaticTTL
+	}
+	return p
+}
+
+func headerRules(cfg *config.Loaded) []publish.HeaderRule {
+	var out []publish.HeaderRule
+	for _, h := range cfg.Headers {
+		out = append(out, publish.HeaderRule{Path: h.Path, Values: h.Values})
+	}
+	return out
+}
+
+type publishSummary struct {
+	OK    bool             `json:"ok"`
+	Sites []publishOutcome `json:"sites"`
+}
+
+type publishOutcome struct {
+	Site     string           `json:"site"`
+	OK       bool             `json:"ok"`
+	Target   string           `json:"target,omitempty"`
+	Result   *publish.Result  `json:"result,omitempty"`
+	Requests map[string]int64 `json:"requests,omitempty"`
+	Error    string           `json:"error,omitempty"`
+}
+
+func publishCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "publish",
+		Usage: "build sites and deploy them to their targets atomically",
+		Description: "Builds each site, uploads only content the target lacks (under content-hashed keys),\n" +
+			"makes the new deploy live in one committed step, then deletes removed paths.\n" +
+			"A site with no target publishes to .stump/targets/<site> in the workspace (see stump serve).",
+		Flags: append(append(siteFlags(), targetFlags()...),
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (new blobs, writes, deletes, bytes) and change nothing"},
+			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "a note kept in the deploy record", EnvVars: []string{"STUMP_MESSAGE"}},
+			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths (default: a quarter of the live site)", EnvVars: []string{"STUMP_MAX_DELETES"}},
+			&cli.BoolFlag{Name: "force", Usage: "lift the delete limit"},
+			&cli.BoolFlag{Name: "no-build", Usage: "publish the existing build output instead of building first"},
+			&cli.BoolFlag{Name: "drafts", Usage: "include drafts (a preview, not for production)"},
+			&cli.BoolFlag{Name: "future", Usage: "include pages dated in the future"},
+			&cli.IntFlag{Name: "parallel", Value: 2, Usage: "sites published at once with --all", EnvVars: []string{"STUMP_PARALLEL"}},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("publish takes no arguments (got %q); name sites with --site", c.Args().First())
+			}
+			ws, err := openWorkspace(c)
+			if err != nil {
+				return cli.Exit("stump: "+err.Error(), ExitFail)
+			}
+			sites, err := pickSites(c, ws)
+			if err != nil {
+				return err
+			}
+			if c.String("target") != "" && len(sites) > 1 {
+				return usagef("--target names one target; use it with one --site")
+			}
+			sum := publishSummary{OK: true}
+			outs := make([]publishOutcome, len(sites))
+			var mu sync.Mutex
+			g := errgroup.Group{}
+			g.SetLimit(max(1, c.Int("parallel")))
+			purgePending := false
+			for i, site := range sites {
+				g.Go(func() error {
+					out := publishSite(c, ws, site)
+					mu.Lock()
+					defer mu.Unlock()
+					outs[i] = out
+					if out.Result != nil && out.Result.PurgePending {
+						purgePending = true
+					}
+					return nil
+				})
+			}
+			_ = g.Wait()
+			for _, o := range outs {
+				if !o.OK {
+					sum.OK = false
+				}
+				if !c.Bool("json") {
+					printOutcome(c, o)
+				}
+			}
+			sum.Sites = outs
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				_ = enc.Encode(sum)
+			}
+			switch {
+			case !sum.OK:
+				return cli.Exit("", ExitFail)
+			case purgePending:
+				return cli.Exit("", ExitPurgePending)
+			}
+			return nil
+		},
+	}
+}
+
+func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcome {
+	out := publishOutcome{Site: site}
+	fail := func(err error) publishOutcome {
+		out.Error = err.Error()
+		return out
+	}
+	ctx := c.Context
+	st, err := openTarget(ctx, c, ws, site)
+	if err != nil {
+		return fail(err)
+	}
+	out.Target = st.target.String()
+	dir := ws.OutDir(site)
+	if !c.Bool("no-build") {
+		res, err := ws.Build(ctx, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future")})
+		if err != nil {
+			return fail(fmt.Errorf("build failed, nothing published:\n%w", err))
+		}
+		dir = res.Dir
+	}
+	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return fail(fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err))
+	}
+	objs, err := publish.Objects(m, cachePolicy(st.cfg), headerRules(st.cfg))
+	if err != nil {
+		return fail(err)
+	}
+	src, err := publish.OpenDir(dir)
+	if err != nil {
+		return fail(err)
+	}
+	defer src.Close()
+	maxDel := c.Int("max-deletes")
+	if maxDel == 0 {
+		maxDel = st.cfg.Deploy.MaxDeletes
+	}
+	res, err := deployer(c, st, site).Publish(ctx, objs, src, publish.Options{
+		DryRun: c.Bool("dry-run"), MaxDeletes: maxDel, Force: c.Bool("force"),
+		Message: c.String("message"), Revision: gitRevision(ws.Root),
+	})
+	out.Result = res
+	out.Requests = st.count.Counts()
+	if err != nil {
+		return fail(err)
+	}
+	out.OK = true
+	return out
+}
+
+func printOutcome(c *cli.Context, o publishOutcome) {
+	w := c.App.Writer
+	if !o.OK {
+		fmt.Fprintf(c.App.ErrWriter, "%s: publish failed: %s\n", o.Site, o.Error)
+		if o.Result != nil && o.Result.Plan != nil {
+			fmt.Fprintf(c.App.ErrWriter, "%s: the live site is unchanged unless a line above says it went live\n", o.Site)
+		}
+		return
+	}
+	r := o.Result
+	switch {
+	case r.DryRun:
+		fmt.Fprintf(w, "%s: plan for %s: %s\n", o.Site, o.Target, r.Plan.Summary())
+		for _, p := range r.Plan.Writes {
+			fmt.Fprintf(w, "  write  %s\n", p.Path)
+		}
+		for _, p := range r.Plan.Assets {
+			fmt.Fprintf(w, "  asset  %s\n", p.Path)
+		}
+		for _, p := range r.Plan.Deletes {
+			fmt.Fprintf(w, "  delete %s\n", p)
+		}
+	case r.Noop:
+		fmt.Fprintf(w, "%s: %s is up to date (deploy %s): %s\n", o.Site, o.Target, r.Deploy, r.Plan.Summary())
+	default:
+		if r.Repaired != "" {
+			fmt.Fprintf(w, "%s: finished the interrupted deploy %s\n", o.Site, r.Repaired)
+		}
+		fmt.Fprintf(w, "%s: deploy %s is live on %s: %s in %.1fs\n", o.Site, r.Deploy, o.Target, r.Plan.Summary(), r.Seconds)
+	}
+}
+
+// gitRevision is the workspace's commit, or "" outside git (with "-dirty" when changed).
+func gitRevision(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	rev := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// oneSite returns the single --site a command needs.
+func oneSite(c *cli.Context) (string, error) {
+	var names []string
+	for _, n := range c.StringSlice("site") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) != 1 {
+		return "", usagef("name one site with --site NAME")
+	}
+	return names[0], nil
+}
+
+// withTarget opens the workspace and one site's target for the history commands.
+func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
+	if c.NArg() > 0 {
+		return usagef("%s takes no arguments (got %q)", c.Command.Name, c.Args().First())
+	}
+	site, err := oneSite(c)
+	if err != nil {
+		return err
+	}
+	ws, err := openWorkspace(c)
+	if err != nil {
+		return cli.Exit("stump: "+err.Error(), ExitFail)
+	}
+	st, err := openTarget(c.Context, c, ws, site)
+	if err != nil {
+		return cli.Exit("stump: "+site+": "+err.Error(), ExitFail)
+	}
+	if err := fn(ws, site, st, deployer(c, st, site)); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			return err
+		}
+		return cli.Exit("stump: "+site+": "+err.Error(), ExitFail)
+	}
+	return nil
+}
+
+func printJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func oneSiteFlags() []cli.Flag {
+	return append([]cli.Flag{&cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site", EnvVars: []string{"STUMP_SITE"}}}, targetFlags()...)
+}
+
+func deploysCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "deploys",
+		Usage: "list a site's deploys, newest first",
+		Flags: oneSiteFlags(),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				recs, err := publish.ListRecords(c.Context, st.store, false)
+				if err != nil {
+					return err
+				}
+				ptr, _, err := publish.ReadPointer(c.Context, st.store)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c, map[string]any{"site": site, "live": ptr.Live, "deploys": recs})
+				}
+				if len(recs) == 0 {
+					fmt.Fprintf(c.App.Writer, "%s: no deploys yet on %s\n", site, st.target)
+					return nil
+				}
+				fmt.Fprintf(c.App.Writer, "%-2s %-24s %-20s %-10s %7s %10s %-14s %s\n", "", "ID", "TIME", "USER", "FILES", "BYTES", "REVISION", "MESSAGE")
+				for _, r := range recs {
+					mark := ""
+					if r.ID == ptr.Live {
+						mark = "*"
+					}
+					fmt.Fprintf(c.App.Writer, "%-2s %-24s %-20s %-10s %7d %10s %-14s %s\n", mark, r.ID, r.Time.UTC().Format("2006-01-02 15:04:05Z"), r.User, r.Files, humanBytes(r.Bytes), r.Revision, r.Message)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func rollbackCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rollback",
+		Usage: "make an earlier deploy live again (no rebuild, no upload)",
+		Flags: append(oneSiteFlags(), &cli.StringFlag{Name: "to", Usage: "the deploy `ID` (default: the one before the live deploy)"}),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				res, err := d.Rollback(c.Context, c.String("to"))
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c, res)
+				}
+				if res.Repaired != "" && res.Deploy == res.Previous {
+					fmt.Fprintf(c.App.Writer, "%s: undid the interrupted deploy %s; %s is live again\n", site, res.Repaired, res.Deploy)
+					return nil
+				}
+				fmt.Fprintf(c.App.Writer, "%s: deploy %s is live again (was %s): %d paths written, %d deleted\n", site, res.Deploy, res.Previous, res.Plan.WriteCount, res.Plan.DeleteCount)
+				return nil
+			})
+		},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the live deploy, the lock holder and pending work",
+		Flags: oneSiteFlags(),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				s, err := d.ReadStatus(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c, s)
+				}
+				w := c.App.Writer
+				fmt.Fprintf(w, "site:    %s\ntarget:  %s\n", site, st.target)
+				if s.Live == nil {
+					fmt.Fprintf(w, "live:    nothing deployed yet\n")
+				} else {
+					fmt.Fprintf(w, "live:    %s (%s by %s, %d files, %s)\n", s.Live.ID, s.Live.Time.UTC().Format(time.RFC3339), s.Live.User, s.Live.Files, humanBytes(s.Live.Bytes))
+				}
+				if s.Lock != nil {
+					fmt.Fprintf(w, "lock:    held by %s@%s (pid %d) since %s, lease until %s\n", s.Lock.Holder, s.Lock.Host, s.Lock.PID, s.Lock.Acquired.UTC().Format(time.RFC3339), s.Lock.Expires.UTC().Format(time.RFC3339))
+				} else {
+					fmt.Fprintf(w, "lock:    free\n")
+				}
+				if s.Interrupted != "" {
+					fmt.Fprintf(w, "pending: deploy %s was interrupted while going live; the next publish finishes it, stump rollback undoes it\n", s.Interrupted)
+				}
+				if n := len(s.Pointer.PendingDeletes); n > 0 {
+					fmt.Fprintf(w, "pending: %d removed paths not deleted yet (the next publish deletes them)\n", n)
+				}
+				if len(s.Pointer.PendingPurge) > 0 {
+					fmt.Fprintf(w, "pending: a CDN purge (stump purge --pending retries it)\n")
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func gcCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "gc",
+		Usage: "delete blobs, assets and records no retained deploy references",
+		Flags: append(oneSiteFlags(), &cli.IntFlag{Name: "keep", Value: 20, Usage: "keep the newest `N` deploys (and the live one)"}),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				res, err := d.GC(c.Context, c.Int("keep"))
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c, res)
+				}
+				fmt.Fprintf(c.App.Writer, "%s: kept %d deploys and %d blobs; deleted %d deploys, %d blobs, %d old assets\n", site, res.KeptDeploys, res.KeptBlobs, res.DeletedDeploys, res.DeletedBlobs, res.DeletedAssets)
+				return nil
+			})
+		},
+	}
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "verify",
+		Usage: "check that the live tree matches the live deploy, byte for byte",
+		Flags: oneSiteFlags(),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				probs, err := d.Verify(c.Context)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					if err := printJSON(c, map[string]any{"site": site, "ok": len(probs) == 0, "problems": probs}); err != nil {
+						return err
+					}
+				} else {
+					for _, p := range probs {
+						kind := "problem"
+						if p.Warning {
+							kind = "note"
+						}
+						fmt.Fprintf(c.App.Writer, "%s: %s: %s\n", kind, p.Path, p.What)
+					}
+				}
+				bad := 0
+				for _, p := range probs {
+					if !p.Warning {
+						bad++
+					}
+				}
+				if bad > 0 {
+					return fmt.Errorf("%d problems in the live tree", bad)
+				}
+				if !c.Bool("json") {
+					fmt.Fprintf(c.App.Writer, "%s: the live tree matches the live deploy\n", site)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+var _ = os.Stderr

@@ -1,0 +1,795 @@
+// Package file is a store.Store in a local folder, with the key layout of S3: object
+// "a/b.html" is the file <root>/a/b.html, so the folder can be served as it is or
+// inspected by hand. It is stump's embedded default target.
+//
+// # Layout
+//
+// Beside the objects, the folder holds the sidecar tree <root>/.stump-meta: object
+// "a/b.html" has its Meta and ETag in <root>/.stump-meta/a/b.html.json, and
+// <root>/.stump-meta/.lock is the lock file. While a write is under way its bytes sit
+// in a temporary file ".stump-tmp-<random>" in the object's own folder. Keys whose
+// first segment is ".stump-meta" or with a segment starting with ".stump-tmp-" are
+// therefore rejected (ErrPermanent), and List never shows such files. Unlike S3, a
+// folder cannot hold both an object "a" and an object "a/b": the second write fails
+// with ErrPermanent.
+//
+// # ETag
+//
+// The quoted hex SHA-256 of the bytes, a dash, and 8 hex digits of the SHA-256 of the
+// Meta: `"<sha256>-<meta>"`. Equal bytes and Meta give equal ETags.
+//
+// # Writes and locking
+//
+// An object is never modified in place: every Put writes a new temporary file (its
+// SHA-256 checked while it is written), writes its sidecar to a temporary file too,
+// and renames both into place. Copy makes its new file a hard link of the source's
+// file when the file system allows it, else copies the bytes; the link is safe only
+// because of that invariant (a later Put of the source renames a new file over it and
+// leaves the copy's file alone). Don't edit the folder's files in place: a sidecar
+// notices such an edit (inode, size and modification time no longer match) and the
+// ETag is then recomputed from the bytes, but a hard-linked copy would change too.
+//
+// The two renames of a write, and the conditions of IfNoneMatch and IfMatch, run
+// under an exclusive flock(2) of the lock file, so conditional writes are atomic
+// across processes that share the folder (a local file system: flock over NFS is not
+// reliable). Reads hold the shared lock while they look at an object's file and
+// sidecar, so they never see the bytes of one write with the ETag of another.
+//
+// # Durability
+//
+// Unconditional writes are not fsynced: deploys write thousands of files and the
+// speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
+// IfMatch: the lock and the pointer) first flushes the whole file system (syncfs(2)),
+// so every object written before it is durable before it is, then fsyncs its own
+// files and folders. After a power cut an object written without sync may be empty or
+// missing; its Info shows the real size and an ETag of the real bytes.
+package file
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/stump-dev/stump/publish/store"
+)
+
+const (
+	metaDir   = ".stump-meta"
+	lockName  = metaDir + "/.lock"
+	tmpPrefix = ".stump-tmp-"
+)
+
+// Store is a store.Store in a local folder. Its methods are safe for concurrent use.
+type Store struct {
+	dir  string // absolute path of the folder
+	root *os.Root
+
+	// mu orders this process's goroutines before they take the flock, so that few
+	// of them block in the system call at once.
+	mu    sync.RWMutex
+	locks chan *os.File // open descriptors of the lock file, reused
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens the folder dir as a store. It creates dir when it is missing but its
+// parent folder exists; when the parent is missing too it fails with an error wrapping
+// store.ErrNotFound. Close the store when done.
+func Open(dir string) (*Store, error) {
+	if dir == "" {
+		return nil, newError(store.ErrPermanent, nil, "file target: no folder given")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, newError(store.ErrPermanent, err, "file target %s: %v", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case err == nil && !fi.IsDir():
+		return nil, newError(store.ErrPermanent, nil, "file target %s is not a folder", abs)
+	case errors.Is(err, fs.ErrNotExist):
+		parent := filepath.Dir(abs)
+		if pfi, perr := os.Stat(parent); perr != nil || !pfi.IsDir() {
+			return nil, newError(store.ErrNotFound, nil, "file target %s: folder %s does not exist", abs, parent)
+		}
+		if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, wrapOS("create folder", abs, err)
+		}
+	case err != nil:
+		return nil, wrapOS("open folder", abs, err)
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, wrapOS("open folder", abs, err)
+	}
+	s := &Store{dir: abs, root: root, locks: make(chan *os.File, 16)}
+	if err := root.MkdirAll(metaDir, 0o755); err != nil {
+		root.Close()
+		return nil, wrapOS("create folder", filepath.Join(abs, metaDir), err)
+	}
+	f, err := s.openLock()
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	s.locks <- f
+	return s, nil
+}
+
+// Close releases the folder. The store must not be used after.
+func (s *Store) Close() error {
+	for {
+		select {
+		case f := <-s.locks:
+			f.Close()
+		default:
+			return s.root.Close()
+		}
+	}
+}
+
+// String is the store's file:// URL.
+func (s *Store) String() string { return "file://" + filepath.ToSlash(s.dir) }
+
+// Dir is the absolute path of the store's folder.
+func (s *Store) Dir() string { return s.dir }
+
+// checkKey validates key for this store.
+func checkKey(key string) error {
+	if err := store.CheckKey(key); err != nil {
+		return err
+	}
+	if key == metaDir || strings.HasPrefix(key, metaDir+"/") {
+		return invalidKey(key, metaDir+" is reserved by the file store")
+	}
+	if strings.HasPrefix(key, tmpPrefix) || strings.Contains(key, "/"+tmpPrefix) {
+		return invalidKey(key, "names starting with "+tmpPrefix+" are reserved by the file store")
+	}
+	return nil
+}
+
+func reserved(name string, top bool) bool {
+	return (top && name == metaDir) || strings.HasPrefix(name, tmpPrefix)
+}
+
+// dataPath and sidePath are the root-relative names of key's file and sidecar.
+func dataPath(key string) string { return filepath.FromSlash(key) }
+func sidePath(key string) string { return filepath.FromSlash(metaDir + "/" + key + ".json") }
+
+// parent is the root-relative folder of a slash path ("." at the top).
+func parent(p string) string { return filepath.Dir(p) }
+
+// ---- locking
+
+func (s *Store) openLock() (*os.File, error) {
+	f, err := s.root.OpenFile(filepath.FromSlash(lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, wrapOS("open lock file", filepath.Join(s.dir, lockName), err)
+	}
+	return f, nil
+}
+
+// lock takes the store's lock, shared or exclusive, in this process and across
+// processes. Call the returned function to release it.
+func (s *Store) lock(exclusive bool) (func(), error) {
+	if exclusive {
+		s.mu.Lock()
+	} else {
+		s.mu.RLock()
+	}
+	release := func() {
+		if exclusive {
+			s.mu.Unlock()
+		} else {
+			s.mu.RUnlock()
+		}
+	}
+	var f *os.File
+	select {
+	case f = <-s.locks:
+	default:
+		var err error
+		if f, err = s.openLock(); err != nil {
+			release()
+			return nil, err
+		}
+	}
+	if err := flock(f, exclusive); err != nil {
+		f.Close()
+		release()
+		return nil, wrapOS("lock", filepath.Join(s.dir, lockName), err)
+	}
+	return func() {
+		if funlock(f) != nil {
+			f.Close() // closing releases the lock too
+		} else {
+			select {
+			case s.locks <- f:
+			default:
+				f.Close()
+			}
+		}
+		release()
+	}, nil
+}
+
+// ---- reading
+
+// object is what a look at a key saw under the shared lock.
+type object struct {
+	f     *os.File    // the open file, when asked for
+	fi    fs.FileInfo // the data file
+	sc    sidecar     // its sidecar (zero when there is none)
+	fresh bool        // sc describes the data file
+}
+
+// lookLocked stats key's data file (and opens it when open is set) and reads its
+// sidecar. The caller holds the lock. ErrNotFound when there is no regular file.
+func (s *Store) lookLocked(op, key string, open bool) (object, error) {
+	var o object
+	fi, err := s.root.Lstat(dataPath(key))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return o, newError(store.ErrNotFound, err, "%s %s: no such object", op, key)
+		}
+		return o, wrapOS(op, key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return o, newError(store.ErrNotFound, nil, "%s %s: no such object (a %s is there)", op, key, kind(fi))
+	}
+	if open {
+		if o.f, err = s.root.Open(dataPath(key)); err != nil {
+			return o, wrapOS(op, key, err)
+		}
+		if fi, err = o.f.Stat(); err != nil {
+			o.f.Close()
+			return o, wrapOS(op, key, err)
+		}
+	}
+	o.fi = fi
+	if b, err := s.root.ReadFile(sidePath(key)); err == nil && json.Unmarshal(b, &o.sc) == nil {
+		o.fresh = o.sc.describes(fi)
+	}
+	return o, nil
+}
+
+func kind(fi fs.FileInfo) string {
+	switch {
+	case fi.IsDir():
+		return "folder"
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "symlink"
+	}
+	return "special file"
+}
+
+// info completes o into key's Info. A stale or missing sidecar is replaced by one
+// made from the bytes (hashed again) and the Meta the old sidecar held, if any.
+func (s *Store) info(op, key string, o *object) (store.Info, error) {
+	if !o.fresh {
+		f := o.f
+		if f == nil {
+			var err error
+			if f, err = s.root.Open(dataPath(key)); err != nil {
+				return store.Info{}, wrapOS(op, key, err)
+			}
+			defer f.Close()
+		}
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return store.Info{}, wrapOS(op, key, err)
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return store.Info{}, wrapOS(op, key, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return store.Info{}, wrapOS(op, key, err)
+		}
+		o.fi = fi
+		o.sc = newSidecar(hex.EncodeToString(h.Sum(nil)), fi, normMeta(o.sc.meta()))
+		o.fresh = true
+	}
+	return o.sc.info(key, o.fi), nil
+}
+
+// look is lookLocked under the shared lock.
+func (s *Store) look(op, key string, open bool) (object, error) {
+	unlock, err := s.lock(false)
+	if err != nil {
+		return object{}, err
+	}
+	defer unlock()
+	return s.lookLocked(op, key, open)
+}
+
+// Get opens an object.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, store.Info, error) {
+	if err := begin(ctx, "get", key); err != nil {
+		return nil, store.Info{}, err
+	}
+	o, err := s.look("get", key, true)
+	if err != nil {
+		return nil, store.Info{}, err
+	}
+	info, err := s.info("get", key, &o)
+	if err != nil {
+		o.f.Close()
+		return nil, store.Info{}, err
+	}
+	return o.f, info, nil
+}
+
+// Head returns an object's Info.
+func (s *Store) Head(ctx context.Context, key string) (store.Info, error) {
+	if err := begin(ctx, "head", key); err != nil {
+		return store.Info{}, err
+	}
+	o, err := s.look("head", key, false)
+	if err != nil {
+		return store.Info{}, err
+	}
+	return s.info("head", key, &o)
+}
+
+func begin(ctx context.Context, op, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+	return nil
+}
+
+// ---- writing
+
+// createTemp creates a new temporary file in the root-relative folder dir, creating
+// the folder first. A concurrent Delete may prune the folder between the two steps:
+// then it tries again.
+func (s *Store) createTemp(op, key, dir string) (*os.File, string, error) {
+	for attempt := 0; ; attempt++ {
+		name, err := s.tempName(op, key, dir)
+		if err != nil {
+			return nil, "", err
+		}
+		f, err := s.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			return f, name, nil
+		}
+		if attempt < 10 && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist)) {
+			continue
+		}
+		return nil, "", wrapOS(op, key, err)
+	}
+}
+
+// tempName makes sure folder dir exists and returns a fresh temporary name in it.
+func (s *Store) tempName(op, key, dir string) (string, error) {
+	if dir != "." {
+		if err := s.root.MkdirAll(dir, 0o755); err != nil {
+			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				return "", newError(store.ErrPermanent, err,
+					"%s %s: a file stands where the folder %s would go (a folder cannot hold an object \"a\" and an object \"a/b\")",
+					op, key, filepath.ToSlash(dir))
+			}
+			return "", wrapOS(op, key, err)
+		}
+	}
+	var b [8]byte
+	rand.Read(b[:])
+	return filepath.Join(dir, tmpPrefix+hex.EncodeToString(b[:])), nil
+}
+
+// ctxReader stops reading when ctx is done, and keeps the reader's error apart from
+// the writer's.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+	err error
+}
+
+func (r *ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
+
+// Put writes an object.
+func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
+	if err := begin(ctx, "put", key); err != nil {
+		return "", err
+	}
+	if opts.SHA256 != "" && !isHexSHA256(opts.SHA256) {
+		return "", newError(store.ErrPermanent, nil, "put %s: SHA256 %q is not 64 hex digits", key, opts.SHA256)
+	}
+	if opts.IfNoneMatch && opts.IfMatch != "" {
+		return "", newError(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
+	}
+	conditional := opts.IfNoneMatch || opts.IfMatch != ""
+	meta := normMeta(opts.Meta)
+
+	f, tmp, err := s.createTemp("put", key, parent(dataPath(key)))
+	if err != nil {
+		return "", err
+	}
+	defer s.root.Remove(tmp) // after a successful rename: a no-op
+	h := sha256.New()
+	r := &ctxReader{ctx: ctx, r: body}
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err != nil && err == r.err {
+		f.Close()
+		return "", fmt.Errorf("put %s: read body: %w", key, err)
+	}
+	if err == nil && conditional {
+		err = f.Sync()
+	}
+	var fi fs.FileInfo
+	if err == nil {
+		fi, err = f.Stat()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", wrapOS("put", key, err)
+	}
+	if size >= 0 && n != size {
+		return "", newError(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if opts.SHA256 != "" && !strings.EqualFold(sum, opts.SHA256) {
+		return "", newError(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
+	}
+	sc := newSidecar(sum, fi, meta)
+	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional); err != nil {
+		return "", err
+	}
+	return sc.ETag, nil
+}
+
+// commit writes sc to a temporary sidecar, then, under the exclusive lock, checks
+// the conditions of opts and renames the data file tmp and the sidecar into place.
+// With sync set, it flushes the file system first and fsyncs what it renamed.
+func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync bool) error {
+	b, err := json.Marshal(sc)
+	if err != nil {
+		return wrapOS(op, key, err)
+	}
+	sf, stmp, err := s.createTemp(op, key, parent(sidePath(key)))
+	if err != nil {
+		return err
+	}
+	defer s.root.Remove(stmp)
+	_, err = sf.Write(b)
+	if err == nil && sync {
+		if err = sf.Sync(); err == nil {
+			err = syncFS(sf)
+		}
+	}
+	if cerr := sf.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return wrapOS(op, key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s %s: %w", op, key, err)
+	}
+
+	unlock, err := s.lock(true)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	switch {
+	case opts.IfNoneMatch:
+		fi, err := s.root.Lstat(dataPath(key))
+		if err == nil && fi.Mode().IsRegular() {
+			return newError(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
+		}
+	case opts.IfMatch != "":
+		o, err := s.lookLocked(op, key, false)
+		if errors.Is(err, store.ErrNotFound) {
+			return newError(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
+		}
+		if err != nil {
+			return err
+		}
+		cur, err := s.info(op, key, &o)
+		if err != nil {
+			return err
+		}
+		if !sameETag(cur.ETag, opts.IfMatch) {
+			return newError(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
+		}
+	}
+	if fi, err := s.root.Lstat(sidePath(key)); err == nil && fi.IsDir() {
+		return newError(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
+	}
+	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return newError(store.ErrPermanent, err, "%s %s: a folder stands there (a folder cannot hold an object \"a\" and an object \"a/b\")", op, key)
+		}
+		return wrapOS(op, key, err)
+	}
+	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
+		return wrapOS(op, key, err)
+	}
+	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
+	if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return wrapOS(op, key, err)
+	}
+	if sync {
+		for _, dir := range []string{parent(dataPath(key)), parent(sidePath(key))} {
+			if d, err := s.root.Open(dir); err == nil {
+				d.Sync()
+				d.Close()
+			}
+		}
+	}
+	return nil
+}
+
+// Copy copies src to dst with the Meta of opts. The new file is a hard link of src's
+// when the file system allows it (see the package doc), else a copy of its bytes.
+func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions) error {
+	if err := begin(ctx, "copy", src); err != nil {
+		return err
+	}
+	if err := checkKey(dst); err != nil {
+		return err
+	}
+	meta := normMeta(opts.Meta)
+	tmp, err := s.tempName("copy", dst, parent(dataPath(dst)))
+	if err != nil {
+		return err
+	}
+	defer s.root.Remove(tmp)
+
+	// Link src under the shared lock, so that its sidecar describes what we link.
+	unlock, err := s.lock(false)
+	if err != nil {
+		return err
+	}
+	o, err := s.lookLocked("copy", src, false)
+	linked := false
+	if err == nil {
+		if lerr := link(s.root, dataPath(src), tmp); lerr == nil {
+			linked = true
+		} else {
+			// No hard links here (or too many, or the folder was just pruned):
+			// copy the bytes from an open file.
+			o.f, err = s.root.Open(dataPath(src))
+			if err == nil {
+				o.fi, err = o.f.Stat()
+				o.fresh = o.fresh && o.sc.describes(o.fi)
+			}
+		}
+	}
+	unlock()
+	if err != nil {
+		if o.f != nil {
+			o.f.Close()
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return newError(store.ErrNotFound, err, "copy %s to %s: no such object %s", src, dst, src)
+		}
+		return wrapOS("copy", src, err)
+	}
+	if linked && !o.fresh {
+		// Hash the linked file, not src, which may have been replaced since.
+		if o.f, err = s.root.Open(tmp); err != nil {
+			return wrapOS("copy", dst, err)
+		}
+		defer o.f.Close()
+	} else if o.f != nil {
+		defer o.f.Close()
+		f, name, err := s.createTemp("copy", dst, parent(dataPath(dst)))
+		if err != nil {
+			return err
+		}
+		defer s.root.Remove(name)
+		tmp = name
+		_, err = io.Copy(f, &ctxReader{ctx: ctx, r: o.f})
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return wrapOS("copy", src, err)
+		}
+		if _, err := o.f.Seek(0, io.SeekStart); err != nil {
+			return wrapOS("copy", src, err)
+		}
+	}
+	if _, err := s.info("copy", src, &o); err != nil { // hashes only when src's sidecar was stale
+		return err
+	}
+	fi, err := s.root.Lstat(tmp)
+	if err != nil {
+		return wrapOS("copy", dst, err)
+	}
+	return s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false)
+}
+
+// Delete removes objects and their sidecars, then the folders left empty.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	for _, key := range keys {
+		if err := begin(ctx, "delete", key); err != nil {
+			return err
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	unlock, err := s.lock(true)
+	if err != nil {
+		return err
+	}
+	dirs := map[string]bool{}
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			unlock()
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
+		if fi, err := s.root.Lstat(dataPath(key)); err == nil && !fi.IsDir() {
+			if err := s.root.Remove(dataPath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				unlock()
+				return wrapOS("delete", key, err)
+			}
+		}
+		if fi, err := s.root.Lstat(sidePath(key)); err == nil && !fi.IsDir() {
+			if err := s.root.Remove(sidePath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				unlock()
+				return wrapOS("delete", key, err)
+			}
+		}
+		dirs[path.Dir(key)] = true
+	}
+	unlock()
+	s.prune(dirs)
+	return nil
+}
+
+// prune removes the folders of dirs (slash paths relative to the root), and their
+// parents, that are empty, in both the object and the sidecar trees. A folder that is
+// not empty (or is being written to) stays.
+func (s *Store) prune(dirs map[string]bool) {
+	for len(dirs) > 0 {
+		// Deepest first, so that a parent is tried after its children.
+		deepest, depth := "", -1
+		for d := range dirs {
+			if n := strings.Count(d, "/"); n > depth || (n == depth && d < deepest) {
+				deepest, depth = d, n
+			}
+		}
+		delete(dirs, deepest)
+		if deepest == "." {
+			continue
+		}
+		s.root.Remove(filepath.FromSlash(metaDir + "/" + deepest))
+		if s.root.Remove(filepath.FromSlash(deepest)) == nil {
+			dirs[path.Dir(deepest)] = true
+		}
+	}
+}
+
+// link makes a hard link; tests replace it to exercise Copy's fallback.
+var link = (*os.Root).Link
+
+// ---- listing
+
+// List calls fn for every object whose key starts with prefix, in lexical order of
+// the keys (not the file system's order: "a.b" comes before "a/b"). Info.Meta is
+// filled in too.
+func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	// Start in the deepest folder the prefix names; only its entries are read.
+	start := "."
+	if i := strings.LastIndex(prefix, "/"); i > 0 {
+		start = prefix[:i]
+		if checkKey(start) != nil {
+			return nil // no object can have this prefix
+		}
+	}
+	return s.walk(ctx, start, prefix, fn)
+}
+
+// walk lists the folder dir (a slash path relative to the root).
+func (s *Store) walk(ctx context.Context, dir, prefix string, fn func(store.Info) error) error {
+	d, err := s.root.Open(filepath.FromSlash(dir))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil
+		}
+		return wrapOS("list", prefix, err)
+	}
+	entries, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return wrapOS("list", prefix, err)
+	}
+	type entry struct {
+		name, sortKey string
+		dir           bool
+	}
+	var es []entry
+	for _, e := range entries {
+		if reserved(e.Name(), dir == ".") {
+			continue
+		}
+		switch {
+		case e.IsDir():
+			es = append(es, entry{e.Name(), e.Name() + "/", true})
+		case e.Type().IsRegular():
+			es = append(es, entry{e.Name(), e.Name(), false})
+		}
+	}
+	// A folder sorts as its name plus "/", so that its keys fall in lexical order
+	// among its siblings'.
+	slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.sortKey, b.sortKey) })
+	for _, e := range es {
+		key := e.name
+		if dir != "." {
+			key = dir + "/" + e.name
+		}
+		if e.dir {
+			if strings.HasPrefix(key+"/", prefix) || strings.HasPrefix(prefix, key+"/") {
+				if err := s.walk(ctx, key, prefix, fn); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if store.CheckKey(key) != nil {
+			continue // a file no key can name
+		}
+		o, err := s.look("list", key, false)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		info, err := s.info("list", key, &o)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(info); err != nil {
+			return err
+		}
+	}
+	return nil
+}

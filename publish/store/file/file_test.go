@@ -1,0 +1,454 @@
+package file_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stump-dev/stump/publish/store"
+	"github.com/stump-dev/stump/publish/store/file"
+	"github.com/stump-dev/stump/publish/store/storetest"
+)
+
+func open(t *testing.T, dir string) *file.Store {
+	t.Helper()
+	s, err := file.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+}
+
+// One folder shared by every subtest, through stores of their own.
+func TestConformanceSharedFolder(t *testing.T) {
+	dir := t.TempDir()
+	storetest.Config{ManyKeys: 300}.Run(t, func(t *testing.T) store.Store { return open(t, dir) })
+}
+
+func TestLayout(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	meta := store.Meta{ContentType: "text/html", Metadata: map[string]string{"X-Deploy": "7"}}
+	etag, err := store.PutBytes(t.Context(), s, "news/rally/index.html", []byte("<h1>rally</h1>"), store.PutOptions{Meta: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "news/rally/index.html"))
+	if err != nil || string(b) != "<h1>rally</h1>" {
+		t.Fatalf("object file: %q, %v", b, err)
+	}
+	b, err = os.ReadFile(filepath.Join(dir, ".stump-meta/news/rally/index.html.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sc map[string]any
+	if err := json.Unmarshal(b, &sc); err != nil {
+		t.Fatalf("sidecar: %v\n%s", err, b)
+	}
+	if sc["etag"] != etag || sc["contentType"] != "text/html" || sc["metadata"].(map[string]any)["x-deploy"] != "7" {
+		t.Errorf("sidecar: %s", b)
+	}
+	if !strings.HasPrefix(etag, `"`+sha("<h1>rally</h1>")+"-") || !strings.HasSuffix(etag, `"`) {
+		t.Errorf("ETag %s: want the quoted SHA-256 of the bytes, a dash, a meta hash", etag)
+	}
+	noTemps(t, dir)
+	if got := s.String(); got != "file://"+filepath.ToSlash(dir) {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+func sha(s string) string {
+	return fmt.Sprintf("%x", sha256.Sum256([]byte(s)))
+}
+
+// noTemps fails if a temporary file was left in dir.
+func noTemps(t *testing.T, dir string) {
+	t.Helper()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".stump-tmp-") {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
+
+func TestOpen(t *testing.T) {
+	base := t.TempDir()
+	// The folder is created when its parent exists.
+	dir := filepath.Join(base, "targets-site")
+	open(t, dir)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("Open did not create %s: %v", dir, err)
+	}
+	// Not when the parent is missing.
+	missing := filepath.Join(base, "missing", "path")
+	_, err := file.Open(missing)
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Open of %s: %v, want ErrNotFound", missing, err)
+	}
+	if want := "folder " + filepath.Join(base, "missing") + " does not exist"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Open error %q, want it to say %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open created the parent folder")
+	}
+	// A file is no folder.
+	f := filepath.Join(base, "file")
+	os.WriteFile(f, nil, 0o644)
+	if _, err := file.Open(f); !errors.Is(err, store.ErrPermanent) {
+		t.Errorf("Open of a file: %v, want ErrPermanent", err)
+	}
+}
+
+func TestReservedKeys(t *testing.T) {
+	s := open(t, t.TempDir())
+	for _, key := range []string{".stump-meta", ".stump-meta/x.json", "a/.stump-tmp-1", ".stump-tmp-x"} {
+		_, err := store.PutBytes(t.Context(), s, key, []byte("x"), store.PutOptions{})
+		if !errors.Is(err, store.ErrPermanent) {
+			t.Errorf("Put %q: %v, want ErrPermanent", key, err)
+		}
+	}
+	// Dot files other than those are keys like any other.
+	if _, err := store.PutBytes(t.Context(), s, ".well-known/security.txt", []byte("x"), store.PutOptions{}); err != nil {
+		t.Errorf("Put .well-known/security.txt: %v", err)
+	}
+}
+
+func TestListSkipsInternals(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "a/b.html", []byte("b"), store.PutOptions{})
+	// A temporary file left by a crash, a symlink, a file put there by hand.
+	os.WriteFile(filepath.Join(dir, "a/.stump-tmp-dead"), []byte("x"), 0o644)
+	os.Symlink("b.html", filepath.Join(dir, "a/link.html"))
+	os.WriteFile(filepath.Join(dir, "a/by-hand.txt"), []byte("hand"), 0o644)
+	var got []string
+	var hand store.Info
+	err := s.List(ctx, "", func(info store.Info) error {
+		got = append(got, info.Key)
+		if info.Key == "a/by-hand.txt" {
+			hand = info
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a/b.html", "a/by-hand.txt"}; !slices.Equal(got, want) {
+		t.Errorf("List = %v, want %v", got, want)
+	}
+	// A file without a sidecar has the ETag of its bytes.
+	if hand.Size != 4 || !strings.HasPrefix(hand.ETag, `"`+sha("hand")) {
+		t.Errorf("file put by hand: %+v", hand)
+	}
+}
+
+func TestDeletePrunes(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "a/b/c/d.html", []byte("d"), store.PutOptions{})
+	store.PutBytes(ctx, s, "a/keep.html", []byte("k"), store.PutOptions{})
+	if err := s.Delete(ctx, "a/b/c/d.html"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"a/b", ".stump-meta/a/b"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s not pruned: %v", p, err)
+		}
+	}
+	for _, p := range []string{"a/keep.html", ".stump-meta/a/keep.html.json"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	s.Delete(ctx, "a/keep.html")
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != ".stump-meta" {
+		t.Errorf("after deleting all, the folder holds %v", entries)
+	}
+}
+
+func TestCopyLinks(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "_stump/objects/sha256/x", []byte("page"), store.PutOptions{})
+	for range 2 { // the second copy renames a link onto the same file
+		if err := s.Copy(ctx, "_stump/objects/sha256/x", "page.html", store.PutOptions{Meta: store.Meta{ContentType: "text/html"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := os.Stat(filepath.Join(dir, "_stump/objects/sha256/x"))
+	b, _ := os.Stat(filepath.Join(dir, "page.html"))
+	if !os.SameFile(a, b) {
+		t.Errorf("the copy is not a hard link of its source")
+	}
+	noTemps(t, dir)
+	// The source replaced, the copy keeps its bytes.
+	store.PutBytes(ctx, s, "_stump/objects/sha256/x", []byte("other"), store.PutOptions{})
+	if b, _, _ := store.GetBytes(ctx, s, "page.html"); string(b) != "page" {
+		t.Errorf("copy = %q after a Put of its source", b)
+	}
+}
+
+// An object file edited in place (or a crash between the renames of a write) makes
+// its sidecar stale: the ETag follows the bytes, and IfMatch with the old one fails.
+func TestStaleSidecar(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	meta := store.Meta{ContentType: "application/json"}
+	old, _ := store.PutBytes(ctx, s, "_stump/current.json", []byte(`{"deploy":"1"}`), store.PutOptions{Meta: meta})
+	p := filepath.Join(dir, "_stump/current.json")
+	later := time.Now().Add(time.Second)
+	if err := os.WriteFile(p, []byte(`{"deploy":"X"}`), 0o644); err != nil { // same size
+		t.Fatal(err)
+	}
+	os.Chtimes(p, later, later)
+	b, info, err := store.GetBytes(ctx, s, "_stump/current.json")
+	if err != nil || string(b) != `{"deploy":"X"}` {
+		t.Fatalf("Get: %q, %v", b, err)
+	}
+	if info.ETag == old || !strings.HasPrefix(info.ETag, `"`+sha(`{"deploy":"X"}`)) {
+		t.Errorf("ETag %s after an edit, was %s", info.ETag, old)
+	}
+	if info.Meta.ContentType != "application/json" {
+		t.Errorf("Meta lost: %+v", info.Meta)
+	}
+	if h, _ := s.Head(ctx, "_stump/current.json"); h.ETag != info.ETag {
+		t.Errorf("Head ETag %s, Get %s", h.ETag, info.ETag)
+	}
+	_, err = store.PutBytes(ctx, s, "_stump/current.json", []byte(`{"deploy":"2"}`), store.PutOptions{IfMatch: old})
+	if !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("IfMatch with the ETag from before the edit: %v", err)
+	}
+	if _, err := store.PutBytes(ctx, s, "_stump/current.json", []byte(`{"deploy":"2"}`), store.PutOptions{IfMatch: info.ETag}); err != nil {
+		t.Errorf("IfMatch with the ETag of the edited bytes: %v", err)
+	}
+	// A missing sidecar: the object still exists, IfNoneMatch fails.
+	os.Remove(filepath.Join(dir, ".stump-meta/_stump/current.json.json"))
+	if _, err := store.PutBytes(ctx, s, "_stump/current.json", []byte("x"), store.PutOptions{IfNoneMatch: true}); !errors.Is(err, store.ErrPrecondition) {
+		t.Errorf("IfNoneMatch over a file without sidecar: %v", err)
+	}
+}
+
+func TestFolderConflicts(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "a", []byte("a"), store.PutOptions{})
+	_, err := store.PutBytes(ctx, s, "a/b", []byte("b"), store.PutOptions{})
+	if !errors.Is(err, store.ErrPermanent) || !strings.Contains(err.Error(), "folder") {
+		t.Errorf("Put a/b over the object a: %v", err)
+	}
+	store.PutBytes(ctx, s, "c/d", []byte("d"), store.PutOptions{})
+	_, err = store.PutBytes(ctx, s, "c", []byte("c"), store.PutOptions{})
+	if !errors.Is(err, store.ErrPermanent) || !strings.Contains(err.Error(), "folder") {
+		t.Errorf("Put c over the folder c: %v", err)
+	}
+	if err := s.Copy(ctx, "a", "c", store.PutOptions{}); !errors.Is(err, store.ErrPermanent) {
+		t.Errorf("Copy onto the folder c: %v", err)
+	}
+	// The sidecar tree's own conflict: object x, then x.json/y.
+	store.PutBytes(ctx, s, "x", []byte("x"), store.PutOptions{})
+	if _, err := store.PutBytes(ctx, s, "x.json/y", []byte("y"), store.PutOptions{}); !errors.Is(err, store.ErrPermanent) {
+		t.Errorf("Put x.json/y beside x: %v", err)
+	}
+	if b, _, _ := store.GetBytes(ctx, s, "x"); string(b) != "x" {
+		t.Errorf("x = %q", b)
+	}
+	// Deleting a key whose sidecar path is a folder leaves the folder alone.
+	store.PutBytes(ctx, s, "m.json/n", []byte("n"), store.PutOptions{})
+	if err := s.Delete(ctx, "m"); err != nil {
+		t.Errorf("Delete m: %v", err)
+	}
+	if b, _, _ := store.GetBytes(ctx, s, "m.json/n"); string(b) != "n" {
+		t.Errorf("m.json/n = %q", b)
+	}
+	noTemps(t, dir)
+}
+
+func TestSizeMismatch(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	_, err := s.Put(t.Context(), "k", strings.NewReader("abc"), 4, store.PutOptions{})
+	if !errors.Is(err, store.ErrPermanent) {
+		t.Errorf("Put of 3 bytes announced as 4: %v", err)
+	}
+	if _, err := s.Head(t.Context(), "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Head: %v", err)
+	}
+	noTemps(t, dir)
+}
+
+func TestSymlinkEscape(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	s := open(t, dir)
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "out"))
+	if _, _, err := s.Get(t.Context(), "out/secret"); err == nil {
+		t.Errorf("Get through a symlink out of the folder succeeded")
+	}
+	if _, err := store.PutBytes(t.Context(), s, "out/new", []byte("x"), store.PutOptions{}); !errors.Is(err, store.ErrPermanent) {
+		t.Errorf("Put through a symlink out of the folder: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "new")); err == nil {
+		t.Errorf("Put wrote outside the folder")
+	}
+}
+
+// Two stores on one folder exclude each other as two processes do.
+func TestTwoStoresOneFolder(t *testing.T) {
+	dir := t.TempDir()
+	a, b := open(t, dir), open(t, dir)
+	ctx := t.Context()
+	for i := range 50 {
+		key := fmt.Sprintf("lock%d", i)
+		errs := make(chan error, 2)
+		for _, s := range []*file.Store{a, b} {
+			go func() {
+				_, err := store.PutBytes(ctx, s, key, []byte(s.String()), store.PutOptions{IfNoneMatch: true})
+				errs <- err
+			}()
+		}
+		e1, e2 := <-errs, <-errs
+		if (e1 == nil) == (e2 == nil) {
+			t.Fatalf("%s: errors %v and %v, want exactly one nil", key, e1, e2)
+		}
+	}
+}
+
+// Processes race to create the same keys with IfNoneMatch: each key has one winner.
+func TestProcessesIfNoneMatch(t *testing.T) {
+	if dir := os.Getenv("STUMP_FILESTORE_HELPER"); dir != "" {
+		helper(dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	open(t, dir)
+	const procs = 4
+	var cmds []*exec.Cmd
+	var outs []*strings.Builder
+	for range procs {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestProcessesIfNoneMatch$")
+		cmd.Env = append(os.Environ(), "STUMP_FILESTORE_HELPER="+dir)
+		out := new(strings.Builder)
+		cmd.Stdout, cmd.Stderr = out, os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds, outs = append(cmds, cmd), append(outs, out)
+	}
+	won := map[string]int{}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("helper %d: %v\n%s", i, err, outs[i])
+		}
+		sc := bufio.NewScanner(strings.NewReader(outs[i].String()))
+		for sc.Scan() {
+			if k, ok := strings.CutPrefix(sc.Text(), "won "); ok {
+				won[k]++
+			}
+		}
+	}
+	for i := range helperKeys {
+		k := fmt.Sprintf("lock%d", i)
+		if won[k] != 1 {
+			t.Errorf("%s created by %d processes", k, won[k])
+		}
+	}
+}
+
+const helperKeys = 100
+
+func helper(dir string) {
+	s, err := file.Open(dir)
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(2)
+	}
+	ctx := context.Background()
+	for i := range helperKeys {
+		key := fmt.Sprintf("lock%d", i)
+		_, err := store.PutBytes(ctx, s, key, fmt.Appendf(nil, "pid %d", os.Getpid()), store.PutOptions{IfNoneMatch: true})
+		switch {
+		case err == nil:
+			fmt.Println("won", key)
+		case !errors.Is(err, store.ErrPrecondition):
+			fmt.Println("error:", err)
+			os.Exit(3)
+		}
+	}
+}
+
+func TestCopyOfEditedSource(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "src", []byte("before"), store.PutOptions{})
+	os.WriteFile(filepath.Join(dir, "by-hand"), []byte("hand"), 0o644) // no sidecar
+	os.WriteFile(filepath.Join(dir, "src"), []byte("edited, longer"), 0o644)
+	for src, want := range map[string]string{"src": "edited, longer", "by-hand": "hand"} {
+		if err := s.Copy(ctx, src, "dst-"+src, store.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		b, info, err := store.GetBytes(ctx, s, "dst-"+src)
+		if err != nil || string(b) != want || !strings.HasPrefix(info.ETag, `"`+sha(want)+"-") {
+			t.Errorf("copy of %s: %q, %s, %v", src, b, info.ETag, err)
+		}
+	}
+}
+
+func BenchmarkPut(b *testing.B) {
+	s, _ := file.Open(b.TempDir())
+	defer s.Close()
+	body := []byte(strings.Repeat("<p>page</p>", 500))
+	i := 0
+	for b.Loop() {
+		i++
+		store.PutBytes(b.Context(), s, fmt.Sprintf("d%d/p%d.html", i%50, i), body, store.PutOptions{})
+	}
+}
+
+func BenchmarkHead(b *testing.B) {
+	s, _ := file.Open(b.TempDir())
+	defer s.Close()
+	store.PutBytes(b.Context(), s, "a/b.html", []byte("x"), store.PutOptions{})
+	for b.Loop() {
+		if _, err := s.Head(b.Context(), "a/b.html"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkList1000(b *testing.B) {
+	s, _ := file.Open(b.TempDir())
+	defer s.Close()
+	for i := range 1000 {
+		store.PutBytes(b.Context(), s, fmt.Sprintf("d%d/p%d.html", i%50, i), []byte("x"), store.PutOptions{})
+	}
+	for b.Loop() {
+		s.List(b.Context(), "", func(store.Info) error { return nil })
+	}
+}

@@ -1,0 +1,12 @@
+package file
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// syncFS flushes every earlier write of the file system that holds f (syncfs(2)).
+func syncFS(f *os.File) error {
+	return unix.Syncfs(int(f.Fd()))
+}
