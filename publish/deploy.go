@@ -82,9 +82,12 @@ type Deployer struct {
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	Now   func() time.Time
-	// step, when set, is called after each protocol step by name (tests kill or fail
-	// a deploy at a chosen step).
-	step func(name string) error
+	// StepHook, when set, is called after each protocol step by name ("lock",
+	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after
+	// each blob upload ("put") and each copy to the live tree ("copy"). Its error
+	// stops the deploy there. Fault-injection tests use it to fail or kill a deploy
+	// at a chosen point.
+	StepHook func(name string) error
 }
 
 // Options control one publish.
@@ -131,8 +134,8 @@ func (d *Deployer) init() {
 
 func (d *Deployer) stepDone(name string) error {
 	d.Log.Debug("deploy step", "site", d.Site, "step", name)
-	if d.step != nil {
-		return d.step(name)
+	if d.StepHook != nil {
+		return d.StepHook(name)
 	}
 	return nil
 }
@@ -371,6 +374,11 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 			if _, err := d.Store.Put(gctx, j.key, f, size, opts); err != nil {
 				return fmt.Errorf("upload %s: %w", j.from, err)
 			}
+			if d.StepHook != nil {
+				if err := d.StepHook("put"); err != nil {
+					return err
+				}
+			}
 			d.Progress.Add(size)
 			mu <- struct{}{}
 			files++
@@ -498,6 +506,9 @@ func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
 			g.Go(func() error {
 				if err := d.Store.Copy(gctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)}); err != nil {
 					return fmt.Errorf("make %s live: %w", o.Path, err)
+				}
+				if d.StepHook != nil {
+					return d.StepHook("copy")
 				}
 				return nil
 			})

@@ -316,7 +316,7 @@ func TestInterruptedAtEveryStep(t *testing.T) {
 						return nil
 					})
 				} else {
-					d.step = func(name string) error {
+					d.StepHook = func(name string) error {
 						if name == step {
 							return errKilled
 						}
@@ -327,7 +327,7 @@ func TestInterruptedAtEveryStep(t *testing.T) {
 				if !errors.Is(err, errKilled) {
 					t.Fatalf("publish did not stop at %s: %v", step, err)
 				}
-				d.step = nil
+				d.StepHook = nil
 				m.SetHook(nil)
 				if bad := brokenRefs(t, m); len(bad) > 0 {
 					t.Fatalf("after a stop at %s, live pages name missing files: %v", step, bad)

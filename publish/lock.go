@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/stump-dev/stump/publish/store"
@@ -71,7 +72,7 @@ func acquire(ctx context.Context, s store.Store, opts LockOptions) (*lock, error
 		if !ok {
 			continue // released meanwhile
 		}
-		stale := opts.Now().After(held.Expires)
+		stale := opts.Now().After(held.Expires) || holderDead(held)
 		if stale && opts.Break {
 			// Replace the stale lease only if it is still the one we read.
 			etag, err := writeJSON(ctx, s, lockKey, lease, store.PutOptions{IfMatch: heldTag})
@@ -150,6 +151,16 @@ func (l *lock) release(ctx context.Context) error {
 		return fmt.Errorf("release the lock: %w", err)
 	}
 	return nil
+}
+
+// holderDead reports a lease whose holder ran on this host and is no longer running:
+// such a lease is stale before it expires.
+func holderDead(l Lease) bool {
+	host, _ := os.Hostname()
+	if l.Host != host || l.PID <= 0 || l.PID == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(l.PID, 0), syscall.ESRCH)
 }
 
 // ReadLock returns the current lease, if any.

@@ -86,9 +86,12 @@ type LockedError struct {
 
 func (e *LockedError) Error() string {
 	s := fmt.Sprintf("locked by %s since %s", e.Lease.who(), e.Lease.Acquired.UTC().Format(time.RFC3339))
-	if e.Stale {
+	switch {
+	case e.Stale && holderDead(e.Lease):
+		s += fmt.Sprintf("; that process (pid %d on this host) is no longer running, so the lease is stale: break it with --break-lock", e.Lease.PID)
+	case e.Stale:
 		s += fmt.Sprintf("; the lease expired at %s, so it looks stale: break it with --break-lock if that publish is surely dead", e.Lease.Expires.UTC().Format(time.RFC3339))
-	} else {
+	default:
 		s += fmt.Sprintf(" (lease until %s); wait for it with --wait", e.Lease.Expires.UTC().Format(time.RFC3339))
 	}
 	return s

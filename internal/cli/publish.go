@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -76,11 +78,41 @@ func openTarget(ctx context.Context, c *cli.Context, ws *build.Workspace, site s
 }
 
 func deployer(c *cli.Context, st *siteTarget, site string) *publish.Deployer {
-	return &publish.Deployer{
+	d := &publish.Deployer{
 		Store: st.store, Site: site, Log: logger(c),
 		Lock:     publish.LockOptions{Wait: c.Bool("wait"), Break: c.Bool("break-lock")},
 		Progress: newProgress(c, site),
 		Order:    st.cfg.Deploy.Order,
+	}
+	if spec := os.Getenv("STUMP_FAULT_KILL_AT"); spec != "" {
+		d.StepHook = killAt(spec)
+	}
+	return d
+}
+
+// killAt returns a step hook that kills this process with SIGKILL at a protocol step:
+// "STEP" or "STEP:N" (the Nth time, for "put" and "copy"). It exists for the tests
+// that check a publish killed at any point leaves a state the next run repairs; it is
+// read from STUMP_FAULT_KILL_AT and is not a user setting.
+func killAt(spec string) func(string) error {
+	step, nth, _ := strings.Cut(spec, ":")
+	n, _ := strconv.Atoi(nth)
+	n = max(n, 1)
+	var mu sync.Mutex
+	seen := 0
+	return func(name string) error {
+		if name != step {
+			return nil
+		}
+		mu.Lock()
+		seen++
+		hit := seen == n
+		mu.Unlock()
+		if hit {
+			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal ends the process
+		}
+		return nil
 	}
 }
 
@@ -250,9 +282,6 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 	w := c.App.Writer
 	if !o.OK {
 		fmt.Fprintf(c.App.ErrWriter, "%s: publish failed: %s\n", o.Site, o.Error)
-		if o.Result != nil && o.Result.Plan != nil {
-			fmt.Fprintf(c.App.ErrWriter, "%s: the live site is unchanged unless a line above says it went live\n", o.Site)
-		}
 		return
 	}
 	r := o.Result

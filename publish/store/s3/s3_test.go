@@ -23,6 +23,7 @@ import (
 
 	"github.com/stump-dev/stump/internal/testenv"
 	"github.com/stump-dev/stump/publish/store"
+	"github.com/stump-dev/stump/publish/store/storetest"
 )
 
 // TestMain shares one versitygw among the tests and points the AWS default chain at
@@ -93,6 +94,14 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// TestStore runs the conformance suite against versitygw, a fresh bucket per subtest.
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, _ := open(t)
+		return s
+	})
 }
 
 // ---- Open
