@@ -42,33 +42,39 @@ func (c *Counter) Reset() {
 	}
 }
 
+// Get counts a Get.
 func (c *Counter) Get(ctx context.Context, key string) (io.ReadCloser, Info, error) {
 	c.get.Add(1)
 	return c.Store.Get(ctx, key)
 }
 
+// Head counts a Head.
 func (c *Counter) Head(ctx context.Context, key string) (Info, error) {
 	c.head.Add(1)
 	return c.Store.Head(ctx, key)
 }
 
+// Put counts a Put and its size.
 func (c *Counter) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts PutOptions) (string, error) {
 	c.put.Add(1)
 	c.putBytes.Add(max(size, 0))
 	return c.Store.Put(ctx, key, body, size, opts)
 }
 
+// Copy counts a Copy.
 func (c *Counter) Copy(ctx context.Context, src, dst string, opts PutOptions) error {
 	c.copy.Add(1)
 	return c.Store.Copy(ctx, src, dst, opts)
 }
 
+// Delete counts a Delete and its keys.
 func (c *Counter) Delete(ctx context.Context, keys ...string) error {
 	c.del.Add(1)
 	c.delKeys.Add(int64(len(keys)))
 	return c.Store.Delete(ctx, keys...)
 }
 
+// List counts a List and the objects it hands to fn.
 func (c *Counter) List(ctx context.Context, prefix string, fn func(Info) error) error {
 	c.list.Add(1)
 	return c.Store.List(ctx, prefix, func(info Info) error {

@@ -44,7 +44,10 @@ func wrapOS(op, key string, err error) error {
 		return nil
 	}
 	var oe *opError
-	if errors.As(err, &oe) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &oe) {
+		return err // says what it is already
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
 	for _, t := range []error{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.EINTR, syscall.EBUSY, syscall.EIO, syscall.ETIMEDOUT} {

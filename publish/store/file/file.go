@@ -316,7 +316,8 @@ func (s *Store) look(op, key string, open bool) (object, error) {
 	return s.lookLocked(op, key, open)
 }
 
-// Get opens an object.
+// Get opens an object. Body is the open file: a later write of the key does not
+// change what it reads.
 func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, store.Info, error) {
 	if err := begin(ctx, "get", key); err != nil {
 		return nil, store.Info{}, err
@@ -382,9 +383,10 @@ func (s *Store) tempName(op, key, dir string) (string, error) {
 	if dir != "." {
 		if err := s.root.MkdirAll(dir, 0o755); err != nil {
 			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
+				d := filepath.ToSlash(dir)
 				return "", newError(store.ErrPermanent, err,
-					"%s %s: a file stands where the folder %s would go (a folder cannot hold an object \"a\" and an object \"a/b\")",
-					op, key, filepath.ToSlash(dir))
+					"%s %s: a file is in the way of the folder %s (a file store cannot hold both an object %q and objects under %q)",
+					op, key, d, d, d+"/")
 			}
 			return "", wrapOS(op, key, err)
 		}
@@ -413,7 +415,8 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// Put writes an object.
+// Put writes an object: to a temporary file while hashing it (checked against
+// opts.SHA256), then renamed into place with its sidecar. A size < 0 is not checked.
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	if err := begin(ctx, "put", key); err != nil {
 		return "", err
@@ -527,7 +530,7 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	}
 	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return newError(store.ErrPermanent, err, "%s %s: a folder stands there (a folder cannot hold an object \"a\" and an object \"a/b\")", op, key)
+			return newError(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
 		}
 		return wrapOS(op, key, err)
 	}

@@ -135,7 +135,7 @@ func (s *Store) Head(ctx context.Context, key string) (store.Info, error) {
 	return clone(o.info), nil
 }
 
-// Put writes an object.
+// Put writes an object. A size < 0 is not checked.
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	if err := s.before(ctx, OpPut, key, true); err != nil {
 		return "", err

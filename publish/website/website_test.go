@@ -1,0 +1,82 @@
+package website
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stump-dev/stump/publish/store"
+	"github.com/stump-dev/stump/publish/store/mem"
+)
+
+func TestHandler(t *testing.T) {
+	m := mem.New()
+	ctx := context.Background()
+	put := func(k, body string, meta store.Meta) {
+		if _, err := store.PutBytes(ctx, m, k, []byte(body), store.PutOptions{Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	html := store.Meta{ContentType: "text/html; charset=utf-8", CacheControl: "public, max-age=60", Metadata: map[string]string{"surrogate-key": "s s:url:/"}}
+	put("index.html", "home", html)
+	put("news/index.html", "news", html)
+	put("404.html", "not here", html)
+	put("old/index.html", "moved", store.Meta{ContentType: "text/html", RedirectLocation: "/news/"})
+	put("_stump/current.json", "{}", store.Meta{})
+	srv := httptest.NewServer(&Handler{Store: m})
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	get := func(method, path string, hdr ...string) (*http.Response, string) {
+		req, _ := http.NewRequest(method, srv.URL+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var b strings.Builder
+		buf := make([]byte, 512)
+		for {
+			n, err := res.Body.Read(buf)
+			b.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		return res, b.String()
+	}
+	cases := []struct {
+		method, path string
+		code         int
+		body, loc    string
+	}{
+		{"GET", "/", 200, "home", ""},
+		{"GET", "/news/", 200, "news", ""},
+		{"GET", "/news", 302, "", "/news/"},
+		{"GET", "/old/", 301, "", "/news/"},
+		{"GET", "/missing/", 404, "not here", ""},
+		{"GET", "/_stump/current.json", 404, "not here", ""},
+		{"GET", "/../etc/passwd", 404, "not here", ""},
+		{"HEAD", "/", 200, "", ""},
+		{"POST", "/", 405, "method not allowed\n", ""},
+	}
+	for _, tc := range cases {
+		res, body := get(tc.method, tc.path)
+		if res.StatusCode != tc.code || (tc.body != "" && body != tc.body) || res.Header.Get("Location") != tc.loc {
+			t.Errorf("%s %s = %d %q Location %q; want %d %q %q", tc.method, tc.path, res.StatusCode, body, res.Header.Get("Location"), tc.code, tc.body, tc.loc)
+		}
+	}
+	res, _ := get("GET", "/")
+	if res.Header.Get("Cache-Control") != "public, max-age=60" || res.Header.Get("Content-Type") != "text/html; charset=utf-8" || res.Header.Get("X-Amz-Meta-Surrogate-Key") != "s s:url:/" {
+		t.Errorf("headers %v", res.Header)
+	}
+	etag := res.Header.Get("ETag")
+	if res, _ := get("GET", "/", "If-None-Match", etag); etag == "" || res.StatusCode != 304 {
+		t.Errorf("conditional GET: %d (etag %q)", res.StatusCode, etag)
+	}
+}
