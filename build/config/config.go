@@ -87,6 +87,9 @@ type Site struct {
 	Cache Cache `yaml:"cache"`
 	// Deploy tunes publishing.
 	Deploy Deploy `yaml:"deploy"`
+	// CDN lists the CDNs in front of the site, each a one-key map naming its kind
+	// (varnish, fastly, cloudfront, cloudflare) to its settings; package purge reads them.
+	CDN []map[string]any `yaml:"cdn"`
 }
 
 // Cache holds TTLs as Go durations ("60s", "1h"). Fingerprinted assets are always
@@ -326,6 +329,18 @@ func (l *Loaded) finish() error {
 		}
 		*c.dst = d
 	}
+	for i, c := range l.CDN {
+		if len(c) != 1 {
+			return errAt(fmt.Sprintf("$.cdn[%d]", i), "cdn entry %d must name one CDN (varnish, fastly, cloudfront or cloudflare) with its settings", i+1)
+		}
+		for kind := range c {
+			switch kind {
+			case "varnish", "fastly", "cloudfront", "cloudflare":
+			default:
+				return errAt(fmt.Sprintf("$.cdn[%d]", i), "cdn entry %d: %q is not a CDN stump knows (varnish, fastly, cloudfront, cloudflare)", i+1, kind)
+			}
+		}
+	}
 	if l.Deploy.MaxDeletes < 0 {
 		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
 	}
@@ -389,6 +404,9 @@ func merge(d, s Site) Site {
 	}
 	if s.Deploy.Order != nil {
 		out.Deploy.Order = s.Deploy.Order
+	}
+	if s.CDN != nil {
+		out.CDN = s.CDN
 	}
 	out.Minify = d.Minify || s.Minify
 	out.CheckLinks = d.CheckLinks || s.CheckLinks
