@@ -14,7 +14,12 @@
 // The SDK's standard retryer is kept but limited to 3 attempts with no client-side
 // retry quota: it absorbs a dropped connection or a single 503 within a few hundred
 // milliseconds, while longer waits are left to the store.Retry decorator that wraps
-// every store, so the two do not multiply into minutes of retrying.
+// every store, so the two do not multiply into minutes of retrying. AWS_MAX_ATTEMPTS,
+// when set, overrides the 3. Conditional Puts (IfNoneMatch, IfMatch) get no SDK
+// retries at all: if an attempt's answer were lost, the SDK's next attempt would fail
+// its condition because of the first and report ErrPrecondition for a write that
+// happened; store.Retry marks that case ErrUncertain, which it can only do when the
+// retries are its own.
 //
 // # Differences from the file store
 //
@@ -121,7 +126,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, newError(store.ErrPermanent, nil,
 				"the S3 endpoint %s may not hold credentials: they come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or your AWS profile", u.Host)
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
-			return nil, newError(store.ErrPermanent, nil, "the S3 endpoint %q is not an http(s) URL like https://host:port", cfg.Endpoint)
+			// Echoed without its query, which might hold a secret.
+			return nil, newError(store.ErrPermanent, nil, "the S3 endpoint %q is not an http(s) URL like https://host:port",
+				u.Scheme+"://"+u.Host+u.Path)
 		}
 		endpoint = strings.TrimRight(u.String(), "/")
 		s.where, s.host = endpoint, u.Host
@@ -274,7 +281,8 @@ func remaining(body io.Seeker) (int64, error) {
 }
 
 // Put writes an object with PutObject. The body's SHA-256, when given, is sent as the
-// x-amz-checksum-sha256 header, so the server rejects other bytes (BadDigest).
+// x-amz-checksum-sha256 header, so the server rejects other bytes (BadDigest). A
+// conditional Put is sent once, without the SDK's retries (see below).
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	if err := begin(ctx, "put", key); err != nil {
 		return "", err
@@ -289,6 +297,9 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	}
 	if opts.IfNoneMatch && opts.IfMatch != "" {
 		return "", newError(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
+	}
+	if body == nil {
+		body = strings.NewReader("")
 	}
 	n, err := remaining(body)
 	if err != nil {
@@ -313,7 +324,14 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if opts.IfMatch != "" {
 		in.IfMatch = aws.String(quote(opts.IfMatch))
 	}
-	out, err := s.api.PutObject(ctx, in)
+	var optFns []func(*s3.Options)
+	if opts.IfNoneMatch || opts.IfMatch != "" {
+		// One attempt only: when an attempt's answer is lost, the next one fails its
+		// condition because of it, and only the caller's retries (store.Retry) know to
+		// call that uncertain.
+		optFns = append(optFns, func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
+	}
+	out, err := s.api.PutObject(ctx, in, optFns...)
 	if err != nil {
 		if opts.IfMatch != "" && isNotFound(err) {
 			// S3 answers If-Match on a missing key with 404 NoSuchKey.

@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 		os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.TestSecretKey)
 	}
 	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"} {
+		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+		"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
 		os.Unsetenv(k)
 	}
 	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
@@ -510,11 +511,13 @@ func TestCanceled(t *testing.T) {
 // ---- faults between the client and the server (Config.HTTPClient)
 
 // faulty is a transport that answers the first fail requests of op itself, with
-// answer (nil: a dropped connection), and passes the rest to the server.
+// answer (nil: a dropped connection), and passes the rest to the server. With lose
+// set, the failing requests reach the server and their answers are lost instead.
 type faulty struct {
 	op     string // request method + " " (e.g. "PUT "), or "" for all
 	fail   atomic.Int32
 	answer func(*http.Request) *http.Response
+	lose   bool
 	seen   atomic.Int32
 }
 
@@ -522,6 +525,15 @@ func (f *faulty) RoundTrip(r *http.Request) (*http.Response, error) {
 	if f.op == "" || strings.HasPrefix(r.Method+" ", f.op) {
 		f.seen.Add(1)
 		if f.fail.Add(-1) >= 0 {
+			if f.lose {
+				resp, err := http.DefaultTransport.RoundTrip(r)
+				if err != nil {
+					return nil, err
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return nil, &net.OpError{Op: "read", Net: "tcp", Err: errors.New("connection reset by peer")}
+			}
 			if r.Body != nil {
 				io.Copy(io.Discard, r.Body)
 				r.Body.Close()
@@ -591,5 +603,37 @@ func TestSDKRetries(t *testing.T) {
 				t.Errorf("%d attempts; want %d", got, maxAttempts)
 			}
 		})
+	}
+}
+
+// TestConditionalPutLostAnswer: a conditional Put whose answer is lost is not retried
+// by the SDK, so that store.Retry, which retries it, can tell the caller that its
+// ErrPrecondition is uncertain.
+func TestConditionalPutLostAnswer(t *testing.T) {
+	f := &faulty{op: "PUT ", lose: true}
+	s, _ := open(t, func(cfg *Config) { cfg.HTTPClient = &http.Client{Transport: f} })
+	ctx := testCtx(t)
+	r := store.Retry(s, store.RetryOptions{BaseDelay: time.Millisecond})
+
+	f.fail.Store(1)
+	_, err := store.PutBytes(ctx, r, "lock", []byte("mine"), store.PutOptions{IfNoneMatch: true})
+	if !errors.Is(err, store.ErrPrecondition) || !errors.Is(err, store.ErrUncertain) {
+		t.Errorf("Put IfNoneMatch with a lost answer = %v; want ErrPrecondition and ErrUncertain", err)
+	}
+	if got := f.seen.Load(); got != 2 {
+		t.Errorf("%d PUT requests; want 2 (one by the store, one by store.Retry)", got)
+	}
+	if b, _, err := store.GetBytes(ctx, s, "lock"); err != nil || string(b) != "mine" {
+		t.Errorf("Get lock = %q, %v; want the first attempt's bytes", b, err)
+	}
+
+	// Unconditional Puts keep the SDK's retries.
+	f.seen.Store(0)
+	f.fail.Store(1)
+	if _, err := store.PutBytes(ctx, s, "page", []byte("x"), store.PutOptions{}); err != nil {
+		t.Errorf("Put with a lost answer: %v", err)
+	}
+	if got := f.seen.Load(); got != 2 {
+		t.Errorf("%d PUT requests; want 2 (the SDK retried)", got)
 	}
 }
