@@ -72,6 +72,13 @@ func acquire(ctx context.Context, s store.Store, opts LockOptions) (*lock, error
 		if !ok {
 			continue // released meanwhile
 		}
+		if held.Token == lease.Token {
+			// Our own write went through but its answer was lost (a retried create
+			// then saw it): the lease is ours.
+			l := &lock{s: s, lease: held, etag: heldTag, ttl: opts.TTL, now: opts.Now, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+			go l.renew(ctx)
+			return l, nil
+		}
 		stale := opts.Now().After(held.Expires) || holderDead(held)
 		if stale && opts.Break {
 			// Replace the stale lease only if it is still the one we read.

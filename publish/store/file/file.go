@@ -380,20 +380,38 @@ func (s *Store) createTemp(op, key, dir string) (*os.File, string, error) {
 
 // tempName makes sure folder dir exists and returns a fresh temporary name in it.
 func (s *Store) tempName(op, key, dir string) (string, error) {
-	if dir != "." {
-		if err := s.root.MkdirAll(dir, 0o755); err != nil {
-			if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-				d := filepath.ToSlash(dir)
-				return "", newError(store.ErrPermanent, err,
-					"%s %s: a file is in the way of the folder %s (a file store cannot hold both an object %q and objects under %q)",
-					op, key, d, d, d+"/")
-			}
-			return "", wrapOS(op, key, err)
-		}
+	if err := s.mkdirs(op, key, dir); err != nil {
+		return "", err
 	}
 	var b [8]byte
 	rand.Read(b[:])
 	return filepath.Join(dir, tmpPrefix+hex.EncodeToString(b[:])), nil
+}
+
+// mkdirs creates the root-relative folder dir and its parents. A concurrent Delete
+// may prune a parent while it works: then it tries again.
+func (s *Store) mkdirs(op, key, dir string) error {
+	if dir == "." {
+		return nil
+	}
+	var err error
+	for range 10 {
+		if err = s.root.MkdirAll(dir, 0o755); err == nil {
+			return nil
+		}
+		// A file in the way of one of the folders?
+		for p := filepath.ToSlash(dir); p != "."; p = path.Dir(p) {
+			if fi, lerr := s.root.Lstat(filepath.FromSlash(p)); lerr == nil && !fi.IsDir() {
+				return newError(store.ErrPermanent, err,
+					"%s %s: the file %s is in the way of the folder %s (a file store cannot hold both an object %q and objects under %q)",
+					op, key, p, filepath.ToSlash(dir), p, p+"/")
+			}
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
+	return wrapOS(op, key, err)
 }
 
 // ctxReader stops reading when ctx is done, and keeps the reader's error apart from

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -451,4 +452,45 @@ func BenchmarkList1000(b *testing.B) {
 	for b.Loop() {
 		s.List(b.Context(), "", func(store.Info) error { return nil })
 	}
+}
+
+// Deletes prune folders while Puts and Copies create files in them: no write fails.
+func TestPruneRace(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	ctx := t.Context()
+	store.PutBytes(ctx, s, "src", []byte("src"), store.PutOptions{})
+	errs := make(chan error, 100)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				key := fmt.Sprintf("x/y/k%d-%d", w, i)
+				var err error
+				if i%2 == 0 {
+					_, err = store.PutBytes(ctx, s, key, []byte("v"), store.PutOptions{})
+				} else {
+					err = s.Copy(ctx, "src", key, store.PutOptions{})
+				}
+				if err == nil {
+					err = s.Delete(ctx, key)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	case <-done:
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("x not pruned: %v", err)
+	}
+	noTemps(t, dir)
 }
