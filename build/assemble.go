@@ -17,8 +17,18 @@ import (
 func (st *siteState) assemble() error {
 	s := st.site
 	s.byPath = map[string]*Page{}
+	s.Sections, s.RegularPages = nil, nil
 	sections := map[string]*Page{} // by content dir ("" is home)
 	var regular []*Page
+	// Work on copies of the loaded pages: assemble links them to each other.
+	st.pages = make([]*Page, 0, len(st.loaded)+64)
+	for _, lp := range st.loaded {
+		cp := *lp
+		cp.Terms = map[string][]*Term{}
+		cp.Pages, cp.RegularPages, cp.Parent, cp.Prev, cp.Next = nil, nil, nil, nil, nil
+		cp.pager, cp.pagers, cp.paginated = nil, nil, nil
+		st.pages = append(st.pages, &cp)
+	}
 	for _, p := range st.pages {
 		p.Site = s
 		switch p.Kind {
@@ -184,9 +194,8 @@ func (st *siteState) assembleTaxonomies() {
 	for _, plural := range st.cfg.TaxonomyOrder {
 		bySlug := map[string]*Term{}
 		for _, p := range st.regular {
-			raw, _ := p.Params["_terms"].(map[string][]string)
 			seen := map[string]bool{}
-			for _, name := range raw[plural] {
+			for _, name := range p.rawTerms[plural] {
 				slug := markdown.Slugify(name)
 				if slug == "" || seen[slug] {
 					continue
@@ -228,7 +237,6 @@ func (st *siteState) assembleTaxonomies() {
 		s.Taxonomies[plural] = terms
 	}
 	for _, p := range st.regular {
-		delete(p.Params, "_terms")
 		for _, ts := range p.Terms {
 			sort.Slice(ts, func(i, j int) bool { return ts[i].Slug < ts[j].Slug })
 		}

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/diag"
 	"github.com/stump-dev/stump/build/manifest"
 	"github.com/stump-dev/stump/build/markdown"
@@ -32,91 +33,22 @@ type Result struct {
 // input are *diag.Error values (possibly joined), naming file, line and column.
 func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Result, error) {
 	start := time.Now()
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	if opts.Workers <= 0 {
-		opts.Workers = runtime.GOMAXPROCS(0)
-	}
-	cfg, err := w.LoadSiteConfig(site)
+	st, ls, err := w.load(ctx, site, opts)
 	if err != nil {
 		return nil, err
 	}
-	src, err := openTree(w.SiteDir(site), filepath.ToSlash(filepath.Join("sites", site)))
-	if err != nil {
-		return nil, err
-	}
-	defer src.close()
-	theme, err := w.openTheme(cfg.Theme)
-	if err != nil {
-		if errors.Is(err, errNoTheme) {
-			line, col := cfg.Pos("$.theme")
-			return nil, diag.New(cfg.File, line, col, "theme %q does not exist: there is no themes/%s folder in the workspace and no built-in theme of that name (built in: %v)", cfg.Theme, cfg.Theme, themes.Names())
-		}
-		return nil, err
-	}
-	defer theme.close()
-	typo := cfg.Markdown.Typographer == nil || *cfg.Markdown.Typographer
-	st := &siteState{
-		ws: w, cfg: cfg, opts: opts, src: src, theme: theme,
-		md: markdown.New(markdown.Options{
-			Unsafe: cfg.Markdown.Unsafe, NoTypographer: !typo,
-			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
-		}),
-		out:      newOutputs(),
-		minifier: newMinifier(),
-	}
-	st.assets = &assetRegistry{st: st, byRel: map[string]*assetEntry{}, out: st.out}
-	st.site = &Site{
-		Name: site, Title: cfg.Title, BaseURL: cfg.Base.String(), LanguageCode: cfg.LanguageCode,
-		Copyright: cfg.Copyright, Params: cfg.Params, cfg: cfg, base: cfg.Base,
-	}
-	if st.site.Data, err = st.loadData(); err != nil {
-		return nil, err
-	}
-	st.staticByRel = map[string]srcFile{}
-	for _, t := range []*tree{theme, src} {
-		files, err := t.walk("static", cfg.Ignore)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			st.staticByRel[f.Rel] = f
-		}
-	}
-	phase := time.Now()
-	lap := func(name string) {
-		w.Log.Debug("build phase", "site", site, "phase", name, "took", time.Since(phase).Round(time.Millisecond))
-		phase = time.Now()
-	}
-	if err := st.loadContent(ctx); err != nil {
-		return nil, err
-	}
-	lap("content")
-	if err := st.assemble(); err != nil {
-		return nil, err
-	}
-	lap("assemble")
-	var ls *layouts
-	if ls, err = st.loadLayouts(st.funcMap(&ls)); err != nil {
-		return nil, err
-	}
+	defer st.close()
 	if err := st.render(ctx, ls); err != nil {
 		return nil, err
 	}
-	lap("render")
+	st.lap("render")
 	files, m, err := st.finish(ctx)
 	if err != nil {
 		return nil, err
 	}
-	lap("hash")
-	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m}
-	for _, f := range files {
-		if f.page != nil && f.redirect == "" && filepath.Ext(f.path) == ".html" {
-			res.Pages++
-		}
-	}
-	if opts.NoWrite {
+	st.lap("hash")
+	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files)}
+	if st.opts.NoWrite {
 		res.Tree = make(map[string][]byte, len(files))
 		for _, f := range files {
 			res.Tree[f.path] = f.data
@@ -126,12 +58,129 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		if dir == "" {
 			dir = w.OutDir(site)
 		}
-		if err := writeTree(ctx, dir, files, m, opts.Workers); err != nil {
+		if err := writeTree(ctx, dir, files, m, st.opts.Workers); err != nil {
 			return nil, err
 		}
-		lap("write")
+		st.lap("write")
 		res.Dir = dir
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// countPages counts rendered HTML pages (aliases excluded).
+func countPages(files []*outFile) int {
+	n := 0
+	for _, f := range files {
+		if f.page != nil && f.redirect == "" && filepath.Ext(f.path) == ".html" {
+			n++
+		}
+	}
+	return n
+}
+
+// load reads a site's config, theme, data, static files, content and layouts, and
+// assembles its pages: everything but rendering. The caller closes the state.
+func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *siteState, ls *layouts, err error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	cfg, err := w.LoadSiteConfig(site)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, err := openTree(w.SiteDir(site), filepath.ToSlash(filepath.Join("sites", site)))
+	if err != nil {
+		return nil, nil, err
+	}
+	theme, err := w.openTheme(cfg.Theme)
+	if err != nil {
+		src.close()
+		if errors.Is(err, errNoTheme) {
+			line, col := cfg.Pos("$.theme")
+			return nil, nil, diag.New(cfg.File, line, col, "theme %q does not exist: there is no themes/%s folder in the workspace and no built-in theme of that name (built in: %v)", cfg.Theme, cfg.Theme, themes.Names())
+		}
+		return nil, nil, err
+	}
+	st = w.newState(cfg, opts, src, theme)
+	state := st
+	defer func() {
+		if err != nil {
+			state.close()
+		}
+	}()
+	if st.site.Data, err = st.loadData(); err != nil {
+		return nil, nil, err
+	}
+	if err := st.loadStatic(); err != nil {
+		return nil, nil, err
+	}
+	if err := st.loadContent(ctx); err != nil {
+		return nil, nil, err
+	}
+	st.lap("content")
+	if err := st.assemble(); err != nil {
+		return nil, nil, err
+	}
+	st.lap("assemble")
+	if ls, err = st.loadLayouts(st.funcMap(&st.layouts)); err != nil {
+		return nil, nil, err
+	}
+	st.layouts = ls
+	return st, ls, nil
+}
+
+func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree) *siteState {
+	typo := cfg.Markdown.Typographer == nil || *cfg.Markdown.Typographer
+	st := &siteState{
+		ws: w, cfg: cfg, opts: opts, src: src, theme: theme,
+		md: markdown.New(markdown.Options{
+			Unsafe: cfg.Markdown.Unsafe, NoTypographer: !typo,
+			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
+		}),
+		minifier: newMinifier(),
+		phase:    time.Now(),
+	}
+	st.resetOutputs()
+	st.site = &Site{
+		Name: cfg.Name, Title: cfg.Title, BaseURL: cfg.Base.String(), LanguageCode: cfg.LanguageCode,
+		Copyright: cfg.Copyright, Params: cfg.Params, cfg: cfg, base: cfg.Base,
+	}
+	return st
+}
+
+// resetOutputs starts a fresh set of outputs (and of fingerprinted assets).
+func (st *siteState) resetOutputs() {
+	st.out = newOutputs()
+	st.assets = &assetRegistry{st: st, byRel: map[string]*assetEntry{}, out: st.out}
+}
+
+// loadStatic indexes static files: the theme's, then the site's, which win.
+func (st *siteState) loadStatic() error {
+	st.staticByRel = map[string]srcFile{}
+	for _, t := range []*tree{st.theme, st.src} {
+		files, err := t.walk("static", st.cfg.Ignore)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			st.staticByRel[f.Rel] = f
+		}
+	}
+	return nil
+}
+
+// lap logs the time since the previous phase at debug level.
+func (st *siteState) lap(name string) {
+	st.ws.Log.Debug("build phase", "site", st.cfg.Name, "phase", name, "took", time.Since(st.phase).Round(time.Millisecond))
+	st.phase = time.Now()
+}
+
+// close releases the site and theme folders.
+func (st *siteState) close() {
+	st.src.close()
+	st.theme.close()
 }

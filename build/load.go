@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/pelletier/go-toml/v2"
@@ -26,14 +27,17 @@ import (
 
 // siteState is one site being built.
 type siteState struct {
-	ws      *Workspace
-	cfg     *config.Loaded
-	opts    Options
-	src     *tree // sites/<site>
-	theme   *tree
-	md      *markdown.Renderer
-	site    *Site
-	pages   []*Page // every page, generated ones included
+	ws    *Workspace
+	cfg   *config.Loaded
+	opts  Options
+	src   *tree // sites/<site>
+	theme *tree
+	md    *markdown.Renderer
+	site  *Site
+	pages []*Page // every page, generated ones included (assembled copies of loaded)
+	// loaded are the pages as read from content/, before assemble links them; assemble
+	// works on copies, so a watch session can re-assemble after an edit.
+	loaded  []*Page
 	regular []*Page
 	// bundled are content files copied next to their page (bundle resources and
 	// non-Markdown files under content/).
@@ -44,6 +48,8 @@ type siteState struct {
 	assets      *assetRegistry
 	minifier    *minify.M
 	out         *outputs
+	layouts     *layouts
+	phase       time.Time
 }
 
 // copyFile is a source file written as is at out.
@@ -133,7 +139,7 @@ func (st *siteState) loadContent(ctx context.Context) error {
 				st.bundled = append(st.bundled, copyFile{src: r, out: out})
 			}
 		}
-		st.pages = append(st.pages, p)
+		st.loaded = append(st.loaded, p)
 	}
 	return nil
 }
@@ -242,8 +248,8 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		p.Truncated = true
 	}
 	p.ReadingTime = max(1, (p.WordCount+212)/213)
-	// Terms are resolved into *Term later; keep the raw names.
-	p.Params["_terms"] = m.terms
+	// Terms are resolved into *Term by assemble; keep the raw names.
+	p.rawTerms = m.terms
 	switch {
 	case base == "_index":
 		p.Kind = KindSection

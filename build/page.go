@@ -84,6 +84,8 @@ type Page struct {
 	menus []pageMenu
 	// layoutPos is where front matter set layout:, for errors.
 	layoutLine, layoutCol int
+	// rawTerms are the term names from front matter by taxonomy plural.
+	rawTerms map[string][]string
 	// srcBody is the Markdown, kept for link-check positions.
 	srcBody  []byte
 	bodyLine int
