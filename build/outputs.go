@@ -33,6 +33,9 @@ type outFile struct {
 	sum      [32]byte // set when data is final
 	from     string   // what produced it, for collision messages
 	page     *Page    // the page it renders, if any
+	// owner identifies the page that produced it across rebuilds (Page.owner), so a
+	// watch session knows which outputs a re-rendered page replaces.
+	owner string
 }
 
 // outputs collects the files of a build; add is safe from many goroutines.

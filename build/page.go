@@ -96,6 +96,15 @@ type pageMenu struct {
 	entry config.MenuEntry
 }
 
+// owner identifies the page across rebuilds: its source file, or its kind and URL for
+// generated pages.
+func (p *Page) owner() string {
+	if p.File != "" {
+		return "file:" + p.File
+	}
+	return p.Kind + ":" + p.urlPath
+}
+
 // IsHome reports the home page.
 func (p *Page) IsHome() bool { return p.Kind == KindHome }
 

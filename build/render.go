@@ -46,66 +46,21 @@ func (st *siteState) render(ctx context.Context, ls *layouts) error {
 // renderPage renders p (and, for lists whose template asked for .Paginator, its further
 // pagers) and its feed and aliases.
 func (st *siteState) renderPage(ls *layouts, p *Page) error {
-	t, entry, err := ls.forPage(p)
-	if err != nil {
-		return err
-	}
-	exec := func(pg *Page, out string) error {
-		buf := bufPool.Get().(*bytes.Buffer)
-		buf.Reset()
-		defer bufPool.Put(buf)
-		if err := t.ExecuteTemplate(buf, entry, pg); err != nil {
-			e := templateError(err, nil)
-			var d *diag.Error
-			if errors.As(e, &d) && p.shown != "" {
-				d.Msg += " (while rendering " + p.shown + ")"
-			}
-			return e
-		}
-		data := bytes.Clone(buf.Bytes())
-		if st.cfg.Minify {
-			if m, err := st.minifier.Bytes("text/html", data); err == nil {
-				data = m
-			}
-		}
-		return st.out.add(&outFile{path: out, data: data, class: classPage, from: describe(p), page: p})
-	}
-	if err := exec(p, p.outPath); err != nil {
+	if err := st.renderPager(ls, p, 0); err != nil {
 		return err
 	}
 	if p.paginated != nil && p.paginated.Load() && len(p.pagers) > 1 {
-		for _, pg := range p.pagers[1:] {
-			cp := *p
-			cp.pager = pg
-			out := outPathFor(p.urlPath + "page/" + strconv.Itoa(pg.PageNumber) + "/")
-			if err := exec(&cp, out); err != nil {
+		for i := 1; i < len(p.pagers); i++ {
+			if err := st.renderPager(ls, p, i); err != nil {
 				return err
 			}
 		}
-		first := p.urlPath + "page/1/"
-		if err := st.alias(first, p); err != nil {
+		if err := st.alias(p.urlPath+"page/1/", p); err != nil {
 			return err
 		}
 	}
-	if p.OutputFeed != "" {
-		var feed []byte
-		var err error
-		self := st.site.absURL(strings.TrimPrefix(p.OutputFeed, strings.TrimSuffix(st.site.base.Path, "/")))
-		if st.cfg.Feeds == "atom" {
-			feed, err = st.atom(p, self)
-		} else {
-			feed, err = st.rss(p, self)
-		}
-		if err != nil {
-			return err
-		}
-		name := "index.xml"
-		if st.cfg.Feeds == "atom" {
-			name = "atom.xml"
-		}
-		if err := st.out.add(&outFile{path: strings.TrimPrefix(p.urlPath, "/") + name, data: feed, class: classPage, from: describe(p), page: p}); err != nil {
-			return err
-		}
+	if err := st.renderFeed(p); err != nil {
+		return err
 	}
 	for _, a := range p.Aliases {
 		if err := st.alias(cleanURL(a), p); err != nil {
@@ -115,11 +70,70 @@ func (st *siteState) renderPage(ls *layouts, p *Page) error {
 	return nil
 }
 
+// renderPager renders pager i of list p (0 is p itself at its own URL; regular pages
+// have only 0).
+func (st *siteState) renderPager(ls *layouts, p *Page, i int) error {
+	t, entry, err := ls.forPage(p)
+	if err != nil {
+		return err
+	}
+	pg, out := p, p.outPath
+	if i > 0 {
+		cp := *p
+		cp.pager = p.pagers[i]
+		pg, out = &cp, pagerPath(p, i)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := t.ExecuteTemplate(buf, entry, pg); err != nil {
+		e := templateError(err, nil)
+		var d *diag.Error
+		if errors.As(e, &d) && p.shown != "" {
+			d.Msg += " (while rendering " + p.shown + ")"
+		}
+		return e
+	}
+	data := bytes.Clone(buf.Bytes())
+	if st.cfg.Minify {
+		if m, err := st.minifier.Bytes("text/html", data); err == nil {
+			data = m
+		}
+	}
+	return st.out.add(&outFile{path: out, data: data, class: classPage, from: describe(p), page: p, owner: p.owner()})
+}
+
+// pagerPath is where pager i (from 1) of list p is written.
+func pagerPath(p *Page, i int) string {
+	return outPathFor(p.urlPath + "page/" + strconv.Itoa(i+1) + "/")
+}
+
+// renderFeed writes the feed of a list page (nothing for other pages).
+func (st *siteState) renderFeed(p *Page) error {
+	if p.OutputFeed == "" {
+		return nil
+	}
+	var feed []byte
+	var err error
+	self := st.site.absURL(strings.TrimPrefix(p.OutputFeed, strings.TrimSuffix(st.site.base.Path, "/")))
+	name := "index.xml"
+	if st.cfg.Feeds == "atom" {
+		feed, err = st.atom(p, self)
+		name = "atom.xml"
+	} else {
+		feed, err = st.rss(p, self)
+	}
+	if err != nil {
+		return err
+	}
+	return st.out.add(&outFile{path: strings.TrimPrefix(p.urlPath, "/") + name, data: feed, class: classPage, from: describe(p), page: p, owner: p.owner()})
+}
+
 // alias writes a redirect page at urlPath pointing to p.
 func (st *siteState) alias(urlPath string, p *Page) error {
 	return st.out.add(&outFile{
 		path: outPathFor(urlPath), data: redirectHTML(p.RelPermalink, p.Permalink), class: classPage,
-		redirect: p.RelPermalink, from: describe(p) + " (alias " + urlPath + ")",
+		redirect: p.RelPermalink, from: describe(p) + " (alias " + urlPath + ")", owner: p.owner(),
 	})
 }
 
