@@ -2,12 +2,14 @@ package publish
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -206,6 +208,19 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0 {
 		res.Noop = true
 		res.Deploy = ptr.Live
+		if d.Lock.Break {
+			// Asked to break a stale lease: do it even though nothing changed, so the
+			// next publish is not stopped by it.
+			if l, err := ReadLock(ctx, d.Store); err == nil && l != nil {
+				lk, err := acquire(ctx, d.Store, d.Lock)
+				if err != nil {
+					return res, err
+				}
+				if err := lk.release(context.WithoutCancel(ctx)); err != nil {
+					return res, err
+				}
+			}
+		}
 		res.Seconds = d.Now().Sub(start).Seconds()
 		return res, nil
 	}
@@ -262,13 +277,18 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		rec.Bytes += o.Size
 	}
 	if _, err := writeJSON(ctx, d.Store, recordKey(rec.ID), rec, store.PutOptions{IfNoneMatch: true}); err != nil {
-		return res, err
+		// Ids are random: an existing record of this id is our own write whose answer
+		// was lost.
+		var got Record
+		if _, ok, rerr := readJSON(ctx, d.Store, recordKey(rec.ID), &got); !errors.Is(err, store.ErrPrecondition) || rerr != nil || !ok || got.ID != rec.ID || !got.Time.Equal(rec.Time) {
+			return res, err
+		}
 	}
 	if err := d.stepDone("record"); err != nil {
 		return res, err
 	}
 	res.Deploy, res.Previous = rec.ID, ptr.Live
-	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan); err != nil {
+	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan, live); err != nil {
 		return res, err
 	}
 	res.Seconds = d.Now().Sub(start).Seconds()
@@ -407,7 +427,7 @@ func objectMeta(o Object) store.Meta {
 
 // switchTo marks the pointer materializing, writes the live tree, commits the pointer,
 // purges, then deletes. It is shared by Publish and Rollback.
-func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, plan *Plan) error {
+func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, plan *Plan, live *Record) error {
 	if err := lk.check(); err != nil {
 		return err
 	}
@@ -420,18 +440,26 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	if err := d.stepDone("mark"); err != nil {
 		return err
 	}
-	if err := d.materialize(ctx, plan); err != nil {
-		return err
+	done, err := d.materialize(ctx, plan)
+	if err == nil {
+		err = d.stepDone("materialize")
 	}
-	if err := d.stepDone("materialize"); err != nil {
-		return err
-	}
-	if err := lk.check(); err != nil {
-		return err
+	if err == nil {
+		err = lk.check()
 	}
 	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
-	if tag, err = d.putPointer(ctx, commit, tag); err != nil {
-		return err
+	if err == nil {
+		tag, err = d.putPointer(ctx, commit, tag)
+	}
+	if err != nil {
+		// Giving up before the commit: put back what this deploy changed, so the live
+		// site is as it was. If that fails too, the pointer still says
+		// "materializing" and the next publish or rollback repairs the site.
+		if uerr := d.undo(ctx, done, live, ptr, tag); uerr != nil {
+			d.Log.Warn("could not undo a failed deploy; the next publish or rollback repairs it", "site", d.Site, "err", uerr)
+			return fmt.Errorf("%w (undoing it failed too: %v; stump publish or stump rollback repairs the site)", err, uerr)
+		}
+		return fmt.Errorf("%w (the changes were undone: the live site is as it was)", err)
 	}
 	if err := d.stepDone("commit"); err != nil {
 		return err
@@ -470,14 +498,74 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 	}
 	tag, err := writeJSON(ctx, d.Store, pointerKey, p, opts)
 	if errors.Is(err, store.ErrPrecondition) {
+		// Only the lock holder writes the pointer: if it now says exactly what we
+		// wrote, our write went through and only its answer was lost.
+		var now Pointer
+		if nowTag, ok, rerr := readJSON(ctx, d.Store, pointerKey, &now); rerr == nil && ok && samePointer(now, p) {
+			return nowTag, nil
+		}
+	}
+	if errors.Is(err, store.ErrPrecondition) {
 		return "", fmt.Errorf("the pointer changed under this publish (another publish without the lock?); nothing more was made live: %w", err)
 	}
 	return tag, err
 }
 
+func samePointer(a, b Pointer) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// undo restores the live deploy over the paths a failed deploy wrote (done) and puts
+// the pointer back to "live". It runs even when ctx is cancelled (with a bound), since
+// it repairs what the cancelled work changed.
+func (d *Deployer) undo(ctx context.Context, done []Object, live *Record, ptr Pointer, tag string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	old := map[string]Object{}
+	if live != nil {
+		for _, o := range live.Objects {
+			old[o.Path] = o
+		}
+	}
+	var remove []string
+	// Pages first, static files last: the reverse of materialize.
+	for i := len(done) - 1; i >= 0; i-- {
+		o := done[i]
+		prev, ok := old[o.Path]
+		if !ok {
+			remove = append(remove, o.Path)
+			continue
+		}
+		if err := d.Store.Copy(ctx, blobKey(prev.SHA256), prev.Path, store.PutOptions{Meta: objectMeta(prev)}); err != nil {
+			return fmt.Errorf("restore %s: %w", o.Path, err)
+		}
+	}
+	if len(remove) > 0 {
+		if err := d.deleteBatched(ctx, remove); err != nil {
+			return err
+		}
+	}
+	back := ptr
+	if back.State == "" || back.Live == "" && back.State == StateLive {
+		back.State = StateLive
+	}
+	if ptr.State != StateMaterializing {
+		back.State, back.Pending = StateLive, ""
+	}
+	if _, err := d.putPointer(ctx, back, tag); err != nil {
+		return fmt.Errorf("put the pointer back: %w", err)
+	}
+	return nil
+}
+
 // materialize copies each changed path from its blob with its headers: static files,
 // then feeds, then pages, then redirects, each group finished before the next starts.
-func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
+// It returns the objects it wrote, in order, even when it fails.
+func (d *Deployer) materialize(ctx context.Context, plan *Plan) ([]Object, error) {
+	var mu sync.Mutex
+	var done []Object
 	groups := [][]Object{}
 	last := -1
 	writes := append([]Object(nil), plan.Writes...)
@@ -507,6 +595,9 @@ func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
 				if err := d.Store.Copy(gctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)}); err != nil {
 					return fmt.Errorf("make %s live: %w", o.Path, err)
 				}
+				mu.Lock()
+				done = append(done, o)
+				mu.Unlock()
 				if d.StepHook != nil {
 					return d.StepHook("copy")
 				}
@@ -514,10 +605,10 @@ func (d *Deployer) materialize(ctx context.Context, plan *Plan) error {
 			})
 		}
 		if err := g.Wait(); err != nil {
-			return err
+			return done, err
 		}
 	}
-	return nil
+	return done, nil
 }
 
 func (d *Deployer) deleteBatched(ctx context.Context, paths []string) error {

@@ -290,9 +290,11 @@ func TestWriteOrder(t *testing.T) {
 
 var errKilled = errors.New("killed")
 
-// TestInterruptedAtEveryStep stops a deploy at each step (and half-way through the
-// copies) and checks: the live tree never has a broken reference; status reports the
-// interruption; the next publish finishes the job; or a rollback undoes it.
+// TestInterruptedAtEveryStep fails a deploy at each step (and half-way through the
+// copies) and checks: the live tree never has a broken reference; a failure before the
+// commit is undone when the store lets it, else status reports the interruption; the
+// next publish finishes the job, or a rollback undoes it. (Real kills, where no undo
+// runs, are tested with the CLI in publish/e2e.)
 func TestInterruptedAtEveryStep(t *testing.T) {
 	steps := []string{"lock", "upload", "record", "mark", "copy:2", "materialize", "commit", "purge"}
 	for _, step := range steps {
@@ -336,7 +338,10 @@ func TestInterruptedAtEveryStep(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				midway := step == "mark" || step == "copy:2" || step == "materialize"
+				// A failure after materializing undoes the deploy (the store works
+				// again); a failure in the copies cannot (the store still fails them), and
+				// a stop right after marking leaves the pointer marked.
+				midway := step == "mark" || step == "copy:2"
 				if midway != (st.Interrupted != "") {
 					t.Errorf("status after a stop at %s: interrupted=%q", step, st.Interrupted)
 				}
@@ -597,5 +602,48 @@ func TestFailingStoreLeavesLiveSite(t *testing.T) {
 	}
 	if _, err := m.Head(context.Background(), "_stump/lock"); !errors.Is(err, store.ErrNotFound) {
 		t.Error("the lock was not released after a failure")
+	}
+}
+
+// TestGiveUpUndoes: when the store keeps failing the page copies, the deploy gives up
+// and puts back what it had changed (the new static file), so the live tree is exactly
+// as it was and the pointer is not left marked.
+func TestGiveUpUndoes(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	w := site{}
+	for k, v := range v2 {
+		w[k] = v
+	}
+	w["img/b.png"] = "new png"
+	before := liveTree(t, m)
+	m.SetHook(func(op, key string) error {
+		if op == mem.OpCopy && strings.HasSuffix(key, ".html") {
+			return errors.New("500 InternalError")
+		}
+		return nil
+	})
+	_, err := publishSite(t, d, w, Options{})
+	if err == nil || !strings.Contains(err.Error(), "the live site is as it was") {
+		t.Fatalf("publish: %v", err)
+	}
+	m.SetHook(nil)
+	after := liveTree(t, m)
+	for p, c := range before {
+		if after[p] != c {
+			t.Errorf("%s changed", p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok && !strings.HasPrefix(p, "assets/") {
+			t.Errorf("%s was left by the failed deploy", p)
+		}
+	}
+	st, _ := d.ReadStatus(context.Background())
+	if st.Interrupted != "" {
+		t.Errorf("pointer left marked: %+v", st.Pointer)
 	}
 }

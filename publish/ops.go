@@ -68,7 +68,7 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	if _, _, err := d.upload(ctx, plan, nil); err != nil {
 		return res, err
 	}
-	if err := d.switchTo(ctx, lk, ptr, tag, target, plan); err != nil {
+	if err := d.switchTo(ctx, lk, ptr, tag, target, plan, live); err != nil {
 		return res, err
 	}
 	res.Deploy = target.ID

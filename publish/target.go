@@ -26,12 +26,13 @@ type Target struct {
 
 // ParseTarget parses a target URL; relative file paths are taken from base.
 func ParseTarget(raw, base string) (Target, error) {
+	shown := redact(raw)
 	bad := func(why string) (Target, error) {
-		return Target{}, fmt.Errorf("target %q is not a valid target URL: %s (use s3://bucket/prefix or file:///path)", raw, why)
+		return Target{}, fmt.Errorf("target %s is not a valid target URL: %s (use s3://bucket/prefix or file:///path)", shown, why)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return bad(err.Error())
+		return bad("it does not parse as a URL")
 	}
 	t := Target{Raw: raw, Scheme: u.Scheme}
 	switch u.Scheme {
@@ -83,6 +84,32 @@ func ParseTarget(raw, base string) (Target, error) {
 		return bad("the scheme must be s3 or file")
 	}
 	return t, nil
+}
+
+// redact returns a target URL safe to print: without user info (which could hold a
+// secret), or a placeholder when it does not parse.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k, vs := range q {
+			for i, v := range vs {
+				if e, err := url.Parse(v); err == nil && e.User != nil {
+					e.User = url.User("REDACTED")
+					vs[i] = e.String()
+				}
+			}
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return fmt.Sprintf("%q", u.String())
 }
 
 // String is the target without query parameters (safe to print).

@@ -115,7 +115,11 @@ func (r *retryStore) do(ctx context.Context, op, key string, f func(attempt int)
 		if errors.As(err, &fe) {
 			return retried, fe.err
 		}
-		if !IsTransient(err) {
+		// A deadline inside the request (an HTTP client timeout) while the caller's
+		// context is still live is a timeout to retry, not the caller giving up.
+		innerTimeout := err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) &&
+			!errors.Is(err, ErrNotFound) && !errors.Is(err, ErrPrecondition) && !errors.Is(err, ErrPermanent)
+		if !IsTransient(err) && !innerTimeout {
 			return retried, err
 		}
 		if attempt >= r.opts.MaxAttempts {

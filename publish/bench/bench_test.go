@@ -1,0 +1,690 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"maps"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build"
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/internal/sitegen"
+	"github.com/stump-dev/stump/internal/testenv"
+	"github.com/stump-dev/stump/publish"
+	"github.com/stump-dev/stump/publish/store"
+	s3store "github.com/stump-dev/stump/publish/store/s3"
+	"github.com/stump-dev/stump/themes"
+)
+
+// TestMain shares one versitygw among the tests (when scripts/services.sh started none)
+// and points the AWS default chain at the test server's credentials only, as the S3
+// store's own tests do: s3store.Open takes credentials from nowhere else.
+func TestMain(m *testing.M) {
+	if os.Getenv(testenv.EnvS3Endpoint) == "" {
+		os.Setenv("AWS_ACCESS_KEY_ID", testenv.TestAccessKey)
+		os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.TestSecretKey)
+	}
+	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
+		"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
+		os.Unsetenv(k)
+	}
+	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	testenv.Main(m)
+}
+
+// site is the name sitegen gives the generated site.
+const site = "gen"
+
+// Scenario names, in the order a run measures them.
+const (
+	scFirst = "first deploy (empty bucket)"
+	scNoop  = "redeploy, nothing changed"
+	scNaive = "naive sync check: list bucket + HEAD every live object"
+	scPage  = "redeploy, one page's Markdown edited"
+	scCSS   = "redeploy, theme CSS edited"
+)
+
+var scenarioOrder = []string{scFirst, scNoop, scNaive, scPage, scCSS}
+
+// builds are the three built trees a run deploys in turn.
+type builds struct {
+	base, page, css string // output folders
+	editedPage      string // the content file edited for page (relative to the workspace)
+	files           int
+	bytes           int64
+	pages           int // HTML pages the build rendered
+}
+
+// prepare generates a workspace of n pages at root with the campaign theme copied into
+// themes/campaign/, and builds it three times: as generated (base), with one page's
+// Markdown edited (page), and then also with the theme's CSS edited (css). Each build
+// goes to its own folder, so nothing is rebuilt while deploys are timed.
+func prepare(t testing.TB, root string, n int, seed uint64) builds {
+	t.Helper()
+	ws := filepath.Join(root, "ws")
+	if err := sitegen.Generate(ws, sitegen.Options{Pages: n, Seed: seed}); err != nil {
+		t.Fatal(err)
+	}
+	theme, ok := themes.Get("campaign")
+	if !ok {
+		t.Fatal("no built-in campaign theme")
+	}
+	if err := os.CopyFS(filepath.Join(ws, "themes", "campaign"), theme); err != nil {
+		t.Fatalf("copy the campaign theme into the workspace: %v", err)
+	}
+	w, err := build.Open(ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One clock for every build, so the only differences are the edits.
+	now := time.Now()
+	var b builds
+	do := func(name string) string {
+		out := filepath.Join(root, "out-"+name)
+		start := time.Now()
+		res, err := w.Build(context.Background(), site, build.Options{Now: now, OutDir: out})
+		if err != nil {
+			t.Fatalf("build %s: %v", name, err)
+		}
+		t.Logf("built %s: %d pages, %d files, %.1f MiB in %s", name, res.Pages, res.Files, float64(res.Bytes)/(1<<20), time.Since(start).Round(time.Millisecond))
+		if name == "base" {
+			b.files, b.bytes, b.pages = res.Files, res.Bytes, res.Pages
+		}
+		return out
+	}
+	b.base = do("base")
+
+	// One page: the first regular page in path order gets a paragraph at its end.
+	var pages []string
+	err = filepath.WalkDir(filepath.Join(ws, "sites", site, "content"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".md") && d.Name() != "_index.md" {
+			pages = append(pages, p)
+		}
+		return err
+	})
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no content page to edit (%v)", err)
+	}
+	sort.Strings(pages)
+	appendFile(t, pages[0], "\nThis paragraph was added by the publish benchmark.\n")
+	b.editedPage, _ = filepath.Rel(ws, pages[0])
+	b.page = do("page")
+
+	// The theme's stylesheet: every page links it by its fingerprinted name.
+	appendFile(t, filepath.Join(ws, "themes", "campaign", "static", "css", "site.css"), "\n.stump-bench-edit { color: #123456; }\n")
+	b.css = do("css")
+	return b
+}
+
+func appendFile(t testing.TB, name, text string) {
+	t.Helper()
+	f, err := os.OpenFile(name, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// target is one bucket opened as the CLI opens a target (Retry over Count over the S3
+// store), with the three request counters.
+type target struct {
+	bucket string
+	wire   *Transport     // HTTP requests sent, by S3 operation
+	ops    *Ops           // SDK operation attempts
+	calls  *store.Counter // Store method calls (inside Retry: every attempt)
+	store  store.Store
+}
+
+func openTarget(t testing.TB, env testenv.S3Env, bucket string) *target {
+	t.Helper()
+	tr := &Transport{Base: awshttp.NewBuildableClient().GetTransport(), PathStyle: true}
+	ops := &Ops{}
+	s, err := s3store.Open(context.Background(), s3store.Config{
+		Bucket: bucket, Region: env.Region, Endpoint: env.Endpoint, PathStyle: true,
+		HTTPClient: &http.Client{Transport: tr},
+		Middleware: []func(*middleware.Stack) error{ops.Middleware},
+	})
+	if err != nil {
+		t.Fatalf("open bucket %s: %v", bucket, err)
+	}
+	calls := store.Count(s)
+	tg := &target{bucket: bucket, wire: tr, ops: ops, calls: calls, store: store.Retry(calls, store.RetryOptions{})}
+	tg.reset()
+	return tg
+}
+
+func (tg *target) reset() {
+	tg.wire.Reset()
+	tg.ops.Reset()
+	tg.calls.Reset()
+}
+
+// sample is one measured operation.
+type sample struct {
+	wall  time.Duration
+	wire  Counts
+	ops   Counts
+	calls map[string]int64
+	plan  *publish.Plan
+	note  string
+}
+
+// deploy times what `stump publish --no-build` does after opening the target: read the
+// build's manifest, make the objects with their headers, and run Deployer.Publish.
+func (tg *target) deploy(t testing.TB, dir, message string) sample {
+	t.Helper()
+	tg.reset()
+	start := time.Now()
+	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := publish.Objects(m, publish.DefaultCache, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := publish.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	d := &publish.Deployer{Store: tg.store, Site: site}
+	res, err := d.Publish(context.Background(), objs, src, publish.Options{Message: message})
+	wall := time.Since(start)
+	if err != nil {
+		t.Fatalf("publish %s to %s: %v", filepath.Base(dir), tg.bucket, err)
+	}
+	return tg.sample(wall, res.Plan)
+}
+
+func (tg *target) sample(wall time.Duration, plan *publish.Plan) sample {
+	return sample{wall: wall, wire: tg.wire.Counts(), ops: tg.ops.Counts(), calls: tg.calls.Counts(), plan: plan}
+}
+
+// naiveCheck is what a sync tool without a manifest does to find out that nothing
+// changed: list the bucket and HEAD every live object for its checksum metadata (16 in
+// parallel, like the deployer). The bucket also holds _stump/, which is listed too.
+func (tg *target) naiveCheck(t testing.TB) sample {
+	t.Helper()
+	tg.reset()
+	ctx := context.Background()
+	start := time.Now()
+	var keys []string
+	if err := tg.store.List(ctx, "", func(i store.Info) error {
+		if !strings.HasPrefix(i.Key, "_stump/") {
+			keys = append(keys, i.Key)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, k := range keys {
+		g.Go(func() error {
+			_, err := tg.store.Head(gctx, k)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s := tg.sample(time.Since(start), nil)
+	s.note = fmt.Sprintf("%d live objects", len(keys))
+	return s
+}
+
+// dropBucket deletes a bucket and everything in it (not timed), so that runs do not
+// fill the disk.
+func dropBucket(t testing.TB, env testenv.S3Env, bucket string) {
+	t.Helper()
+	ctx := context.Background()
+	c := env.Client()
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Logf("drop bucket %s: %v", bucket, err)
+			return
+		}
+		if len(page.Contents) == 0 {
+			continue
+		}
+		ids := make([]types.ObjectIdentifier, len(page.Contents))
+		for i, o := range page.Contents {
+			ids[i] = types.ObjectIdentifier{Key: o.Key}
+		}
+		if _, err := c.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(bucket), Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)}}); err != nil {
+			t.Logf("drop bucket %s: %v", bucket, err)
+			return
+		}
+	}
+	if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Logf("drop bucket %s: %v", bucket, err)
+	}
+}
+
+// runOnce measures every scenario once on a fresh bucket and drops the bucket.
+func runOnce(t testing.TB, env testenv.S3Env, b builds, run int) map[string]sample {
+	t.Helper()
+	bucket := testenv.NewBucket(t, env)
+	defer dropBucket(t, env, bucket)
+	tg := openTarget(t, env, bucket)
+	out := map[string]sample{}
+	out[scFirst] = tg.deploy(t, b.base, "base")
+	out[scNoop] = tg.deploy(t, b.base, "again")
+	out[scNaive] = tg.naiveCheck(t)
+	out[scPage] = tg.deploy(t, b.page, "one page")
+	out[scCSS] = tg.deploy(t, b.css, "css")
+	for _, sc := range scenarioOrder {
+		s := out[sc]
+		t.Logf("run %d: %-58s %8s  %6d requests  %s", run, sc, s.wall.Round(time.Millisecond), s.wire.Total(), compact(s.wire))
+	}
+	return out
+}
+
+// TestPublishBench is the publish benchmark (see bench/README.md). It runs only with
+// STUMP_BENCH_PUBLISH=1; bench/publish.sh sets it up. Settings: STUMP_BENCH_PAGES
+// (10000), STUMP_BENCH_RUNS (3), STUMP_BENCH_SEED (1), STUMP_BENCH_OUT (a file the
+// Markdown report is also written to), STUMP_BENCH_DIR (where the site is generated and
+// built; default a temporary folder).
+func TestPublishBench(t *testing.T) {
+	if os.Getenv("STUMP_BENCH_PUBLISH") != "1" {
+		t.Skip("the publish benchmark runs with STUMP_BENCH_PUBLISH=1 (see bench/publish.sh)")
+	}
+	pages := envInt(t, "STUMP_BENCH_PAGES", 10000)
+	runs := envInt(t, "STUMP_BENCH_RUNS", 3)
+	seed := envInt(t, "STUMP_BENCH_SEED", 1)
+	env := testenv.S3(t)
+	dir := os.Getenv("STUMP_BENCH_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	} else {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loadBefore := loadAvg()
+	b := prepare(t, dir, pages, uint64(seed))
+	var all []map[string]sample
+	for i := 1; i <= runs; i++ {
+		all = append(all, runOnce(t, env, b, i))
+	}
+	md := report(b, pages, runs, all, loadBefore, loadAvg())
+	fmt.Println(md)
+	if out := os.Getenv("STUMP_BENCH_OUT"); out != "" {
+		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestPublishCosts is a small, always-run version of the benchmark that checks the
+// request costs the design promises, on a real S3 server: a no-op redeploy reads the
+// pointer and the live record and nothing else (no listing); a deploy uploads each new
+// blob once after one HEAD, copies each changed path once, and adds a fixed handful of
+// requests (lock, record, pointer) on top; a one-page edit changes few paths.
+func TestPublishCosts(t *testing.T) {
+	env := testenv.S3(t)
+	b := prepare(t, t.TempDir(), 60, 1)
+	res := runOnce(t, env, b, 1)
+
+	noop := res[scNoop]
+	if got := noop.wire.Total(); got != 2 || noop.wire["GetObject"].Requests != 2 {
+		t.Errorf("no-op redeploy: %d requests (%s), want 2 GetObject (pointer and live record)", got, compact(noop.wire))
+	}
+	for _, sc := range []string{scFirst, scNoop, scPage, scCSS} {
+		s := res[sc]
+		if n := s.wire["ListObjectsV2"].Requests; n != 0 {
+			t.Errorf("%s: %d ListObjectsV2 requests, want none (the plan comes from the live record)", sc, n)
+		}
+		if mismatch := compare(s.wire, s.ops); mismatch != "" {
+			t.Errorf("%s: HTTP and SDK counts differ: %s", sc, mismatch)
+		}
+		if sc == scNoop {
+			continue
+		}
+		p := s.plan
+		uploads := int64(p.NewBlobs + p.AssetCount)
+		if got := s.wire["CopyObject"].Requests; got != int64(p.WriteCount) {
+			t.Errorf("%s: %d CopyObject, want one per path written (%d)", sc, got, p.WriteCount)
+		}
+		if got := s.wire["HeadObject"].Requests; got != uploads {
+			t.Errorf("%s: %d HeadObject, want one per new blob or asset (%d)", sc, got, uploads)
+		}
+		// Lock, record, pointer marked, committed, cleaned: 5 writes, no renewal in a
+		// deploy this short.
+		if got := s.wire["PutObject"].Requests; got != uploads+5 {
+			t.Errorf("%s: %d PutObject, want one per new blob or asset (%d) plus 5 (lock, record, 3 pointer writes)", sc, got, uploads)
+		}
+	}
+	page := res[scPage]
+	if page.plan.NewBlobs == 0 || page.plan.AssetCount != 0 || page.plan.WriteCount > page.plan.Total/4 {
+		t.Errorf("one-page edit: %s; want a few new blobs and writes, no new assets", page.plan.Summary())
+	}
+	css := res[scCSS]
+	if css.plan.AssetCount != 1 || css.plan.WriteCount < b.pages {
+		t.Errorf("CSS edit: %s; want one new asset (the stylesheet) and every page (%d) rewritten", css.plan.Summary(), b.pages)
+	}
+	t.Log("\n" + report(b, 60, 1, []map[string]sample{res}, loadAvg(), loadAvg()))
+}
+
+// TestClassify checks the HTTP request classifier on the requests the SDK sends.
+func TestClassify(t *testing.T) {
+	seen := map[string]string{}
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Method+" "+r.URL.RequestURI()] = Classify(r, true)
+		mu.Unlock()
+		switch {
+		case r.Method == http.MethodGet && r.URL.Query().Get("list-type") == "2":
+			w.Header().Set("Content-Type", "application/xml")
+			fmt.Fprint(w, `<ListBucketResult><Name>b</Name><KeyCount>0</KeyCount><IsTruncated>false</IsTruncated></ListBucketResult>`)
+		case r.Method == http.MethodPost:
+			fmt.Fprint(w, `<DeleteResult></DeleteResult>`)
+		case r.Header.Get("X-Amz-Copy-Source") != "":
+			fmt.Fprint(w, `<CopyObjectResult><ETag>"x"</ETag></CopyObjectResult>`)
+		default:
+			w.Header().Set("ETag", `"x"`)
+			fmt.Fprint(w, "")
+		}
+	}))
+	defer srv.Close()
+	tr := &Transport{PathStyle: true}
+	ops := &Ops{}
+	s, err := s3store.Open(t.Context(), s3store.Config{
+		Bucket: "b", Endpoint: srv.URL, PathStyle: true,
+		HTTPClient: &http.Client{Transport: tr},
+		Middleware: []func(*middleware.Stack) error{ops.Middleware},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if _, err := store.PutBytes(ctx, s, "a/b c.html", []byte("hi"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Copy(ctx, "a/b c.html", "d", store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.Head(ctx, "d")
+	if _, _, err := store.GetBytes(ctx, s, "d"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "d", "e"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.List(ctx, "a/", func(store.Info) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"HeadBucket": 1, "PutObject": 1, "CopyObject": 1, "HeadObject": 1, "GetObject": 1, "DeleteObjects": 1, "ListObjectsV2": 1}
+	got := tr.Counts()
+	for op, n := range want {
+		if got[op].Requests != n {
+			t.Errorf("%s: %d requests, want %d", op, got[op].Requests, n)
+		}
+	}
+	if got.Total() != int64(len(want)) {
+		t.Errorf("counted %s, want one of each of %v; requests seen: %v", compact(got), want, seen)
+	}
+	if got["PutObject"].BytesOut != 2 || got["GetObject"].BytesIn != 0 {
+		t.Errorf("bytes: PutObject sent %d (want 2), GetObject received %d (want 0)", got["PutObject"].BytesOut, got["GetObject"].BytesIn)
+	}
+	if m := compare(got, ops.Counts()); m != "" {
+		t.Errorf("HTTP and SDK counts differ: %s", m)
+	}
+	// Virtual-host addressing: the path is the key.
+	for _, c := range []struct{ method, url, want string }{
+		{"GET", "http://b.s3.example/?list-type=2&prefix=x", "ListObjectsV2"},
+		{"GET", "http://b.s3.example/k/x.html?x-id=GetObject", "GetObject"},
+		{"HEAD", "http://b.s3.example/", "HeadBucket"},
+		{"GET", "http://b.s3.example/?location", "GET bucket?location"},
+		{"PUT", "http://b.s3.example/k?tagging", "PUT key?tagging"},
+	} {
+		r := httptest.NewRequest(c.method, c.url, nil)
+		if got := Classify(r, false); got != c.want {
+			t.Errorf("Classify(%s %s) = %q, want %q", c.method, c.url, got, c.want)
+		}
+	}
+}
+
+// compare lists the operations whose HTTP and SDK counts differ ("" when none do).
+func compare(wire, ops Counts) string {
+	names := map[string]bool{}
+	for k := range wire {
+		names[k] = true
+	}
+	for k := range ops {
+		names[k] = true
+	}
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(names)) {
+		if wire[k].Requests != ops[k].Requests {
+			diffs = append(diffs, fmt.Sprintf("%s HTTP %d, SDK %d", k, wire[k].Requests, ops[k].Requests))
+		}
+	}
+	return strings.Join(diffs, "; ")
+}
+
+// compact is "PutObject 3, GetObject 2" in a fixed order.
+func compact(c Counts) string {
+	var parts []string
+	for _, k := range c.Names() {
+		if c[k].Requests > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", k, c[k].Requests))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// The operations the table has a column for, in order; others go to "other".
+var columns = []string{"PutObject", "CopyObject", "GetObject", "HeadObject", "ListObjectsV2", "DeleteObjects"}
+
+// report formats the results as Markdown: one row per scenario with the median wall
+// time, the plan, and the requests by operation of the median run.
+func report(b builds, pages, runs int, all []map[string]sample, loadBefore, loadAfter string) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "stump publish benchmark — %s, %d cores, %s, versitygw %s (posix backend, loopback), %d generated pages → %d files (%d HTML pages, %.1f MiB); %d run(s), each on a fresh bucket; load average before %s, after %s\n\n",
+		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), versitygwVersion(), pages, b.files, b.pages, float64(b.bytes)/(1<<20), runs, loadBefore, loadAfter)
+	fmt.Fprintf(&w, "| scenario | median wall (min–max) | plan: new blobs / assets / copies / deletes | %s | other | total requests | sent / received |\n", strings.Join(columns, " | "))
+	fmt.Fprintf(&w, "| --- | ---: | ---: |%s ---: | ---: | ---: |\n", strings.Repeat(" ---: |", len(columns)))
+	var notes []string
+	for _, sc := range scenarioOrder {
+		var walls []time.Duration
+		for _, r := range all {
+			walls = append(walls, r[sc].wall)
+		}
+		med := medianRun(all, sc)
+		s := med
+		plan := "—"
+		if s.plan != nil {
+			p := s.plan
+			plan = fmt.Sprintf("%d (%s) / %d / %d / %d", p.NewBlobs, mib(p.BlobBytes), p.AssetCount, p.WriteCount, p.DeleteCount)
+		}
+		cells := make([]string, 0, len(columns))
+		known := map[string]bool{}
+		for _, op := range columns {
+			known[op] = true
+			cells = append(cells, cell(s.wire[op]))
+		}
+		var other []string
+		for _, op := range s.wire.Names() {
+			if !known[op] && s.wire[op].Requests > 0 {
+				other = append(other, op+" "+cell(s.wire[op]))
+			}
+		}
+		if len(other) == 0 {
+			other = []string{"0"}
+		}
+		out, in := s.wire.Bytes()
+		label := sc
+		if sc == scPage {
+			label += " (`" + filepath.ToSlash(b.editedPage) + "`)"
+		}
+		fmt.Fprintf(&w, "| %s | %s (%s–%s) | %s | %s | %s | %d | %s / %s |\n", label, secs(median(walls)), secs(slices.Min(walls)), secs(slices.Max(walls)),
+			plan, strings.Join(cells, " | "), strings.Join(other, ", "), s.wire.Total(), mib(out), mib(in))
+		if v := variation(all, sc); v != "" {
+			notes = append(notes, fmt.Sprintf("%s: request counts varied across runs: %s.", sc, v))
+		}
+		for _, r := range all {
+			if m := compare(r[sc].wire, r[sc].ops); m != "" {
+				notes = append(notes, fmt.Sprintf("%s: the HTTP and SDK counts differ: %s.", sc, m))
+				break
+			}
+		}
+		if retried := retries(s); retried != "" {
+			notes = append(notes, fmt.Sprintf("%s: requests beyond store calls (SDK or store retries): %s.", sc, retried))
+		}
+	}
+	fmt.Fprintf(&w, "\nWall time is the median of %d run(s). Request counts are HTTP requests on the wire, by S3 operation, of the median run; \"(n ≥300)\" counts answers with status 300 or more (HEAD 404 = blob not stored yet). A deploy is timed from reading the build manifest to Deployer.Publish returning (plan, lock, upload, record, materialize, commit, clean); building and opening the store (one HeadBucket) are not timed. Copies are server-side CopyObject to the live path; fingerprinted assets are PUT at their live path directly.\n", runs)
+	if len(notes) > 0 {
+		w.WriteString("\n")
+		for _, n := range notes {
+			w.WriteString("- " + n + "\n")
+		}
+	}
+	noop, naive := medianRun(all, scNoop), medianRun(all, scNaive)
+	fmt.Fprintf(&w, "\nNo-op redeploy vs naive sync check: %d requests in %s vs %d requests in %s (%s).\n",
+		noop.wire.Total(), secs(noop.wall), naive.wire.Total(), secs(naive.wall), naive.note)
+	return w.String()
+}
+
+func cell(c OpCount) string {
+	if c.Failed > 0 {
+		return fmt.Sprintf("%d (%d ≥300)", c.Requests, c.Failed)
+	}
+	return strconv.FormatInt(c.Requests, 10)
+}
+
+// medianRun is the sample of scenario sc whose wall time is the median (the lower
+// middle one for an even count).
+func medianRun(all []map[string]sample, sc string) sample {
+	ss := make([]sample, len(all))
+	for i, r := range all {
+		ss[i] = r[sc]
+	}
+	sort.Slice(ss, func(i, j int) bool { return ss[i].wall < ss[j].wall })
+	return ss[(len(ss)-1)/2]
+}
+
+func median(d []time.Duration) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// variation names the operations whose counts differed between runs, with their range.
+func variation(all []map[string]sample, sc string) string {
+	ops := map[string]bool{}
+	for _, r := range all {
+		for k := range r[sc].wire {
+			ops[k] = true
+		}
+	}
+	var parts []string
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
+		lo, hi := int64(math.MaxInt64), int64(0)
+		for _, r := range all {
+			n := r[sc].wire[op].Requests
+			lo, hi = min(lo, n), max(hi, n)
+		}
+		if lo != hi {
+			parts = append(parts, fmt.Sprintf("%s %d–%d", op, lo, hi))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// retries compares HTTP requests with Store calls; more requests than calls are retries.
+func retries(s sample) string {
+	pairs := []struct{ call, op string }{{"Put", "PutObject"}, {"Copy", "CopyObject"}, {"Get", "GetObject"}, {"Head", "HeadObject"}}
+	var parts []string
+	for _, p := range pairs {
+		if n := s.wire[p.op].Requests - s.calls[p.call]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s +%d", p.op, n))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+
+func mib(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func envInt(t testing.TB, name string, def int) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive whole number", name, v)
+	}
+	return n
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages, or "unknown".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// versitygwVersion is the version scripts/services.sh installs.
+func versitygwVersion() string {
+	if v := os.Getenv("STUMP_BENCH_VERSITYGW"); v != "" {
+		return v
+	}
+	return "v1.8.0"
+}

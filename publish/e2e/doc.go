@@ -1,0 +1,6 @@
+// Package e2e holds end-to-end fault tests of the deploy engine: the stump CLI run as a
+// subprocess against a real S3-compatible server (versitygw, see internal/testenv),
+// killed at every step of the publish protocol, refused by a fault-injecting proxy, given
+// bad targets and credentials, and raced against itself; a crawler checks the live tree
+// throughout. The package has no code outside its tests.
+package e2e
