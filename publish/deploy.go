@@ -65,10 +65,18 @@ func (noProgress) Start(string, int64) {}
 func (noProgress) Add(int64)           {}
 func (noProgress) Done()               {}
 
-// Purger is handed the diff of a committed deploy (package purge implements it). A
-// failed purge does not fail the deploy: its error is kept as pending work.
+// Purger is handed the diff of a committed deploy (package purge implements it) and the
+// purge work earlier deploys left pending, which it retries. It returns the work still
+// pending. A failed purge does not fail the deploy: it is kept in the pointer.
 type Purger interface {
-	Purge(ctx context.Context, site string, from, to []Object) (pending []byte, err error)
+	Purge(ctx context.Context, site string, from, to []Object, pending []byte) ([]byte, error)
+}
+
+// DeletePurger is an optional extension of Purger: after publish deletes removed paths
+// it purges them once more, since an edge may have cached them again between the
+// purge and the delete.
+type DeletePurger interface {
+	PurgeDeleted(ctx context.Context, site string, deleted []string) ([]byte, error)
 }
 
 // Deployer publishes one site to one store.
@@ -76,11 +84,12 @@ type Deployer struct {
 	Store store.Store
 	Site  string
 	// Workers bounds parallel requests (default 16).
-	Workers  int
-	Log      *slog.Logger
-	Progress Progress
-	Purger   Purger
-	Lock     LockOptions
+	Workers      int
+	Log          *slog.Logger
+	Progress     Progress
+	Purger       Purger
+	Lock         LockOptions
+	purgePending bool
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	Now   func() time.Time
@@ -291,6 +300,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan, live); err != nil {
 		return res, err
 	}
+	res.PurgePending = d.purgePending
 	res.Seconds = d.Now().Sub(start).Seconds()
 	return res, nil
 }
@@ -466,14 +476,19 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	}
 	if d.Purger != nil {
 		var from []Object
-		if ptr.Live != "" {
-			if old, err := ReadRecord(ctx, d.Store, ptr.Live); err == nil {
-				from = old.Objects
-			}
+		if live != nil {
+			from = live.Objects
 		}
-		if pending, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects); err != nil {
+		pending, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects, ptr.PendingPurge)
+		if err != nil {
 			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
-			commit.PendingPurge = pending
+		}
+		commit.PendingPurge = pending
+		if len(pending) > 0 {
+			// Record it now: a kill before the clean step must not lose it.
+			if tag, err = d.putPointer(ctx, commit, tag); err != nil {
+				return err
+			}
 		}
 	}
 	if err := d.stepDone("purge"); err != nil {
@@ -483,8 +498,19 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		if err := d.deleteBatched(ctx, plan.Deletes); err != nil {
 			return err
 		}
+		if dp, ok := d.Purger.(DeletePurger); ok {
+			more, err := dp.PurgeDeleted(ctx, d.Site, plan.Deletes)
+			if err != nil {
+				d.Log.Warn("purging deleted paths failed; recorded as pending", "site", d.Site, "err", err)
+				commit.PendingPurge = d.mergePending(commit.PendingPurge, more)
+			}
+		}
 	}
 	commit.PendingDeletes = nil
+	if d.Purger != nil {
+		// Whether publish is "published, purge pending" (exit code 3).
+		d.purgePending = len(commit.PendingPurge) > 0
+	}
 	if _, err := d.putPointer(ctx, commit, tag); err != nil {
 		return err
 	}
@@ -509,6 +535,26 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 		return "", fmt.Errorf("the pointer changed under this publish (another publish without the lock?); nothing more was made live: %w", err)
 	}
 	return tag, err
+}
+
+// mergePending joins two pending-purge documents through the purger, which knows their
+// shape; a purger that cannot merge keeps both by preferring the older (a superset
+// after Purge merged it).
+func (d *Deployer) mergePending(older, newer []byte) []byte {
+	if len(newer) == 0 {
+		return older
+	}
+	if len(older) == 0 {
+		return newer
+	}
+	if m, ok := d.Purger.(interface {
+		MergePending(older, newer []byte) ([]byte, error)
+	}); ok {
+		if merged, err := m.MergePending(older, newer); err == nil {
+			return merged
+		}
+	}
+	return older
 }
 
 func samePointer(a, b Pointer) bool {

@@ -153,3 +153,172 @@ _stop_versitygw() {
 		rm -f "$log"
 	fi
 }
+
+# ---------------------------------------------------------------------------------------
+# Varnish (with vmod xkey from varnish-modules): the cache the purge tests put in front of
+# versitygw's website endpoint.
+#
+#   install_varnish     # Debian's varnish and varnish-modules, when missing
+#   start_varnish       # varnishd with the recommended VCL, exports STUMP_TEST_VARNISH
+#
+# Go tests do not need start_varnish: internal/testenv.Varnish starts a varnishd per
+# test, with a VCL naming that test's backend. They need install_varnish.
+# ---------------------------------------------------------------------------------------
+
+# varnishd_bin prints the varnishd binary (Debian puts it in /usr/sbin, which a user's
+# PATH may lack), or fails.
+varnishd_bin() {
+	local p
+	for p in "$(command -v varnishd 2>/dev/null)" /usr/sbin/varnishd /usr/local/sbin/varnishd; do
+		if [ -n "$p" ] && [ -x "$p" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# varnish_has_xkey reports whether vmod xkey (varnish-modules) is installed.
+varnish_has_xkey() {
+	local f
+	for f in /usr/lib/*/varnish/vmods/libvmod_xkey.so /usr/lib/varnish/vmods/libvmod_xkey.so \
+		/usr/local/lib/varnish/vmods/libvmod_xkey.so; do
+		[ -e "$f" ] && return 0
+	done
+	return 1
+}
+
+# install_varnish installs Debian's varnish and varnish-modules (vmod xkey) unless both
+# are there. On a machine that runs systemd, the package also starts its own
+# varnish.service on port 6081; the tests do not use it.
+install_varnish() {
+	if varnishd_bin >/dev/null && varnish_has_xkey; then
+		return 0
+	fi
+	step "installing Debian's varnish and varnish-modules"
+	apt_install varnish varnish-modules
+	varnishd_bin >/dev/null || die "varnish is installed but varnishd is not in /usr/sbin or on PATH"
+	varnish_has_xkey || die "varnish-modules is installed but vmod xkey was not found"
+	say "varnish: $("$(varnishd_bin)" -V 2>&1 | head -n 1)"
+	if command -v systemctl >/dev/null && systemctl is-active --quiet varnish 2>/dev/null; then
+		say "note: Debian started its own varnish.service (port 6081); the tests do not use it (stop it: systemctl disable --now varnish)"
+	fi
+}
+
+# start_varnish [VCL_FILE [BACKEND_HOST BACKEND_PORT [WEBSITE_HOST [SITE]]]] starts
+# varnishd on a free loopback port with VCL_FILE (default: the recommended VCL,
+# purge/varnish/stump.vcl), its @BACKEND_HOST@, @BACKEND_PORT@, @WEBSITE_HOST@ and
+# @SITE@ placeholders filled in: the backend defaults to versitygw's website endpoint
+# ($STUMP_TEST_S3_WEBSITE, so call start_versitygw first), WEBSITE_HOST to
+# stump.localhost (bucket "stump"), SITE to stump. It waits until Varnish answers and
+# exports:
+#
+#   STUMP_TEST_VARNISH      http://127.0.0.1:PORT
+#   STUMP_TEST_VARNISH_DIR  its working folder: varnishlog -n DIR, varnishadm -n DIR
+#
+# varnishd runs in the foreground (-F) as a child of the script, without a jail
+# (-j none: as root, the default jail would run the cache as user vcache, who cannot
+# read a private temporary folder), with a 64 MB malloc cache. It stops, and its folder
+# is removed, when the script exits; its log is kept when the script fails.
+start_varnish() {
+	local vcl=${1:-} bhost=${2:-} bport=${3:-} whost=${4:-} site=${5:-} bin dir log port attempt pid ready v
+	bin=$(varnishd_bin) || die "varnishd not found: call install_varnish first"
+	[ -n "$vcl" ] || vcl="$(repo_root)/purge/varnish/stump.vcl"
+	[ -r "$vcl" ] || die "start_varnish: cannot read VCL file $vcl"
+	if [ -z "$bhost" ] || [ -z "$bport" ]; then
+		[ -n "${STUMP_TEST_S3_WEBSITE:-}" ] || die "start_varnish: give BACKEND_HOST BACKEND_PORT, or call start_versitygw first"
+		v=${STUMP_TEST_S3_WEBSITE#*://}
+		v=${v%%/*}
+		bhost=${v%:*}
+		bport=${v##*:}
+	fi
+	[ -n "$whost" ] || whost="stump.${STUMP_TEST_S3_WEBSITE_DOMAIN:-localhost}"
+	[ -n "$site" ] || site=stump
+	for v in "$bhost" "$bport" "$whost" "$site"; do
+		[[ $v =~ ^[A-Za-z0-9][A-Za-z0-9.:_-]*$ ]] || die "start_varnish: $v is not a host, port or site name"
+	done
+	mkdir -p "$(repo_root)/.stump/log"
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/stump-varnish.XXXXXX")
+	log=$(mktemp "$(repo_root)/.stump/log/varnish.XXXXXX")
+	sed -e "s/@BACKEND_HOST@/$bhost/g" -e "s/@BACKEND_PORT@/$bport/g" \
+		-e "s/@WEBSITE_HOST@/$whost/g" -e "s/@SITE@/$site/g" "$vcl" >"$dir/stump.vcl"
+
+	for attempt in 1 2 3 4 5; do
+		port=$(free_loopback_port)
+		rm -rf "$dir/n"
+		"$bin" -F -j none -a "127.0.0.1:$port" -T 127.0.0.1:0 -n "$dir/n" \
+			-s malloc,64m -f "$dir/stump.vcl" >"$log" 2>&1 &
+		pid=$!
+		ready=
+		for _ in $(seq 1 300); do # up to 30 s (compiling the VCL takes about a second)
+			kill -0 "$pid" 2>/dev/null || break
+			if http_status 127.0.0.1 "$port" / >/dev/null; then
+				ready=1
+				break
+			fi
+			sleep 0.1
+		done
+		[ -z "$ready" ] || break
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		if grep -qi 'could not get socket\|address already in use' "$log"; then
+			say "varnish: port taken, retrying ($attempt)"
+			continue
+		fi
+		say "varnishd did not start; its log, $log:"
+		tail -n 40 "$log" >&2 || true
+		rm -rf "$dir"
+		die "varnishd did not start (log: $log)"
+	done
+	if [ -z "$ready" ]; then
+		rm -rf "$dir"
+		die "varnishd did not start after 5 tries (log: $log)"
+	fi
+
+	at_exit "$(printf '_stop_varnish %q %q %q' "$pid" "$dir" "$log")"
+	export STUMP_TEST_VARNISH="http://127.0.0.1:$port"
+	export STUMP_TEST_VARNISH_DIR="$dir/n"
+	step "varnish: $STUMP_TEST_VARNISH (backend $bhost:$bport, Host: $whost, site $site)"
+}
+
+# _stop_varnish PID DIR LOG stops varnishd (its cache process ends with it) and removes
+# its folder; it keeps the log when the script failed or varnishd had died.
+_stop_varnish() {
+	local pid=$1 dir=$2 log=$3 alive=1
+	kill -0 "$pid" 2>/dev/null || alive=
+	if [ -n "$alive" ]; then
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rm -rf "$dir"
+	if [ -z "$alive" ]; then
+		say "varnishd had stopped before the end of the script; its log: $log"
+	elif [ "${STUMP_EXIT_STATUS:-0}" != 0 ]; then
+		say "varnish log: $log"
+	else
+		rm -f "$log"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Chromium, the browser of the `stump watch` tests (watch/browser_test.go drives it with
+# chromedp). internal/testenv.Chromium finds it at /usr/bin/chromium (or
+# $STUMP_TEST_CHROMIUM); the tests start their own headless instance with a fresh
+# profile, so nothing needs starting here.
+# ---------------------------------------------------------------------------------------
+
+# install_chromium installs Debian's chromium package unless /usr/bin/chromium is there.
+install_chromium() {
+	if [ -x /usr/bin/chromium ]; then
+		return 0
+	fi
+	step "installing chromium (Debian package) for the browser tests"
+	apt_install chromium
+	[ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium"
+	say "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+}
