@@ -316,3 +316,35 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 }
 
 var _ = errors.Is
+
+// PendingRetrier retries pending purge work (package purge's Purger).
+type PendingRetrier interface {
+	Retry(ctx context.Context, pending []byte) ([]byte, error)
+}
+
+// RetryPendingPurge retries the purge work recorded in the pointer, under the lock, and
+// records what still fails. It reports whether work is still pending.
+func (d *Deployer) RetryPendingPurge(ctx context.Context, p PendingRetrier) (bool, error) {
+	d.init()
+	lk, err := acquire(ctx, d.Store, d.Lock)
+	if err != nil {
+		return false, err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	ptr, tag, err := ReadPointer(ctx, d.Store)
+	if err != nil {
+		return false, err
+	}
+	if len(ptr.PendingPurge) == 0 {
+		return false, nil
+	}
+	left, rerr := p.Retry(ctx, ptr.PendingPurge)
+	ptr.PendingPurge = left
+	if _, err := d.putPointer(ctx, ptr, tag); err != nil {
+		return true, err
+	}
+	if rerr != nil {
+		d.Log.Warn("pending purge failed again", "site", d.Site, "err", rerr)
+	}
+	return len(left) > 0, nil
+}

@@ -265,7 +265,15 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	if maxDel == 0 {
 		maxDel = st.cfg.Deploy.MaxDeletes
 	}
-	res, err := deployer(c, st, site).Publish(ctx, objs, src, publish.Options{
+	d := deployer(c, st, site)
+	purger, err := newPurger(ctx, c, st.cfg, c.Bool("json") || c.Bool("dry-run"))
+	if err != nil {
+		return fail(err)
+	}
+	if purger != nil {
+		d.Purger = purger
+	}
+	res, err := d.Publish(ctx, objs, src, publish.Options{
 		DryRun: c.Bool("dry-run"), MaxDeletes: maxDel, Force: c.Bool("force"),
 		Message: c.String("message"), Revision: gitRevision(ws.Root),
 	})
@@ -304,6 +312,9 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: finished the interrupted deploy %s\n", o.Site, r.Repaired)
 		}
 		fmt.Fprintf(w, "%s: deploy %s is live on %s: %s in %.1fs\n", o.Site, r.Deploy, o.Target, r.Plan.Summary(), r.Seconds)
+		if r.PurgePending {
+			fmt.Fprintf(w, "%s: published, but a CDN purge failed and is pending (stump status; stump purge --pending retries it)\n", o.Site)
+		}
 	}
 }
 
@@ -465,7 +476,7 @@ func statusCommand() *cli.Command {
 					fmt.Fprintf(w, "pending: %d removed paths not deleted yet (the next publish deletes them)\n", n)
 				}
 				if len(s.Pointer.PendingPurge) > 0 {
-					fmt.Fprintf(w, "pending: a CDN purge (stump purge --pending retries it)\n")
+					fmt.Fprintf(w, "pending: CDN purge: %s (stump purge --pending or the next publish retries it)\n", pendingSummary(s.Pointer.PendingPurge))
 				}
 				return nil
 			})
