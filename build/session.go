@@ -32,6 +32,9 @@ type Session struct {
 	// singleDeps: templates of regular pages read site-wide lists, so any structural
 	// change re-renders every page.
 	singleDeps bool
+	// broken: the last full rebuild failed, so the tree's layouts or config are not the
+	// files on disk; every update rebuilds in full until one succeeds.
+	broken bool
 }
 
 // Update says what one rebuild did.
@@ -45,8 +48,9 @@ type Update struct {
 	Duration         time.Duration
 }
 
-// OnlyCSS reports an update whose only changed outputs are stylesheets and pages that
-// differ in nothing else (a stylesheet a live reload can swap without reloading).
+// OnlyCSS reports an update whose changed outputs are stylesheets plus pages and feeds
+// (which name the new fingerprint). It does not prove the pages differ in nothing else:
+// a caller that knows only stylesheets were edited may swap them without a reload.
 func (u *Update) OnlyCSS() bool {
 	css := false
 	for _, p := range u.Changed {
@@ -86,6 +90,7 @@ func (s *Session) full(ctx context.Context) (*Update, error) {
 	start := time.Now()
 	opts := s.opts
 	opts.Now = time.Now()
+	s.broken = true
 	st, ls, err := s.ws.load(ctx, s.site, opts)
 	if err != nil {
 		return nil, err
@@ -99,6 +104,7 @@ func (s *Session) full(ctx context.Context) (*Update, error) {
 		st.close()
 		return nil, err
 	}
+	s.broken = false
 	next := make(map[string]*outFile, len(files))
 	for _, f := range files {
 		next[f.path] = f
@@ -154,8 +160,8 @@ func (s *Session) Entry(p string) (manifest.Entry, bool) {
 }
 
 // Dirs are the folders a watcher should watch for this site: the site itself and, when
-// the theme is a folder of the workspace, the theme; plus the workspace root for
-// stump.yaml.
+// the theme is a folder of the workspace, the theme (known after a successful build).
+// stump.yaml, at the workspace root, is the caller's to watch.
 func (s *Session) Dirs() []string {
 	dirs := []string{s.ws.SiteDir(s.site)}
 	s.mu.Lock()
@@ -182,7 +188,7 @@ func isDir(p string) bool {
 func (s *Session) Apply(ctx context.Context, changed []string) (*Update, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.st == nil {
+	if s.st == nil || s.broken {
 		return s.full(ctx)
 	}
 	siteDir := s.ws.SiteDir(s.site)

@@ -153,3 +153,32 @@ func TestSessionKeepsLastGoodTree(t *testing.T) {
 	}
 	checkSession(t, ws, s, "after recovery")
 }
+
+// TestSessionBrokenLayoutNotHidden: after a template breaks, a later content edit must
+// not succeed with the old layouts; the session rebuilds in full until it is fixed.
+func TestSessionBrokenLayoutNotHidden(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, sessionSite())
+	ws, _ := Open(dir)
+	s := ws.NewSession("x", Options{})
+	defer s.Close()
+	if _, err := s.Build(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	lay := filepath.Join(dir, "sites/x/layouts/_default/single.html")
+	os.MkdirAll(filepath.Dir(lay), 0o755)
+	os.WriteFile(lay, []byte(`{{ define "main" }}{{ .Nope }}{{ end }}`), 0o644)
+	if _, err := s.Apply(context.Background(), []string{lay}); err == nil {
+		t.Fatal("a broken layout built")
+	}
+	page := filepath.Join(dir, "sites/x/content/news/q.md")
+	os.WriteFile(page, []byte("---\ntitle: Post q\ndate: 2026-02-01\ntags: [b]\n---\nEdited.\n"), 0o644)
+	if _, err := s.Apply(context.Background(), []string{page}); err == nil {
+		t.Fatal("a content edit hid the broken layout")
+	}
+	os.Remove(lay)
+	if _, err := s.Apply(context.Background(), []string{lay}); err != nil {
+		t.Fatalf("after the fix: %v", err)
+	}
+	checkSession(t, ws, s, "fixed")
+}

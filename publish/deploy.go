@@ -121,6 +121,8 @@ type Result struct {
 	Noop     bool    `json:"noop,omitempty"`
 	Repaired string  `json:"repaired,omitempty"`
 	Seconds  float64 `json:"seconds"`
+	// Warning is something a dry run found that a real publish would refuse.
+	Warning string `json:"warning,omitempty"`
 	// PurgePending is set when the deploy went live but its purge did not finish.
 	PurgePending bool `json:"purgePending,omitempty"`
 }
@@ -198,7 +200,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	d.init()
 	start := d.Now()
 	res := &Result{Site: d.Site, DryRun: opts.DryRun}
-	ptr, _, live, err := d.live(ctx)
+	ptr, firstTag, live, err := d.live(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +211,10 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	plan := d.plan(live, objects, unknown, ptr)
 	res.Plan = plan
 	if err := d.checkDeletes(plan, live, opts); err != nil {
+		if opts.DryRun {
+			res.Warning = err.Error()
+			return res, nil
+		}
 		return res, err
 	}
 	if opts.DryRun {
@@ -245,12 +251,19 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err := d.stepDone("lock"); err != nil {
 		return res, err
 	}
-	// Someone may have committed between our read and the lock: plan again from the
-	// pointer we now hold the lock for.
-	ptr, ptrTag, live, err := d.live(ctx)
+	// Someone may have committed between our read and the lock: read the pointer again
+	// (and the live record only if the pointer changed) and plan from what we hold the
+	// lock for.
+	ptr2, ptrTag, err := ReadPointer(ctx, d.Store)
 	if err != nil {
 		return res, err
 	}
+	if ptrTag != firstTag || ptr2.Live != ptr.Live {
+		if ptr2, ptrTag, live, err = d.live(ctx); err != nil {
+			return res, err
+		}
+	}
+	ptr = ptr2
 	unknown, _, err = d.unknownPaths(ctx, ptr, live)
 	if err != nil {
 		return res, err
@@ -366,8 +379,10 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 	if len(jobs) == 0 {
 		return 0, 0, nil
 	}
-	d.Progress.Start("uploading", total)
-	defer d.Progress.Done()
+	if src != nil {
+		d.Progress.Start("uploading", total)
+		defer d.Progress.Done()
+	}
 	var files int
 	var bytes int64
 	var mu = make(chan struct{}, 1)
@@ -384,15 +399,13 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 				sum = j.key[len(j.key)-64:]
 				opts.ContentType = "application/octet-stream"
 			}
-			// Content already stored (an older deploy's blob, or an asset another
-			// site version wrote) is not sent again.
-			if info, err := d.Store.Head(gctx, j.key); err == nil && info.Size == j.size && (j.obj == nil || info.Meta.Metadata["sha256"] == sum) {
-				d.Progress.Add(j.size)
-				return nil
-			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("check %s: %w", j.key, err)
-			}
 			if src == nil {
+				// Rollback: every blob and asset must already be there.
+				if info, err := d.Store.Head(gctx, j.key); err == nil && info.Size == j.size {
+					return nil
+				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("check %s: %w", j.key, err)
+				}
 				return fmt.Errorf("blob %s for %s is missing from the target (was it garbage-collected?); rebuild and publish instead: %w", sum[:12], j.from, store.ErrNotFound)
 			}
 			f, size, err := src.Open(j.from)
@@ -401,7 +414,14 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 			}
 			defer f.Close()
 			opts.SHA256 = sum
-			if _, err := d.Store.Put(gctx, j.key, f, size, opts); err != nil {
+			// Keys are content-addressed, so a key that exists already holds these
+			// bytes (an older deploy's blob, or an asset): create-only writes make that
+			// one request instead of a HEAD and a PUT.
+			opts.IfNoneMatch = true
+			if _, err := d.Store.Put(gctx, j.key, f, size, opts); errors.Is(err, store.ErrPrecondition) {
+				d.Progress.Add(size)
+				return nil
+			} else if err != nil {
 				return fmt.Errorf("upload %s: %w", j.from, err)
 			}
 			if d.StepHook != nil {

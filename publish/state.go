@@ -32,7 +32,7 @@ type Record struct {
 	Bytes         int64    `json:"bytes"`
 	UploadedFiles int      `json:"uploadedFiles"`
 	UploadedBytes int64    `json:"uploadedBytes"`
-	Objects       []Object `json:"objects"`
+	Objects       []Object `json:"objects,omitempty"`
 }
 
 // Pointer is _stump/current.json: which deploy is live, and unfinished work.
@@ -115,7 +115,13 @@ func readJSON(ctx context.Context, s store.Store, key string, v any) (etag strin
 }
 
 func writeJSON(ctx context.Context, s store.Store, key string, v any, opts store.PutOptions) (string, error) {
-	b, err := json.MarshalIndent(v, "", " ")
+	var b []byte
+	var err error
+	if _, big := v.(*Record); big {
+		b, err = json.Marshal(v) // records list every object: keep them compact
+	} else {
+		b, err = json.MarshalIndent(v, "", " ")
+	}
 	if err != nil {
 		return "", err
 	}

@@ -60,6 +60,9 @@ func ParseTarget(raw, base string) (Target, error) {
 			if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" {
 				return bad("endpoint must be an http(s) URL")
 			}
+			if e.User != nil {
+				return bad("the endpoint may not hold credentials: they come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or your AWS profile")
+			}
 		}
 		if ps := q.Get("path_style"); ps != "" {
 			b, err := strconv.ParseBool(ps)
@@ -92,6 +95,9 @@ func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"
+	}
+	if !strings.Contains(raw, "@") {
+		return fmt.Sprintf("%q", raw) // no user info anywhere: print it as written
 	}
 	if u.User != nil {
 		u.User = url.User("REDACTED")

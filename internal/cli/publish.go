@@ -47,9 +47,18 @@ type siteTarget struct {
 // openTarget resolves --target, the site's target (a URL or a name from stump.yaml), or
 // the embedded default: a local store in .stump/targets/<site> of the workspace.
 func openTarget(ctx context.Context, c *cli.Context, ws *build.Workspace, site string) (*siteTarget, error) {
-	cfg, err := ws.LoadSiteConfig(site)
+	cfg, t, err := resolveTarget(c, ws, site)
 	if err != nil {
 		return nil, err
+	}
+	return openResolved(ctx, c, cfg, t)
+}
+
+// resolveTarget reads the site's config and parses its target, touching nothing.
+func resolveTarget(c *cli.Context, ws *build.Workspace, site string) (*config.Loaded, publish.Target, error) {
+	cfg, err := ws.LoadSiteConfig(site)
+	if err != nil {
+		return nil, publish.Target{}, err
 	}
 	raw := c.String("target")
 	if raw == "" {
@@ -59,15 +68,22 @@ func openTarget(ctx context.Context, c *cli.Context, ws *build.Workspace, site s
 		}
 	}
 	if raw == "" {
-		dir := filepath.Join(ws.Root, ".stump", "targets")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("create the local target folder: %w", err)
-		}
-		raw = "file://" + filepath.Join(dir, site)
+		raw = "file://" + filepath.Join(ws.Root, ".stump", "targets", site)
 	}
 	t, err := publish.ParseTarget(raw, ws.Root)
 	if err != nil {
-		return nil, err
+		return nil, publish.Target{}, err
+	}
+	return cfg, t, nil
+}
+
+// openResolved opens a parsed target with retries and request counting. The embedded
+// default's folder is created on first use.
+func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t publish.Target) (*siteTarget, error) {
+	if t.Scheme == "file" && filepath.Base(filepath.Dir(t.Dir)) == "targets" && filepath.Base(filepath.Dir(filepath.Dir(t.Dir))) == ".stump" {
+		if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
+			return nil, fmt.Errorf("create the local target folder: %w", err)
+		}
 	}
 	s, err := openStore(ctx, t, logger(c))
 	if err != nil {
@@ -235,11 +251,17 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 		return out
 	}
 	ctx := c.Context
-	st, err := openTarget(ctx, c, ws, site)
+	cfg, t, err := resolveTarget(c, ws, site)
 	if err != nil {
 		return fail(err)
 	}
-	out.Target = st.target.String()
+	out.Target = t.String()
+	// Open the target first: wrong credentials or a missing bucket fail before any
+	// build output is written.
+	st, err := openResolved(ctx, c, cfg, t)
+	if err != nil {
+		return fail(err)
+	}
 	dir := ws.OutDir(site)
 	if !c.Bool("no-build") {
 		res, err := ws.Build(ctx, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future")})
@@ -296,6 +318,9 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 	switch {
 	case r.DryRun:
 		fmt.Fprintf(w, "%s: plan for %s: %s\n", o.Site, o.Target, r.Plan.Summary())
+		if r.Warning != "" {
+			fmt.Fprintf(w, "%s: warning: %s\n", o.Site, r.Warning)
+		}
 		for _, p := range r.Plan.Writes {
 			fmt.Fprintf(w, "  write  %s\n", p.Path)
 		}

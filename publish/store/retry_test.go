@@ -92,8 +92,24 @@ func TestRetryGivesUp(t *testing.T) {
 	}
 }
 
+// TestRetryInnerTimeout: a request's own timeout (an HTTP client deadline) while the
+// caller's context is live is retried; the caller's deadline is not (TestRetryNotTransient).
+func TestRetryInnerTimeout(t *testing.T) {
+	m := mem.New()
+	hook, calls := failFirst(mem.OpCopy, 2, fmt.Errorf("copy a: request timed out: %w", context.DeadlineExceeded))
+	m.SetHook(hook)
+	store.PutBytes(t.Context(), m, "a", []byte("x"), store.PutOptions{})
+	var sl sleeps
+	if err := store.Retry(m, store.RetryOptions{Sleep: sl.sleep}).Copy(t.Context(), "a", "b", store.PutOptions{}); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if *calls != 3 || len(sl.d) != 2 {
+		t.Errorf("%d calls, %d waits; want 3, 2", *calls, len(sl.d))
+	}
+}
+
 func TestRetryNotTransient(t *testing.T) {
-	for _, e := range []error{store.ErrNotFound, store.ErrPrecondition, store.ErrPermanent, context.Canceled, context.DeadlineExceeded} {
+	for _, e := range []error{store.ErrNotFound, store.ErrPrecondition, store.ErrPermanent, context.Canceled} {
 		t.Run(e.Error(), func(t *testing.T) {
 			m := mem.New()
 			hook, calls := failFirst(mem.OpCopy, 100, fmt.Errorf("copy a: %w", e))
