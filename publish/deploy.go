@@ -90,6 +90,10 @@ type Deployer struct {
 	Purger       Purger
 	Lock         LockOptions
 	purgePending bool
+	// Mode is ModeInPlace (default: the live tree is the target's root) or ModeAtomic
+	// (every deploy is a tree under _stump/trees/<id>/ and the edge follows
+	// _stump/live; see atomic.go).
+	Mode string
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	Now   func() time.Time
@@ -109,6 +113,9 @@ type Options struct {
 	Force      bool
 	Message    string
 	Revision   string
+	// Preview uploads and materializes the deploy under _stump/trees/<id>/ without
+	// making it live (an edge serves it at <id>.<preview host>).
+	Preview bool
 }
 
 // Result says what a publish did.
@@ -121,6 +128,8 @@ type Result struct {
 	Noop     bool    `json:"noop,omitempty"`
 	Repaired string  `json:"repaired,omitempty"`
 	Seconds  float64 `json:"seconds"`
+	// Preview is set for a deploy made with Options.Preview (not live).
+	Preview bool `json:"preview,omitempty"`
 	// Warning is something a dry run found that a real publish would refuse.
 	Warning string `json:"warning,omitempty"`
 	// PurgePending is set when the deploy went live but its purge did not finish.
@@ -220,9 +229,16 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if opts.DryRun {
 		return res, nil
 	}
-	if plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0 {
+	if !opts.Preview && ptr.Mode == d.mode() && (plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0) {
 		res.Noop = true
 		res.Deploy = ptr.Live
+		if d.mode() == ModeAtomic && ptr.Live != "" {
+			// A deploy killed between its pointer write and _stump/live leaves the
+			// edge on the old tree: make _stump/live agree with the pointer.
+			if err := d.repairLive(ctx, ptr.Live); err != nil {
+				return res, err
+			}
+		}
 		if d.Lock.Break {
 			// Asked to break a stale lease: do it even though nothing changed, so the
 			// next publish is not stopped by it.
@@ -277,7 +293,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err := d.checkDeletes(plan, live, opts); err != nil {
 		return res, err
 	}
-	if plan.Empty() && ptr.State == StateLive {
+	if !opts.Preview && ptr.Mode == d.mode() && plan.Empty() && ptr.State == StateLive {
 		res.Noop = true
 		res.Deploy = ptr.Live
 		return res, nil
@@ -294,6 +310,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	rec := &Record{
 		ID: newID(now), Site: d.Site, Time: now.UTC(), User: user, Host: host, Revision: opts.Revision, Message: opts.Message,
 		Parent: ptr.Live, Files: len(objects), UploadedFiles: uploadedFiles, UploadedBytes: uploadedBytes, Objects: objects,
+		Preview: opts.Preview, Mode: d.mode(),
 	}
 	for _, o := range objects {
 		rec.Bytes += o.Size
@@ -310,6 +327,18 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		return res, err
 	}
 	res.Deploy, res.Previous = rec.ID, ptr.Live
+	if opts.Preview || d.mode() == ModeAtomic {
+		res.Preview = opts.Preview
+		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, opts.Preview); err != nil {
+			return res, err
+		}
+		if opts.Preview {
+			res.Previous = ""
+		}
+		res.PurgePending = d.purgePending
+		res.Seconds = d.Now().Sub(start).Seconds()
+		return res, nil
+	}
 	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan, live); err != nil {
 		return res, err
 	}
@@ -477,7 +506,7 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	if err == nil {
 		err = lk.check()
 	}
-	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
+	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeInPlace, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
 	if err == nil {
 		tag, err = d.putPointer(ctx, commit, tag)
 	}

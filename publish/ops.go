@@ -62,6 +62,18 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 			return nil, err
 		}
 	}
+	if ptr.Mode == ModeAtomic {
+		if target.Mode != ModeAtomic && !target.Preview {
+			return nil, fmt.Errorf("deploy %s was made in place, before the site switched to atomic mode; it has no tree to switch to (publish it again instead)", target.ID)
+		}
+		res.Plan = Diff(live.Objects, target.Objects, nil)
+		if err := d.rollbackTree(ctx, lk, ptr, tag, live, target); err != nil {
+			return res, err
+		}
+		res.Deploy = target.ID
+		res.Seconds = d.Now().Sub(start).Seconds()
+		return res, nil
+	}
 	plan := d.plan(live, target.Objects, unknown, ptr)
 	res.Plan = plan
 	// Every blob and asset must still be there before anything changes.
@@ -141,7 +153,7 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	}
 	res := &GCResult{}
 	blobs, assets := map[string]bool{}, map[string]bool{}
-	var drop []string
+	var drop, dropTrees []string
 	for i, r := range recs {
 		if i < keep || r.ID == ptr.Live || r.ID == ptr.Pending || r.ID == ptr.Previous {
 			res.KeptDeploys++
@@ -155,6 +167,7 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 			continue
 		}
 		drop = append(drop, recordKey(r.ID))
+		dropTrees = append(dropTrees, r.ID)
 	}
 	var dead []string
 	err = d.Store.List(ctx, path.Join(internalPrefix, "objects", "sha256")+"/", func(i store.Info) error {
@@ -187,6 +200,15 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 			for _, o := range r.Objects {
 				live[o.Path] = true
 			}
+		}
+	}
+	for _, id := range dropTrees {
+		err := d.Store.List(ctx, TreeKey(id, "")+"/", func(i store.Info) error {
+			dead = append(dead, i.Key)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list the tree of %s: %w", id, err)
 		}
 	}
 	err = d.Store.List(ctx, "", func(i store.Info) error {
@@ -242,6 +264,9 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 	}
 	if ptr.State == StateMaterializing {
 		add(pointerKey, "deploy "+ptr.Pending+" was interrupted while going live; run stump publish or stump rollback to finish or undo it")
+	}
+	if ptr.Mode == ModeAtomic {
+		return d.verifyTree(ctx, live, probs)
 	}
 	want := map[string]Object{}
 	for _, o := range live.Objects {
@@ -347,4 +372,48 @@ func (d *Deployer) RetryPendingPurge(ctx context.Context, p PendingRetrier) (boo
 		d.Log.Warn("pending purge failed again", "site", d.Site, "err", rerr)
 	}
 	return len(left) > 0, nil
+}
+
+// verifyTree checks atomic mode: _stump/live names the live deploy, and its tree holds
+// every object with the right bytes and headers.
+func (d *Deployer) verifyTree(ctx context.Context, live *Record, probs []Problem) ([]Problem, error) {
+	if id, err := ReadLive(ctx, d.Store); err != nil {
+		return nil, err
+	} else if id != live.ID {
+		probs = append(probs, Problem{Path: liveKey, What: fmt.Sprintf("names deploy %q, but the live deploy is %s (stump rollback --to %s rewrites it)", id, live.ID, live.ID)})
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.Workers)
+	for _, o := range live.Objects {
+		g.Go(func() error {
+			key := TreeKey(live.ID, o.Path)
+			rc, info, err := d.Store.Get(gctx, key)
+			if errors.Is(err, store.ErrNotFound) {
+				mu.Lock()
+				probs = append(probs, Problem{Path: key, What: "missing"})
+				mu.Unlock()
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, rc); err != nil {
+				return err
+			}
+			if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 || info.Meta.ContentType != o.ContentType {
+				mu.Lock()
+				probs = append(probs, Problem{Path: key, What: "content or headers differ from the deploy"})
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
+	return probs, nil
 }

@@ -27,12 +27,16 @@ type Record struct {
 	Revision string    `json:"revision,omitempty"`
 	Message  string    `json:"message,omitempty"`
 	// Parent is the deploy that was live when this one was made.
-	Parent        string   `json:"parent,omitempty"`
-	Files         int      `json:"files"`
-	Bytes         int64    `json:"bytes"`
-	UploadedFiles int      `json:"uploadedFiles"`
-	UploadedBytes int64    `json:"uploadedBytes"`
-	Objects       []Object `json:"objects,omitempty"`
+	Parent        string `json:"parent,omitempty"`
+	Files         int    `json:"files"`
+	Bytes         int64  `json:"bytes"`
+	UploadedFiles int    `json:"uploadedFiles"`
+	UploadedBytes int64  `json:"uploadedBytes"`
+	// Preview marks a deploy made to be looked at, never made live by publish.
+	Preview bool `json:"preview,omitempty"`
+	// Mode is how the deploy was laid out: "inplace" or "atomic".
+	Mode    string   `json:"mode,omitempty"`
+	Objects []Object `json:"objects,omitempty"`
 }
 
 // Pointer is _stump/current.json: which deploy is live, and unfinished work.
@@ -46,6 +50,8 @@ type Pointer struct {
 	Since   time.Time `json:"since"`
 	// PendingDeletes are paths a committed deploy removed but did not delete yet.
 	PendingDeletes []string `json:"pendingDeletes,omitempty"`
+	// Mode is the layout of the live deploy: ModeInPlace or ModeAtomic.
+	Mode string `json:"mode,omitempty"`
 	// PendingPurge is purge work that failed and is to be retried (see package purge).
 	PendingPurge json.RawMessage `json:"pendingPurge,omitempty"`
 }

@@ -63,6 +63,12 @@ func (p *Purger) Purge(ctx context.Context, site string, from, to []publish.Obje
 	return merged, errors.Join(err, rerr)
 }
 
+// PurgeKeys purges surrogate keys of a site (publish's atomic mode purges the pointer's
+// key on every switch). URL-only CDNs skip keys they cannot map to URLs.
+func (p *Purger) PurgeKeys(ctx context.Context, site string, keys []string) ([]byte, error) {
+	return p.Send(ctx, &Request{Site: site, BaseURL: p.BaseURL, Keys: keys, Reason: "the live deploy switched"})
+}
+
 // MergePending merges two pending documents (publish asks through this method).
 func (p *Purger) MergePending(older, newer []byte) ([]byte, error) { return MergePending(older, newer) }
 

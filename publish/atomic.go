@@ -1,0 +1,205 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// Deploy modes.
+const (
+	// ModeInPlace writes the live tree at the target's root (the default).
+	ModeInPlace = "inplace"
+	// ModeAtomic materializes every deploy under _stump/trees/<id>/ and switches by
+	// rewriting the pointer alone. The edge (see package edge) resolves the live deploy
+	// from _stump/live, a tiny object fetched through its cache and purged by the key
+	// "<site>:pointer" on every switch, so the live site is never half old, half new.
+	// Rollback is one pointer write. Previews use the same trees.
+	ModeAtomic = "atomic"
+)
+
+// liveKey is the object the edge reads to find the live deploy: its body is the id and
+// its metadata "deploy" holds it too.
+var liveKey = path.Join(internalPrefix, "live")
+
+// TreeKey is where a path of deploy id lives in atomic mode.
+func TreeKey(id, p string) string { return path.Join(internalPrefix, "trees", id, p) }
+
+// PointerKey is the surrogate key of a site's _stump/live object.
+func PointerKey(site string) string { return site + ":pointer" }
+
+func (d *Deployer) mode() string {
+	if d.Mode == ModeAtomic {
+		return ModeAtomic
+	}
+	return ModeInPlace
+}
+
+// KeyPurger is an optional extension of Purger: it purges surrogate keys (atomic mode
+// purges the pointer's key on every switch).
+type KeyPurger interface {
+	PurgeKeys(ctx context.Context, site string, keys []string) ([]byte, error)
+}
+
+// publishTree materializes rec under _stump/trees/<id>/ and, unless preview, makes it
+// live by writing the pointer and _stump/live, then purges the pointer key and the
+// changed URLs. A deploy killed before the pointer write changed nothing live.
+func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, preview bool) error {
+	if err := d.materializeTree(ctx, rec); err != nil {
+		return err
+	}
+	if err := d.stepDone("materialize"); err != nil {
+		return err
+	}
+	if preview {
+		return nil
+	}
+	return d.switchTree(ctx, lk, ptr, ptrTag, rec, live)
+}
+
+// materializeTree copies every object of rec into its tree: pages and static files from
+// their blobs, fingerprinted assets from their own keys.
+func (d *Deployer) materializeTree(ctx context.Context, rec *Record) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(d.Workers)
+	for _, o := range rec.Objects {
+		g.Go(func() error {
+			src := blobKey(o.SHA256)
+			if o.Class == manifest.Immutable {
+				src = o.Path
+			}
+			if err := d.Store.Copy(gctx, src, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
+				return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
+			}
+			if d.StepHook != nil {
+				return d.StepHook("copy")
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// switchTree commits the pointer to rec (compare-and-swap), writes _stump/live, and
+// purges. Shared by Publish and Rollback in atomic mode.
+func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record) error {
+	if err := lk.check(); err != nil {
+		return err
+	}
+	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeAtomic, Since: d.Now().UTC(), PendingPurge: ptr.PendingPurge}
+	if live == nil || live.ID == rec.ID {
+		commit.Previous = ptr.Previous
+	}
+	tag, err := d.putPointer(ctx, commit, ptrTag)
+	if err != nil {
+		return err
+	}
+	if err := d.stepDone("commit"); err != nil {
+		return err
+	}
+	if err := d.writeLive(ctx, rec.ID); err != nil {
+		return err
+	}
+	if d.Purger != nil {
+		var from []Object
+		if live != nil {
+			from = live.Objects
+		}
+		var pending []byte
+		if kp, ok := d.Purger.(KeyPurger); ok {
+			pending, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
+			if err != nil {
+				d.Log.Warn("purging the pointer failed; recorded as pending", "site", d.Site, "err", err)
+			}
+		}
+		more, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects, ptr.PendingPurge)
+		if err != nil {
+			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
+		}
+		commit.PendingPurge = d.mergePending(more, pending)
+		d.purgePending = len(commit.PendingPurge) > 0
+		if !samePending(commit.PendingPurge, ptr.PendingPurge) || d.purgePending {
+			if _, err := d.putPointer(ctx, commit, tag); err != nil {
+				return err
+			}
+		}
+	}
+	return d.stepDone("purge")
+}
+
+func samePending(a, b []byte) bool { return string(a) == string(b) }
+
+// writeLive writes _stump/live naming deploy id, for the edge.
+func (d *Deployer) writeLive(ctx context.Context, id string) error {
+	_, err := store.PutBytes(ctx, d.Store, liveKey, []byte(id+"\n"), store.PutOptions{Meta: store.Meta{
+		ContentType:  "text/plain; charset=utf-8",
+		CacheControl: "public, max-age=5, s-maxage=5",
+		Metadata:     map[string]string{"deploy": id, "surrogate-key": PointerKey(d.Site) + " " + d.Site},
+	}})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", liveKey, err)
+	}
+	return nil
+}
+
+// ReadLive returns the deploy id _stump/live names ("" when absent).
+func ReadLive(ctx context.Context, s store.Store) (string, error) {
+	b, info, err := store.GetBytes(ctx, s, liveKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if id := info.Meta.Metadata["deploy"]; id != "" {
+		return id, nil
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// rollbackTree makes target live in atomic mode: its tree is already there, so this is
+// a pointer write (after checking the tree's index is present).
+func (d *Deployer) rollbackTree(ctx context.Context, lk *lock, ptr Pointer, tag string, live, target *Record) error {
+	// One probe: gc removes trees whole.
+	if len(target.Objects) > 0 {
+		o := target.Objects[0]
+		if _, err := d.Store.Head(ctx, TreeKey(target.ID, o.Path)); err != nil {
+			return fmt.Errorf("the tree of deploy %s is incomplete (%s: %w); was it garbage-collected?", target.ID, o.Path, err)
+		}
+	}
+	return d.switchTree(ctx, lk, ptr, tag, target, live)
+}
+
+// repairLive rewrites _stump/live (under the lock) when it does not name the pointer's
+// live deploy, and purges the pointer key.
+func (d *Deployer) repairLive(ctx context.Context, id string) error {
+	if cur, err := ReadLive(ctx, d.Store); err != nil || cur == id {
+		return err
+	}
+	lk, err := acquire(ctx, d.Store, d.Lock)
+	if err != nil {
+		return err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	ptr, _, err := ReadPointer(ctx, d.Store)
+	if err != nil || ptr.Live != id {
+		return err
+	}
+	d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", id)
+	if err := d.writeLive(ctx, id); err != nil {
+		return err
+	}
+	if kp, ok := d.Purger.(KeyPurger); ok {
+		if _, err := kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)}); err != nil {
+			d.Log.Warn("purging the pointer failed", "site", d.Site, "err", err)
+		}
+	}
+	return nil
+}
