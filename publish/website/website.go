@@ -37,6 +37,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r)
 		return
 	}
+	// An atomic-mode target serves the tree _stump/live names, as the edge does.
+	root := h.root(r)
+	key = root + key
 	rc, info, err := h.Store.Get(r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
 		// "/about" → "/about/" when about/index.html exists, as S3 websites do.
@@ -90,9 +93,26 @@ func setHeaders(w http.ResponseWriter, info store.Info) {
 	}
 }
 
+// root is the key prefix of the live tree: "" in place, _stump/trees/<id>/ in atomic
+// mode.
+func (h *Handler) root(r *http.Request) string {
+	b, info, err := store.GetBytes(r.Context(), h.Store, "_stump/live")
+	if err != nil {
+		return ""
+	}
+	id := info.Meta.Metadata["deploy"]
+	if id == "" {
+		id = strings.TrimSpace(string(b))
+	}
+	if id == "" || strings.ContainsAny(id, "/\\.") {
+		return ""
+	}
+	return "_stump/trees/" + id + "/"
+}
+
 // notFound answers 404 with the site's 404.html when there is one.
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	rc, info, err := h.Store.Get(r.Context(), "404.html")
+	rc, info, err := h.Store.Get(r.Context(), h.root(r)+"404.html")
 	if err != nil {
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 		return

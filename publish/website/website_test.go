@@ -80,3 +80,25 @@ func TestHandler(t *testing.T) {
 		t.Errorf("conditional GET: %d (etag %q)", res.StatusCode, etag)
 	}
 }
+
+func TestHandlerAtomicTree(t *testing.T) {
+	m := mem.New()
+	ctx := context.Background()
+	store.PutBytes(ctx, m, "_stump/trees/D1/index.html", []byte("tree one"), store.PutOptions{Meta: store.Meta{ContentType: "text/html"}})
+	store.PutBytes(ctx, m, "_stump/trees/D1/404.html", []byte("tree 404"), store.PutOptions{Meta: store.Meta{ContentType: "text/html"}})
+	store.PutBytes(ctx, m, "_stump/live", []byte("D1\n"), store.PutOptions{Meta: store.Meta{Metadata: map[string]string{"deploy": "D1"}}})
+	srv := httptest.NewServer(&Handler{Store: m})
+	defer srv.Close()
+	for path, want := range map[string]string{"/": "tree one", "/nope/": "tree 404"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 64)
+		n, _ := res.Body.Read(b)
+		res.Body.Close()
+		if string(b[:n]) != want {
+			t.Errorf("%s = %q, want %q", path, b[:n], want)
+		}
+	}
+}
