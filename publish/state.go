@@ -196,11 +196,12 @@ func ListRecords(ctx context.Context, s store.Store, full bool) ([]*Record, erro
 	return out, nil
 }
 
-// newID makes a deploy id that sorts by time: 20261130T094500Z-1a2b3c.
+// newID makes a deploy id that sorts by time and can be a DNS label (lower case, for
+// preview hosts <id>.<preview host>): 20261130t094500z-1a2b3c.
 func newID(now time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	return now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+	return strings.ToLower(now.UTC().Format("20060102T150405Z")) + "-" + hex.EncodeToString(b[:])
 }
 
 // whoami names the user and host for records and leases.

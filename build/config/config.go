@@ -90,6 +90,63 @@ type Site struct {
 	// CDN lists the CDNs in front of the site, each a one-key map naming its kind
 	// (varnish, fastly, cloudfront, cloudflare) to its settings; package purge reads them.
 	CDN []map[string]any `yaml:"cdn"`
+	// Edge configures the Varnish edge in front of the site (`stump edge vcl`, package
+	// edge, docs/edge.md). Nil when site.yaml has no edge: section.
+	Edge *Edge `yaml:"edge"`
+}
+
+// Edge is the site's part of the generated edge VCL (package edge checks the values).
+type Edge struct {
+	// Origin is the S3 website endpoint Varnish fetches from, http://host:port.
+	Origin string `yaml:"origin"`
+	// OriginHost is the Host header the origin expects (default BUCKET.WebsiteDomain,
+	// else the origin's host name).
+	OriginHost    string `yaml:"origin_host"`
+	WebsiteDomain string `yaml:"website_domain"`
+	// Host is the site's public host name (default: baseURL's host); Aliases serve the
+	// same site.
+	Host    string   `yaml:"host"`
+	Aliases []string `yaml:"aliases"`
+	// PreviewHost serves deploy previews at <id>.<PreviewHost> (atomic mode).
+	PreviewHost string `yaml:"preview_host"`
+	// NotFound is the site's 404 page (default /404.html).
+	NotFound string `yaml:"not_found"`
+	// Grace is how long stale objects are served while the origin is slow or down (default 24h).
+	Grace string `yaml:"grace"`
+	// Purgers are addresses or networks allowed to purge (default loopback).
+	Purgers []string `yaml:"purgers"`
+	// Headers override the default security headers; an empty value removes one.
+	Headers  map[string]string `yaml:"headers"`
+	Probe    EdgeProbe         `yaml:"probe"`
+	Defenses EdgeDefenses      `yaml:"defenses"`
+}
+
+// EdgeProbe is the origin health check.
+type EdgeProbe struct {
+	Disabled  bool   `yaml:"disabled"`
+	URL       string `yaml:"url"`
+	Interval  string `yaml:"interval"`
+	Timeout   string `yaml:"timeout"`
+	Window    int    `yaml:"window"`
+	Threshold int    `yaml:"threshold"`
+}
+
+// EdgeDefenses are the edge's answers to hostile traffic.
+type EdgeDefenses struct {
+	// WordPress blocks xmlrpc.php, pingbacks, wp-login.php and wp-admin probes (default on).
+	WordPress        *bool          `yaml:"wordpress"`
+	GeoHeader        string         `yaml:"geo_header"`
+	BlockedCountries []string       `yaml:"blocked_countries"`
+	RateLimit        *EdgeRateLimit `yaml:"rate_limit"`
+	TrustXFF         bool           `yaml:"trust_xff"`
+	BlockedStatus    int            `yaml:"blocked_status"`
+	BlockedBody      string         `yaml:"blocked_body"`
+}
+
+// EdgeRateLimit allows Requests per Per (a duration) for each client.
+type EdgeRateLimit struct {
+	Requests int    `yaml:"requests"`
+	Per      string `yaml:"per"`
 }
 
 // Cache holds TTLs as Go durations ("60s", "1h"). Fingerprinted assets are always
@@ -111,6 +168,9 @@ type Deploy struct {
 	// Order lists path globs written first when the live tree changes (after static
 	// files, before other pages).
 	Order []string `yaml:"order"`
+	// Mode is "inplace" (default: the live tree at the target's root) or "atomic"
+	// (trees under _stump/trees/<id>/, switched by a pointer the edge resolves).
+	Mode string `yaml:"mode"`
 }
 
 // Markdown configures the Markdown renderer.
@@ -341,6 +401,16 @@ func (l *Loaded) finish() error {
 			}
 		}
 	}
+	switch l.Deploy.Mode {
+	case "":
+		l.Deploy.Mode = "inplace"
+	case "inplace", "atomic":
+	default:
+		return errAt("$.deploy.mode", "deploy.mode must be inplace or atomic, not %q", l.Deploy.Mode)
+	}
+	if l.Edge != nil && strings.TrimSpace(l.Edge.Origin) == "" {
+		return errAt("$.edge", "edge needs origin, the S3 website endpoint Varnish fetches from (http://host:port)")
+	}
 	if l.Deploy.MaxDeletes < 0 {
 		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
 	}
@@ -407,6 +477,10 @@ func merge(d, s Site) Site {
 	}
 	if s.CDN != nil {
 		out.CDN = s.CDN
+	}
+	str(&out.Deploy.Mode, s.Deploy.Mode)
+	if s.Edge != nil {
+		out.Edge = s.Edge
 	}
 	out.Minify = d.Minify || s.Minify
 	out.CheckLinks = d.CheckLinks || s.CheckLinks

@@ -99,6 +99,7 @@ func deployer(c *cli.Context, st *siteTarget, site string) *publish.Deployer {
 		Lock:     publish.LockOptions{Wait: c.Bool("wait"), Break: c.Bool("break-lock")},
 		Progress: newProgress(c, site),
 		Order:    st.cfg.Deploy.Order,
+		Mode:     st.cfg.Deploy.Mode,
 	}
 	if spec := os.Getenv("STUMP_FAULT_KILL_AT"); spec != "" {
 		d.StepHook = killAt(spec)
@@ -165,7 +166,9 @@ type publishOutcome struct {
 	Target   string           `json:"target,omitempty"`
 	Result   *publish.Result  `json:"result,omitempty"`
 	Requests map[string]int64 `json:"requests,omitempty"`
-	Error    string           `json:"error,omitempty"`
+	// PreviewURL is where the edge serves a --preview deploy.
+	PreviewURL string `json:"previewURL,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 func publishCommand() *cli.Command {
@@ -181,6 +184,7 @@ func publishCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths (default: a quarter of the live site)", EnvVars: []string{"STUMP_MAX_DELETES"}},
 			&cli.BoolFlag{Name: "force", Usage: "lift the delete limit"},
 			&cli.BoolFlag{Name: "no-build", Usage: "publish the existing build output instead of building first"},
+			&cli.BoolFlag{Name: "preview", Usage: "upload and materialize a deploy without making it live; prints its preview URL"},
 			&cli.BoolFlag{Name: "drafts", Usage: "include drafts (a preview, not for production)"},
 			&cli.BoolFlag{Name: "future", Usage: "include pages dated in the future"},
 			&cli.IntFlag{Name: "parallel", Value: 2, Usage: "sites published at once with --all", EnvVars: []string{"STUMP_PARALLEL"}},
@@ -297,8 +301,11 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	}
 	res, err := d.Publish(ctx, objs, src, publish.Options{
 		DryRun: c.Bool("dry-run"), MaxDeletes: maxDel, Force: c.Bool("force"),
-		Message: c.String("message"), Revision: gitRevision(ws.Root),
+		Message: c.String("message"), Revision: gitRevision(ws.Root), Preview: c.Bool("preview"),
 	})
+	if res != nil && res.Preview {
+		out.PreviewURL = previewURL(st.cfg, res.Deploy)
+	}
 	out.Result = res
 	out.Requests = st.count.Counts()
 	if err != nil {
@@ -330,6 +337,13 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 		for _, p := range r.Plan.Deletes {
 			fmt.Fprintf(w, "  delete %s\n", p)
 		}
+	case r.Preview:
+		fmt.Fprintf(w, "%s: preview %s is ready on %s (not live): %s\n", o.Site, r.Deploy, o.Target, r.Plan.Summary())
+		if o.PreviewURL != "" {
+			fmt.Fprintf(w, "%s: preview URL: %s\n", o.Site, o.PreviewURL)
+		} else {
+			fmt.Fprintf(w, "%s: set edge.preview_host in site.yaml to get a preview URL; make it live with stump rollback --to %s\n", o.Site, r.Deploy)
+		}
 	case r.Noop:
 		fmt.Fprintf(w, "%s: %s is up to date (deploy %s): %s\n", o.Site, o.Target, r.Deploy, r.Plan.Summary())
 	default:
@@ -341,6 +355,14 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: published, but a CDN purge failed and is pending (stump status; stump purge --pending retries it)\n", o.Site)
 		}
 	}
+}
+
+// previewURL is https://<id>.<edge.preview_host>/ ("" without a preview host).
+func previewURL(cfg *config.Loaded, id string) string {
+	if cfg.Edge == nil || cfg.Edge.PreviewHost == "" {
+		return ""
+	}
+	return "https://" + id + "." + cfg.Edge.PreviewHost + "/"
 }
 
 // gitRevision is the workspace's commit, or "" outside git (with "-dirty" when changed).
@@ -435,7 +457,15 @@ func deploysCommand() *cli.Command {
 					if r.ID == ptr.Live {
 						mark = "*"
 					}
-					fmt.Fprintf(c.App.Writer, "%-2s %-24s %-20s %-10s %7d %10s %-14s %s\n", mark, r.ID, r.Time.UTC().Format("2006-01-02 15:04:05Z"), r.User, r.Files, humanBytes(r.Bytes), r.Revision, r.Message)
+					msg := r.Message
+					if r.Preview {
+						if u := previewURL(st.cfg, r.ID); u != "" {
+							msg = strings.TrimSpace("preview " + u + " " + msg)
+						} else {
+							msg = strings.TrimSpace("(preview) " + msg)
+						}
+					}
+					fmt.Fprintf(c.App.Writer, "%-2s %-24s %-20s %-10s %7d %10s %-14s %s\n", mark, r.ID, r.Time.UTC().Format("2006-01-02 15:04:05Z"), r.User, r.Files, humanBytes(r.Bytes), r.Revision, msg)
 				}
 				return nil
 			})

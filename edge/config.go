@@ -1,0 +1,537 @@
+// Package edge generates the Varnish configuration (VCL 4.1, with the xkey and
+// vsthrottle VMODs of varnish-modules) that routes every site of a workspace by Host to
+// its S3 website origin, caches it with grace, purges it the way package purge/varnish
+// asks, resolves atomic deploys and previews, and defends the sites (docs/edge.md).
+package edge
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stump-dev/stump/build/config"
+)
+
+// DefaultHeaders are the security headers every response gets unless edge.headers in
+// site.yaml changes them (an empty value removes one).
+var DefaultHeaders = map[string]string{
+	"Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+	"Content-Security-Policy":   "default-src 'self'",
+	"X-Frame-Options":           "DENY",
+	"Referrer-Policy":           "strict-origin-when-cross-origin",
+	"Permissions-Policy":        "interest-cohort=()",
+	"X-Content-Type-Options":    "nosniff",
+}
+
+// Defaults of the edge settings.
+const (
+	DefaultGrace         = 24 * time.Hour
+	DefaultNotFound      = "/404.html"
+	DefaultBlockedStatus = 403
+	DefaultBlockedBody   = "Forbidden\n"
+	DefaultGeoHeader     = "X-Country"
+)
+
+type kv struct{ k, v string }
+
+type headerRule struct {
+	re     string // over the requested file path ("/news/index.html")
+	values []kv   // "" value: unset
+}
+
+type redirect struct {
+	re, to, reason string
+	status         int
+}
+
+type probe struct {
+	url               string
+	interval, timeout time.Duration
+	window, threshold int
+}
+
+type backend struct {
+	name, host, port string
+	probe            *probe
+	originHost       string // Host header of the probe
+}
+
+type rateLimit struct {
+	requests int
+	per      time.Duration
+}
+
+// site is one site's edge settings, checked and ready to render.
+type site struct {
+	name        string
+	n           int
+	host        string
+	aliases     []string
+	previewHost string
+	atomic      bool
+	prefix      string // "" or "/a/b"
+	backend     *backend
+	originHost  string
+	notFound    string
+	grace       time.Duration
+	headers     []kv
+	rules       []headerRule
+	redirects   []redirect
+	metaHeaders []string // x-amz-meta-header-<name> names publish may store
+
+	wordpress     bool
+	geoHeader     string
+	countries     []string
+	rate          *rateLimit
+	trustXFF      bool
+	blockedStatus int
+	blockedReason string
+	blockedBody   string
+}
+
+var (
+	hostRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	headerNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	siteNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	countryRE    = regexp.MustCompile(`^[A-Za-z]{2}$`)
+	urlPathRE    = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+)
+
+// target is what the edge needs of a site's publish target.
+type target struct{ bucket, prefix string }
+
+// parseTarget reads a site's target (a URL or a name in stump.yaml's targets) without
+// importing package publish: only the bucket and prefix of an s3:// target matter.
+func parseTarget(ws *config.Workspace, raw string) (target, error) {
+	if ws != nil {
+		if u, ok := ws.Targets[raw]; ok {
+			raw = u
+		}
+	}
+	if raw == "" {
+		return target{}, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return target{}, fmt.Errorf("target does not parse as a URL")
+	}
+	switch u.Scheme {
+	case "s3":
+		if u.Host == "" {
+			return target{}, fmt.Errorf("target s3:// names no bucket")
+		}
+		p := strings.Trim(u.Path, "/")
+		if p != "" {
+			p = "/" + p
+		}
+		if !urlPathRE.MatchString(p+"/") || strings.Contains(p, `"`) {
+			return target{}, fmt.Errorf("target prefix %q has characters the edge cannot put in a URL", p)
+		}
+		return target{bucket: u.Host, prefix: p}, nil
+	case "file":
+		return target{}, nil
+	}
+	return target{}, fmt.Errorf("target %q is neither s3:// nor file://", u.Scheme+"://")
+}
+
+func parseDur(what, s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s %q is not a duration like 10s, 5m or 24h", what, s)
+	}
+	return d, nil
+}
+
+// check turns one site's config into a site, or says what is wrong with it.
+func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]*backend, order *[]*backend) (*site, error) {
+	e := cfg.Edge
+	if !siteNameRE.MatchString(cfg.Name) {
+		return nil, fmt.Errorf("site name %q cannot name surrogate keys", cfg.Name)
+	}
+	s := &site{name: cfg.Name, n: n, atomic: cfg.Deploy.Mode == "atomic"}
+
+	// Host names.
+	s.host = strings.ToLower(strings.TrimSpace(e.Host))
+	if s.host == "" && cfg.Base != nil {
+		s.host = strings.ToLower(cfg.Base.Hostname())
+	}
+	if s.host == "" {
+		return nil, fmt.Errorf("edge.host is not set and baseURL has no host: set edge.host to the site's public host name")
+	}
+	if !hostRE.MatchString(s.host) {
+		return nil, fmt.Errorf("edge.host %q is not a host name", s.host)
+	}
+	for _, a := range e.Aliases {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if !hostRE.MatchString(a) {
+			return nil, fmt.Errorf("edge.aliases: %q is not a host name", a)
+		}
+		s.aliases = append(s.aliases, a)
+	}
+	if e.PreviewHost != "" {
+		s.previewHost = strings.ToLower(strings.TrimSpace(e.PreviewHost))
+		if !hostRE.MatchString(s.previewHost) {
+			return nil, fmt.Errorf("edge.preview_host %q is not a host name", e.PreviewHost)
+		}
+	}
+
+	// Origin.
+	if strings.TrimSpace(e.Origin) == "" {
+		return nil, fmt.Errorf("edge.origin is missing: set it to the S3 website endpoint, http://host:port")
+	}
+	ou, err := url.Parse(e.Origin)
+	if err != nil || ou.Scheme != "http" || ou.Hostname() == "" || (ou.Path != "" && ou.Path != "/") || ou.User != nil || ou.RawQuery != "" {
+		return nil, fmt.Errorf("edge.origin %q is not http://host:port (Varnish fetches over plain HTTP; put TLS in front of it, not behind)", e.Origin)
+	}
+	port := ou.Port()
+	if port == "" {
+		port = "80"
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return nil, fmt.Errorf("edge.origin %q has no valid port", e.Origin)
+	}
+	oh := strings.ToLower(ou.Hostname())
+	if net.ParseIP(oh) == nil && !hostRE.MatchString(oh) {
+		return nil, fmt.Errorf("edge.origin %q: %q is not a host name or address", e.Origin, oh)
+	}
+	t, err := parseTarget(ws, cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	s.prefix = t.prefix
+	switch {
+	case e.OriginHost != "":
+		s.originHost = strings.ToLower(e.OriginHost)
+	case e.WebsiteDomain != "" && t.bucket != "":
+		s.originHost = strings.ToLower(t.bucket + "." + e.WebsiteDomain)
+	case e.WebsiteDomain != "":
+		return nil, fmt.Errorf("edge.website_domain needs an s3:// target to name the bucket; set edge.origin_host instead")
+	case net.ParseIP(oh) == nil:
+		s.originHost = oh
+	default:
+		return nil, fmt.Errorf("edge.origin %q is an address: set edge.origin_host (BUCKET.s3-website-REGION.amazonaws.com) or edge.website_domain", e.Origin)
+	}
+	if !hostRE.MatchString(s.originHost) {
+		return nil, fmt.Errorf("edge origin host %q is not a host name", s.originHost)
+	}
+
+	// Probe.
+	var pr *probe
+	if !e.Probe.Disabled {
+		pr = &probe{url: e.Probe.URL, window: e.Probe.Window, threshold: e.Probe.Threshold}
+		if pr.url == "" {
+			pr.url = s.prefix + "/"
+			if s.atomic {
+				pr.url = s.prefix + "/_stump/live"
+			}
+		}
+		if !urlPathRE.MatchString(pr.url) {
+			return nil, fmt.Errorf("edge.probe.url %q is not a URL path", pr.url)
+		}
+		if pr.interval, err = parseDur("edge.probe.interval", e.Probe.Interval, 5*time.Second); err != nil {
+			return nil, err
+		}
+		if pr.timeout, err = parseDur("edge.probe.timeout", e.Probe.Timeout, 2*time.Second); err != nil {
+			return nil, err
+		}
+		if pr.window == 0 {
+			pr.window = 5
+		}
+		if pr.threshold == 0 {
+			pr.threshold = 3
+		}
+		if pr.window < 1 || pr.window > 64 || pr.threshold < 1 || pr.threshold > pr.window {
+			return nil, fmt.Errorf("edge.probe: window must be 1-64 and threshold 1-window (got %d and %d)", pr.window, pr.threshold)
+		}
+	}
+	key := oh + ":" + port
+	b := backends[key]
+	if b == nil {
+		b = &backend{name: fmt.Sprintf("origin_%d", len(*order)), host: oh, port: port, probe: pr, originHost: s.originHost}
+		backends[key] = b
+		*order = append(*order, b)
+	}
+	s.backend = b
+
+	// Caching and pages.
+	if s.grace, err = parseDur("edge.grace", e.Grace, DefaultGrace); err != nil {
+		return nil, err
+	}
+	s.notFound = e.NotFound
+	if s.notFound == "" {
+		s.notFound = DefaultNotFound
+	}
+	if !urlPathRE.MatchString(s.notFound) || strings.Contains(s.notFound, "_stump") {
+		return nil, fmt.Errorf("edge.not_found %q is not a URL path like /404.html", e.NotFound)
+	}
+
+	// Headers.
+	hs := map[string]string{}
+	for k, v := range DefaultHeaders {
+		hs[http.CanonicalHeaderKey(k)] = v
+	}
+	for k, v := range e.Headers {
+		if !headerNameRE.MatchString(k) {
+			return nil, fmt.Errorf("edge.headers: %q is not a header name", k)
+		}
+		if err := checkValue("edge.headers."+k, v); err != nil {
+			return nil, err
+		}
+		hs[http.CanonicalHeaderKey(k)] = v
+	}
+	for k, v := range hs {
+		if v != "" {
+			s.headers = append(s.headers, kv{k, v})
+		}
+	}
+	sort.Slice(s.headers, func(i, j int) bool { return s.headers[i].k < s.headers[j].k })
+	meta := map[string]bool{}
+	for i, r := range cfg.Headers {
+		re, err := globRegex(r.Path)
+		if err != nil {
+			return nil, fmt.Errorf("headers[%d]: path %q: %v", i, r.Path, err)
+		}
+		hr := headerRule{re: re}
+		names := make([]string, 0, len(r.Values))
+		for k := range r.Values {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			switch strings.ToLower(k) {
+			case "cache-control", "content-type":
+				continue // publish stores these on the object
+			}
+			if !headerNameRE.MatchString(k) {
+				return nil, fmt.Errorf("headers[%d]: %q is not a header name", i, k)
+			}
+			if err := checkValue(fmt.Sprintf("headers[%d].values.%s", i, k), r.Values[k]); err != nil {
+				return nil, err
+			}
+			hr.values = append(hr.values, kv{http.CanonicalHeaderKey(k), r.Values[k]})
+			meta[strings.ToLower(k)] = true
+		}
+		if len(hr.values) > 0 {
+			s.rules = append(s.rules, hr)
+		}
+	}
+	for k := range meta {
+		s.metaHeaders = append(s.metaHeaders, k)
+	}
+	sort.Strings(s.metaHeaders)
+
+	// Redirects.
+	for i, r := range cfg.Redirects {
+		if !urlPathRE.MatchString(r.From) {
+			return nil, fmt.Errorf("redirects[%d]: from %q is not a URL path", i, r.From)
+		}
+		if err := checkValue(fmt.Sprintf("redirects[%d].to", i), r.To); err != nil || r.To == "" || strings.ContainsAny(r.To, " \t") {
+			return nil, fmt.Errorf("redirects[%d]: to %q is not a URL", i, r.To)
+		}
+		st := r.Status
+		if st == 0 {
+			st = 301
+		}
+		s.redirects = append(s.redirects, redirect{
+			re: "^" + regexp.QuoteMeta(r.From) + `(\?.*)?$`, to: r.To, status: st, reason: http.StatusText(st)})
+	}
+
+	// Defenses.
+	d := e.Defenses
+	s.wordpress = d.WordPress == nil || *d.WordPress
+	if len(d.BlockedCountries) > 0 {
+		s.geoHeader = d.GeoHeader
+		if s.geoHeader == "" {
+			s.geoHeader = DefaultGeoHeader
+		}
+		if !headerNameRE.MatchString(s.geoHeader) {
+			return nil, fmt.Errorf("edge.defenses.geo_header %q is not a header name", d.GeoHeader)
+		}
+		for _, c := range d.BlockedCountries {
+			if !countryRE.MatchString(c) {
+				return nil, fmt.Errorf("edge.defenses.blocked_countries: %q is not a two-letter ISO 3166 country code like RU", c)
+			}
+			s.countries = append(s.countries, strings.ToUpper(c))
+		}
+	} else if d.GeoHeader != "" && !headerNameRE.MatchString(d.GeoHeader) {
+		return nil, fmt.Errorf("edge.defenses.geo_header %q is not a header name", d.GeoHeader)
+	}
+	if d.RateLimit != nil {
+		if d.RateLimit.Requests <= 0 {
+			return nil, fmt.Errorf("edge.defenses.rate_limit.requests must be a positive number of requests, not %d", d.RateLimit.Requests)
+		}
+		per, err := parseDur("edge.defenses.rate_limit.per", d.RateLimit.Per, 0)
+		if err != nil || per == 0 {
+			return nil, fmt.Errorf("edge.defenses.rate_limit.per %q is not a duration like 10s", d.RateLimit.Per)
+		}
+		s.rate = &rateLimit{requests: d.RateLimit.Requests, per: per}
+	}
+	s.trustXFF = d.TrustXFF
+	s.blockedStatus = d.BlockedStatus
+	if s.blockedStatus == 0 {
+		s.blockedStatus = DefaultBlockedStatus
+	}
+	if s.blockedStatus < 200 || s.blockedStatus > 599 || http.StatusText(s.blockedStatus) == "" ||
+		(s.blockedStatus >= 300 && s.blockedStatus < 400) {
+		return nil, fmt.Errorf("edge.defenses.blocked_status %d is not an HTTP status for a refusal (like 403, 404 or 429)", d.BlockedStatus)
+	}
+	s.blockedReason = http.StatusText(s.blockedStatus)
+	s.blockedBody = d.BlockedBody
+	if s.blockedBody == "" {
+		s.blockedBody = DefaultBlockedBody
+	}
+	if strings.Contains(s.blockedBody, `"}`) {
+		return nil, fmt.Errorf(`edge.defenses.blocked_body may not contain "}`)
+	}
+	return s, nil
+}
+
+// checkValue refuses a header value VCL cannot hold or HTTP cannot carry.
+func checkValue(what, v string) error {
+	for _, r := range v {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return fmt.Errorf("%s: the value has control characters", what)
+		}
+	}
+	if strings.Contains(v, `"}`) {
+		return fmt.Errorf(`%s: the value may not contain "}`, what)
+	}
+	return nil
+}
+
+// globRegex turns a site.yaml path glob (as package publish matches them: "*.pdf"
+// matches base names, "downloads/**" any depth, "*" and "?" within a segment) into a
+// PCRE over the requested file path ("/downloads/a/b.pdf", "/news/index.html").
+func globRegex(glob string) (string, error) {
+	g := strings.TrimPrefix(glob, "/")
+	if g == "" {
+		return "", fmt.Errorf("an empty glob")
+	}
+	if _, err := path.Match(g, ""); err != nil {
+		return "", fmt.Errorf("not a valid glob (%v)", err)
+	}
+	if strings.ContainsAny(g, "\"\n\r") {
+		return "", fmt.Errorf("quotes and line breaks cannot be in a glob")
+	}
+	if !strings.Contains(g, "/") {
+		seg, err := segRegex(g)
+		if err != nil {
+			return "", err
+		}
+		return "/" + seg + "$", nil
+	}
+	segs := strings.Split(g, "/")
+	var b strings.Builder
+	b.WriteString("^/")
+	for i, sg := range segs {
+		last := i == len(segs)-1
+		if sg == "**" {
+			if last {
+				b.WriteString(".*")
+			} else {
+				b.WriteString("([^/]+/)*")
+			}
+			continue
+		}
+		if sg == "" {
+			return "", fmt.Errorf("an empty path segment")
+		}
+		r, err := segRegex(sg)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString(r)
+		if !last {
+			b.WriteString("/")
+		}
+	}
+	b.WriteString("$")
+	return b.String(), nil
+}
+
+// segRegex converts one glob segment.
+func segRegex(g string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(g); i++ {
+		c := g[i]
+		switch c {
+		case '*':
+			b.WriteString("[^/]*")
+		case '?':
+			b.WriteString("[^/]")
+		case '\\':
+			if i+1 >= len(g) {
+				return "", fmt.Errorf("a trailing backslash")
+			}
+			i++
+			b.WriteString(regexp.QuoteMeta(string(g[i])))
+		case '[':
+			j := strings.IndexByte(g[i+1:], ']')
+			if j < 0 {
+				return "", fmt.Errorf("an unclosed [")
+			}
+			class := g[i+1 : i+1+j]
+			neg := strings.HasPrefix(class, "^")
+			if neg {
+				class = class[1:]
+			}
+			var cb strings.Builder
+			cb.WriteString("[")
+			if neg {
+				cb.WriteString("^/")
+			}
+			for k := 0; k < len(class); k++ {
+				ch := class[k]
+				switch ch {
+				case '\\':
+					if k+1 < len(class) {
+						k++
+						cb.WriteString(`\` + string(class[k]))
+					}
+				case '-':
+					cb.WriteByte('-')
+				case ']', '[', '^':
+					cb.WriteString(`\` + string(ch))
+				default:
+					if (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') {
+						cb.WriteByte(ch)
+					} else {
+						cb.WriteString(`\` + string(ch))
+					}
+				}
+			}
+			cb.WriteString("]")
+			b.WriteString(cb.String())
+			i += j + 1
+		default:
+			b.WriteString(regexp.QuoteMeta(string(c)))
+		}
+	}
+	return b.String(), nil
+}
+
+// vclStr quotes s as a VCL string: "s", or {"s"} when s holds a double quote or a line
+// break.
+func vclStr(s string) string {
+	if !strings.ContainsAny(s, "\"\n\r") {
+		return `"` + s + `"`
+	}
+	return `{"` + s + `"}`
+}
+
+func dur(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%ds", int64(d/time.Second))
+	}
+	return fmt.Sprintf("%dms", d.Milliseconds())
+}
