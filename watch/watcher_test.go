@@ -289,8 +289,10 @@ func TestWatcherBurst(t *testing.T) {
 		base := t.TempDir()
 		root := filepath.Join(base, "site")
 		os.MkdirAll(filepath.Join(root, "content"), 0o755)
-		// Default quiet window and max wait: a checkout of 500 files is one batch.
-		w, err := NewWatcher(WatcherOptions{Dirs: []string{root}, Poll: poll})
+		// The default quiet window: a checkout of 500 files is one batch. MaxWait is
+		// raised so a slow machine (the race detector, a loaded CI host) writing the
+		// 500 files for longer than the default cap does not split them.
+		w, err := NewWatcher(WatcherOptions{Dirs: []string{root}, Poll: poll, MaxWait: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
