@@ -363,13 +363,21 @@ sub stump_block {
 		fmt.Fprintf(&d, "        set req.backend_hint = %s;\n        set req.http.X-Stump-Origin-Host = %q;\n", s.backend.name, s.originHost)
 		fmt.Fprintf(&d, "        if (req.http.X-Stump-NotFound) {\n            set req.http.X-Stump-Path = %q;\n        } else {\n            set req.http.X-Stump-Path = req.http.X-Stump-Url;\n        }\n", s.notFound)
 		if s.atomic {
-			fmt.Fprintf(&d, `        if (!req.http.X-Stump-Deploy) {
+			// Fingerprinted assets are their own content-addressed keys at the prefix
+			// root (publish uploads them there; only gc removes them), so a page of an
+			// earlier deploy, cached in a browser or at the edge, keeps finding its assets
+			// after a switch, and no pointer lookup is needed for them.
+			fmt.Fprintf(&d, `        if (req.http.X-Stump-Path ~ "\.[0-9a-f]{64}\.[A-Za-z0-9]+$" && !req.http.X-Stump-NotFound) {
+            set req.url = "%s" + req.http.X-Stump-Path;
+            return (hash);
+        }
+        if (!req.http.X-Stump-Deploy) {
             # Which deploy is live: _stump/live, through the cache (purged on switch).
             set req.http.X-Stump-Phase = "pointer";
             set req.url = "%s/_stump/live";
             return (hash);
         }
-`, s.prefix)
+`, s.prefix, s.prefix)
 		}
 		fmt.Fprintf(&d, `        if (req.http.X-Stump-Deploy && req.http.X-Stump-Deploy != "-") {
             set req.url = "%s/_stump/trees/" + req.http.X-Stump-Deploy + req.http.X-Stump-Path;

@@ -97,6 +97,9 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	if live == nil || live.ID == rec.ID {
 		commit.Previous = ptr.Previous
 	}
+	if d.Purger != nil {
+		commit.PurgeOwed = owed(ptr)
+	}
 	tag, err := d.putPointer(ctx, commit, ptrTag)
 	if err != nil {
 		return err
@@ -108,10 +111,7 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 		return err
 	}
 	if d.Purger != nil {
-		var from []Object
-		if live != nil {
-			from = live.Objects
-		}
+		from := d.purgeFrom(ctx, ptr, live)
 		var pending []byte
 		if kp, ok := d.Purger.(KeyPurger); ok {
 			pending, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
@@ -124,17 +124,14 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
 		}
 		commit.PendingPurge = d.mergePending(more, pending)
+		commit.PurgeOwed = ""
 		d.purgePending = len(commit.PendingPurge) > 0
-		if !samePending(commit.PendingPurge, ptr.PendingPurge) || d.purgePending {
-			if _, err := d.putPointer(ctx, commit, tag); err != nil {
-				return err
-			}
+		if _, err := d.putPointer(ctx, commit, tag); err != nil {
+			return err
 		}
 	}
 	return d.stepDone("purge")
 }
-
-func samePending(a, b []byte) bool { return string(a) == string(b) }
 
 // writeLive writes _stump/live naming deploy id, for the edge.
 func (d *Deployer) writeLive(ctx context.Context, id string) error {
@@ -177,29 +174,74 @@ func (d *Deployer) rollbackTree(ctx context.Context, lk *lock, ptr Pointer, tag 
 	return d.switchTree(ctx, lk, ptr, tag, target, live)
 }
 
-// repairLive rewrites _stump/live (under the lock) when it does not name the pointer's
-// live deploy, and purges the pointer key.
-func (d *Deployer) repairLive(ctx context.Context, id string) error {
-	if cur, err := ReadLive(ctx, d.Store); err != nil || cur == id {
-		return err
+// owed is the deploy whose switch to the next one still needs a purge: the one a killed
+// publish owed, else the live one (about to be replaced).
+func owed(ptr Pointer) string {
+	if ptr.PurgeOwed != "" {
+		return ptr.PurgeOwed
+	}
+	return ptr.Live
+}
+
+// settle finishes what a publish killed after its commit left undone: in atomic mode
+// _stump/live behind the pointer, and a purge owed for the switch. It costs one GET of
+// _stump/live in atomic mode and nothing else when all is settled.
+func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
+	stale := false
+	if ptr.Mode == ModeAtomic {
+		cur, err := ReadLive(ctx, d.Store)
+		if err != nil {
+			return err
+		}
+		stale = cur != ptr.Live
+	}
+	if !stale && (ptr.PurgeOwed == "" || d.Purger == nil) {
+		return nil
 	}
 	lk, err := acquire(ctx, d.Store, d.Lock)
 	if err != nil {
 		return err
 	}
 	defer lk.release(context.WithoutCancel(ctx))
-	ptr, _, err := ReadPointer(ctx, d.Store)
-	if err != nil || ptr.Live != id {
+	ptr, tag, err := ReadPointer(ctx, d.Store)
+	if err != nil {
 		return err
 	}
-	d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", id)
-	if err := d.writeLive(ctx, id); err != nil {
-		return err
-	}
-	if kp, ok := d.Purger.(KeyPurger); ok {
-		if _, err := kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)}); err != nil {
-			d.Log.Warn("purging the pointer failed", "site", d.Site, "err", err)
+	if ptr.Mode == ModeAtomic {
+		if cur, err := ReadLive(ctx, d.Store); err != nil {
+			return err
+		} else if cur != ptr.Live {
+			d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", ptr.Live)
+			if err := d.writeLive(ctx, ptr.Live); err != nil {
+				return err
+			}
 		}
 	}
-	return nil
+	if ptr.PurgeOwed == "" || d.Purger == nil {
+		return nil
+	}
+	var from []Object
+	if prev, err := ReadRecord(ctx, d.Store, ptr.PurgeOwed); err == nil {
+		from = prev.Objects
+	}
+	live, err := ReadRecord(ctx, d.Store, ptr.Live)
+	if err != nil {
+		return err
+	}
+	var pending []byte
+	if kp, ok := d.Purger.(KeyPurger); ok && ptr.Mode == ModeAtomic {
+		pending, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
+		if err != nil {
+			d.Log.Warn("purging the pointer failed; recorded as pending", "site", d.Site, "err", err)
+		}
+	}
+	more, err := d.Purger.Purge(ctx, d.Site, from, live.Objects, ptr.PendingPurge)
+	if err != nil {
+		d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
+	}
+	ptr.PendingPurge = d.mergePending(more, pending)
+	ptr.PurgeOwed = ""
+	d.purgePending = len(ptr.PendingPurge) > 0
+	_, err = d.putPointer(ctx, ptr, tag)
+	return err
 }

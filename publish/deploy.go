@@ -232,12 +232,13 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if !opts.Preview && ptr.Mode == d.mode() && (plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0) {
 		res.Noop = true
 		res.Deploy = ptr.Live
-		if d.mode() == ModeAtomic && ptr.Live != "" {
-			// A deploy killed between its pointer write and _stump/live leaves the
-			// edge on the old tree: make _stump/live agree with the pointer.
-			if err := d.repairLive(ctx, ptr.Live); err != nil {
+		if ptr.Live != "" {
+			// A deploy killed between its commit and its purge (and, in atomic mode,
+			// before _stump/live) is finished here.
+			if err := d.settle(ctx, ptr); err != nil {
 				return res, err
 			}
+			res.PurgePending = d.purgePending
 		}
 		if d.Lock.Break {
 			// Asked to break a stale lease: do it even though nothing changed, so the
@@ -507,6 +508,9 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		err = lk.check()
 	}
 	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeInPlace, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
+	if d.Purger != nil {
+		commit.PurgeOwed = owed(ptr)
+	}
 	if err == nil {
 		tag, err = d.putPointer(ctx, commit, tag)
 	}
@@ -524,15 +528,13 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		return err
 	}
 	if d.Purger != nil {
-		var from []Object
-		if live != nil {
-			from = live.Objects
-		}
+		from := d.purgeFrom(ctx, ptr, live)
 		pending, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects, ptr.PendingPurge)
 		if err != nil {
 			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
 		}
 		commit.PendingPurge = pending
+		commit.PurgeOwed = ""
 		if len(pending) > 0 {
 			// Record it now: a kill before the clean step must not lose it.
 			if tag, err = d.putPointer(ctx, commit, tag); err != nil {
@@ -584,6 +586,20 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 		return "", fmt.Errorf("the pointer changed under this publish (another publish without the lock?); nothing more was made live: %w", err)
 	}
 	return tag, err
+}
+
+// purgeFrom is what the edge may still hold: the objects of the deploy a killed publish
+// owed a purge for, else the live deploy's.
+func (d *Deployer) purgeFrom(ctx context.Context, ptr Pointer, live *Record) []Object {
+	if ptr.PurgeOwed != "" && (live == nil || ptr.PurgeOwed != live.ID) {
+		if r, err := ReadRecord(ctx, d.Store, ptr.PurgeOwed); err == nil {
+			return r.Objects
+		}
+	}
+	if live != nil {
+		return live.Objects
+	}
+	return nil
 }
 
 // mergePending joins two pending-purge documents through the purger, which knows their

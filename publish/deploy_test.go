@@ -647,3 +647,71 @@ func TestGiveUpUndoes(t *testing.T) {
 		t.Errorf("pointer left marked: %+v", st.Pointer)
 	}
 }
+
+// recPurger records the purges publish asks for.
+type recPurger struct {
+	mu    sync.Mutex
+	calls [][2]int // len(from), len(to)
+	keys  []string
+}
+
+func (r *recPurger) Purge(_ context.Context, _ string, from, to []Object, _ []byte) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, [2]int{len(from), len(to)})
+	return nil, nil
+}
+
+func (r *recPurger) PurgeKeys(_ context.Context, _ string, keys []string) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.keys = append(r.keys, keys...)
+	return nil, nil
+}
+
+// TestPurgeOwedAfterKill: a publish stopped right after its commit has not purged; the
+// next publish, though it has nothing to upload, runs that purge (and in atomic mode
+// rewrites _stump/live).
+func TestPurgeOwedAfterKill(t *testing.T) {
+	for _, mode := range []string{ModeInPlace, ModeAtomic} {
+		t.Run(mode, func(t *testing.T) {
+			m := mem.New()
+			p := &recPurger{}
+			d := newDeployer(m)
+			d.Mode, d.Purger = mode, p
+			if _, err := publishSite(t, d, v1, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			d.StepHook = func(name string) error {
+				if name == "commit" {
+					return errKilled
+				}
+				return nil
+			}
+			if _, err := publishSite(t, d, v2, Options{}); !errors.Is(err, errKilled) {
+				t.Fatalf("stop at commit: %v", err)
+			}
+			d.StepHook = nil
+			before := len(p.calls)
+			// In place, the stopped deploy left its deletes pending, so this publish
+			// has work; in atomic mode it has none. Either way it purges v1 → v2.
+			if _, err := publishSite(t, d, v2, Options{}); err != nil {
+				t.Fatalf("second publish: %v", err)
+			}
+			if len(p.calls) != before+1 || p.calls[len(p.calls)-1][0] != len(v1) {
+				t.Errorf("the owed purge (v1 → v2) did not run: %v", p.calls)
+			}
+			ptr, _, _ := ReadPointer(context.Background(), m)
+			if ptr.PurgeOwed != "" {
+				t.Errorf("purge still owed: %+v", ptr)
+			}
+			if mode == ModeAtomic {
+				wantTree(t, m, v2)
+			}
+			// Settled: a third publish purges nothing.
+			if _, err := publishSite(t, d, v2, Options{}); err != nil || len(p.calls) != before+1 {
+				t.Errorf("a settled site purged again: %v %v", p.calls, err)
+			}
+		})
+	}
+}

@@ -50,6 +50,10 @@ type Pointer struct {
 	Since   time.Time `json:"since"`
 	// PendingDeletes are paths a committed deploy removed but did not delete yet.
 	PendingDeletes []string `json:"pendingDeletes,omitempty"`
+	// PurgeOwed names the deploy that was live before Live when the purge of the
+	// switch between them has not run yet (a publish killed between its commit and
+	// its purge); the next publish runs it.
+	PurgeOwed string `json:"purgeOwed,omitempty"`
 	// Mode is the layout of the live deploy: ModeInPlace or ModeAtomic.
 	Mode string `json:"mode,omitempty"`
 	// PendingPurge is purge work that failed and is to be retried (see package purge).
