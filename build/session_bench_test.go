@@ -1,3 +1,5 @@
+//go:build bench
+
 package build
 
 import (
@@ -12,15 +14,16 @@ import (
 )
 
 // TestSessionLatency measures watch-mode rebuild times on a generated site: a body edit,
-// a title edit (structural) and a template edit, against the first full build. It runs
-// only when STUMP_BENCH_WATCH names a workspace made by cmd/sitegen (site "gen"):
+// a title edit (structural) and a template edit, against the first full build. It is built
+// only with the "bench" tag; STUMP_BENCH_WATCH names a workspace made by cmd/sitegen
+// (site "gen"):
 //
 //	go run ./cmd/sitegen -pages 10000 -out /tmp/gen10k
-//	STUMP_BENCH_WATCH=/tmp/gen10k go test -run TestSessionLatency -v ./build/
+//	STUMP_BENCH_WATCH=/tmp/gen10k go test -tags bench -run TestSessionLatency -v ./build/
 func TestSessionLatency(t *testing.T) {
 	dir := os.Getenv("STUMP_BENCH_WATCH")
 	if dir == "" {
-		t.Skip("set STUMP_BENCH_WATCH to a sitegen workspace to measure")
+		t.Fatal("set STUMP_BENCH_WATCH to a sitegen workspace (go run ./cmd/sitegen -pages 10000 -out DIR)")
 	}
 	ws, err := Open(dir)
 	if err != nil {

@@ -1,3 +1,5 @@
+//go:build bench
+
 package edge
 
 import (
@@ -50,16 +52,13 @@ func loadavg() string {
 // TestEdgeLoad is the edge benchmark (docs/edge.md): a generated site of a few thousand
 // pages published with the CLI to versitygw, served by Varnish with the generated VCL,
 // loaded at a constant rate over loopback while a deploy that changes some pages, and
-// its purge, run in the middle of the window. It runs only with STUMP_BENCH_EDGE=1.
+// its purge, run in the middle of the window. It is built only with the "bench" build tag.
 //
 // Settings: STUMP_BENCH_EDGE_RATE (requests/s, default 2500), STUMP_BENCH_EDGE_DURATION
 // (default 60s, at most 10m), STUMP_BENCH_EDGE_PAGES (default 3000),
 // STUMP_BENCH_EDGE_CONNS (default 64), STUMP_BENCH_EDGE_MODE (atomic, the default, or
 // inplace).
 func TestEdgeLoad(t *testing.T) {
-	if os.Getenv("STUMP_BENCH_EDGE") != "1" {
-		t.Skip("the edge load benchmark runs with STUMP_BENCH_EDGE=1 (see docs/edge.md)")
-	}
 	rate := benchInt(t, "STUMP_BENCH_EDGE_RATE", 2500, 1, maxLoadRate)
 	pages := benchInt(t, "STUMP_BENCH_EDGE_PAGES", 3000, 10, 20000)
 	conns := benchInt(t, "STUMP_BENCH_EDGE_CONNS", 64, 1, maxLoadConns)

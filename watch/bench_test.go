@@ -1,3 +1,5 @@
+//go:build bench
+
 package watch
 
 import (
@@ -22,13 +24,13 @@ import (
 // (site "gen"); it edits that workspace's files:
 //
 //	go run ./cmd/sitegen -pages 10000 -out /tmp/gen10k
-//	STUMP_BENCH_WATCH=/tmp/gen10k go test -run TestWatchLatency -v ./watch/
+//	STUMP_BENCH_WATCH=/tmp/gen10k go test -tags bench -run TestWatchLatency -v ./watch/
 //
 // STUMP_BENCH_EDITS sets the number of content edits (default 50).
 func TestWatchLatency(t *testing.T) {
 	dir := os.Getenv("STUMP_BENCH_WATCH")
 	if dir == "" {
-		t.Skip("set STUMP_BENCH_WATCH to a sitegen workspace to measure")
+		t.Fatal("set STUMP_BENCH_WATCH to a sitegen workspace (go run ./cmd/sitegen -pages 10000 -out DIR)")
 	}
 	edits := 50
 	if n, err := strconv.Atoi(os.Getenv("STUMP_BENCH_EDITS")); err == nil && n > 0 {

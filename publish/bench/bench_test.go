@@ -311,42 +311,6 @@ func runOnce(t testing.TB, env testenv.S3Env, b builds, run int) map[string]samp
 	return out
 }
 
-// TestPublishBench is the publish benchmark (see bench/README.md). It runs only with
-// STUMP_BENCH_PUBLISH=1; bench/publish.sh sets it up. Settings: STUMP_BENCH_PAGES
-// (10000), STUMP_BENCH_RUNS (3), STUMP_BENCH_SEED (1), STUMP_BENCH_OUT (a file the
-// Markdown report is also written to), STUMP_BENCH_DIR (where the site is generated and
-// built; default a temporary folder).
-func TestPublishBench(t *testing.T) {
-	if os.Getenv("STUMP_BENCH_PUBLISH") != "1" {
-		t.Skip("the publish benchmark runs with STUMP_BENCH_PUBLISH=1 (see bench/publish.sh)")
-	}
-	pages := envInt(t, "STUMP_BENCH_PAGES", 10000)
-	runs := envInt(t, "STUMP_BENCH_RUNS", 3)
-	seed := envInt(t, "STUMP_BENCH_SEED", 1)
-	env := testenv.S3(t)
-	dir := os.Getenv("STUMP_BENCH_DIR")
-	if dir == "" {
-		dir = t.TempDir()
-	} else {
-		if err := os.RemoveAll(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	loadBefore := loadAvg()
-	b := prepare(t, dir, pages, uint64(seed))
-	var all []map[string]sample
-	for i := 1; i <= runs; i++ {
-		all = append(all, runOnce(t, env, b, i))
-	}
-	md := report(b, pages, runs, all, loadBefore, loadAvg())
-	fmt.Println(md)
-	if out := os.Getenv("STUMP_BENCH_OUT"); out != "" {
-		if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestPublishCosts is a small, always-run version of the benchmark that checks the
 // request costs the design promises, on a real S3 server: a no-op redeploy reads the
 // pointer and the live record and nothing else (no listing); a deploy uploads each new

@@ -1,6 +1,6 @@
 // Package bench measures what a publish costs on a real S3 server: wall time and the
 // S3 requests it sends, by operation. The benchmark itself is TestPublishBench (run it
-// with bench/publish.sh, or STUMP_BENCH_PUBLISH=1 go test -run TestPublishBench); this
+// with bench/publish.sh, or go test -tags bench -run TestPublishBench); this
 // file holds the two request counters it uses:
 //
 //   - Transport, an http.RoundTripper for s3store.Config.HTTPClient, which counts the
