@@ -42,4 +42,3 @@ func TestPublishBench(t *testing.T) {
 		}
 	}
 }
-
