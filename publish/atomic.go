@@ -111,21 +111,8 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 		return err
 	}
 	if d.Purger != nil {
-		from := d.purgeFrom(ctx, ptr, live)
-		var pending []byte
-		if kp, ok := d.Purger.(KeyPurger); ok {
-			pending, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
-			if err != nil {
-				d.Log.Warn("purging the pointer failed; recorded as pending", "site", d.Site, "err", err)
-			}
-		}
-		more, err := d.Purger.Purge(ctx, d.Site, from, rec.Objects, ptr.PendingPurge)
-		if err != nil {
-			d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
-		}
-		commit.PendingPurge = d.mergePending(more, pending)
+		commit.PendingPurge = d.purgeSwitch(ctx, d.purgeFrom(ctx, ptr, live), rec.Objects, ptr.PendingPurge, true)
 		commit.PurgeOwed = ""
-		d.purgePending = len(commit.PendingPurge) > 0
 		if _, err := d.putPointer(ctx, commit, tag); err != nil {
 			return err
 		}
@@ -228,20 +215,28 @@ func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
 	if err != nil {
 		return err
 	}
-	var pending []byte
-	if kp, ok := d.Purger.(KeyPurger); ok && ptr.Mode == ModeAtomic {
-		pending, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
-		if err != nil {
+	ptr.PendingPurge = d.purgeSwitch(ctx, from, live.Objects, ptr.PendingPurge, ptr.Mode == ModeAtomic)
+	ptr.PurgeOwed = ""
+	_, err = d.putPointer(ctx, ptr, tag)
+	return err
+}
+
+// purgeSwitch purges a switch from objects from to objects to (and, in atomic mode,
+// the pointer key first), retrying pending work; it returns what is still pending and
+// sets d.purgePending. Failures are logged, never returned: they stay pending.
+func (d *Deployer) purgeSwitch(ctx context.Context, from, to []Object, pending []byte, pointer bool) []byte {
+	var keysLeft []byte
+	if kp, ok := d.Purger.(KeyPurger); ok && pointer {
+		var err error
+		if keysLeft, err = kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)}); err != nil {
 			d.Log.Warn("purging the pointer failed; recorded as pending", "site", d.Site, "err", err)
 		}
 	}
-	more, err := d.Purger.Purge(ctx, d.Site, from, live.Objects, ptr.PendingPurge)
+	more, err := d.Purger.Purge(ctx, d.Site, from, to, pending)
 	if err != nil {
 		d.Log.Warn("purge failed; recorded as pending", "site", d.Site, "err", err)
 	}
-	ptr.PendingPurge = d.mergePending(more, pending)
-	ptr.PurgeOwed = ""
-	d.purgePending = len(ptr.PendingPurge) > 0
-	_, err = d.putPointer(ctx, ptr, tag)
-	return err
+	left := d.mergePending(more, keysLeft)
+	d.purgePending = len(left) > 0
+	return left
 }

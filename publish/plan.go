@@ -178,6 +178,9 @@ func (p *Plan) Summary() string {
 		p.NewBlobs, humanBytes(p.BlobBytes), p.AssetCount, humanBytes(p.AssetBytes), p.WriteCount, p.DeleteCount, p.Unchanged)
 }
 
+// HumanBytes formats a byte count for people (1.5 MiB).
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 func humanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
