@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync/atomic"
 
-	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/diag"
 	"github.com/stump-dev/stump/build/markdown"
 )
@@ -128,11 +127,9 @@ func (st *siteState) assemble() error {
 			}
 		}
 	}
-	// Home lists every regular page; top-level pages are its RegularPages too.
-	topLevel := home.RegularPages
+	// Home lists every regular page.
 	home.Pages = regular
 	home.RegularPages = regular
-	_ = topLevel
 	sortPages(s.Sections)
 	st.assembleTaxonomies()
 	st.assembleMenus()
@@ -336,5 +333,3 @@ func humanize(s string) string {
 	r[0] = []rune(strings.ToUpper(string(r[0])))[0]
 	return string(r)
 }
-
-var _ = config.SiteFile

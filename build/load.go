@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -475,5 +474,3 @@ var knownTypes = map[string]string{
 	".webmanifest": "application/manifest+json",
 	".md":          "text/markdown; charset=utf-8",
 }
-
-var _ sync.Mutex

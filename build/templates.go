@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -280,14 +279,3 @@ func guessColumn(src string, line int, msg string) int {
 	}
 	return 0
 }
-
-// layoutNames lists all layouts (for messages and tests).
-func (ls *layouts) layoutNames() []string {
-	var out []string
-	for n := range ls.files {
-		out = append(out, n)
-	}
-	return out
-}
-
-var _ = path.Join

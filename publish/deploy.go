@@ -14,7 +14,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/stump-dev/stump/build/manifest"
 	"github.com/stump-dev/stump/publish/store"
 )
 
@@ -730,5 +729,3 @@ func (d *Deployer) deleteBatched(ctx context.Context, paths []string) error {
 	}
 	return nil
 }
-
-var _ = manifest.FileName

@@ -340,8 +340,6 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 	return probs, nil
 }
 
-var _ = errors.Is
-
 // PendingRetrier retries pending purge work (package purge's Purger).
 type PendingRetrier interface {
 	Retry(ctx context.Context, pending []byte) ([]byte, error)

@@ -601,5 +601,3 @@ func verifyCommand() *cli.Command {
 		},
 	}
 }
-
-var _ = os.Stderr
