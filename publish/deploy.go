@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -228,7 +229,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if opts.DryRun {
 		return res, nil
 	}
-	if !opts.Preview && ptr.Mode == d.mode() && (plan.Empty() && ptr.State == StateLive || plan.Empty() && ptr.Live == "" && len(objects) == 0) {
+	if d.noop(ptr, plan, opts) {
 		res.Noop = true
 		res.Deploy = ptr.Live
 		if ptr.Live != "" {
@@ -268,35 +269,33 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		return res, err
 	}
 	// Someone may have committed between our read and the lock: read the pointer again
-	// (and the live record only if the pointer changed) and plan from what we hold the
-	// lock for.
-	ptr2, ptrTag, err := ReadPointer(ctx, d.Store)
-	if err != nil {
+	// and, only if it changed, plan again from what we now hold the lock for.
+	ptrTag := firstTag
+	if again, tag, err := ReadPointer(ctx, d.Store); err != nil {
 		return res, err
-	}
-	if ptrTag != firstTag || ptr2.Live != ptr.Live {
-		if ptr2, ptrTag, live, err = d.live(ctx); err != nil {
+	} else if tag != firstTag {
+		if ptr, ptrTag, live, err = d.live(ctx); err != nil {
 			return res, err
 		}
-	}
-	ptr = ptr2
-	unknown, _, err = d.unknownPaths(ctx, ptr, live)
-	if err != nil {
-		return res, err
+		if unknown, _, err = d.unknownPaths(ctx, ptr, live); err != nil {
+			return res, err
+		}
+		plan = d.plan(live, objects, unknown, ptr)
+		res.Plan = plan
+		if err := d.checkDeletes(plan, live, opts); err != nil {
+			return res, err
+		}
+		if d.noop(ptr, plan, opts) {
+			res.Noop = true
+			res.Deploy = ptr.Live
+			return res, nil
+		}
+	} else {
+		ptr = again
 	}
 	if ptr.State == StateMaterializing {
 		res.Repaired = ptr.Pending
 		d.Log.Info("rolling an interrupted deploy forward", "site", d.Site, "interrupted", ptr.Pending)
-	}
-	plan = d.plan(live, objects, unknown, ptr)
-	res.Plan = plan
-	if err := d.checkDeletes(plan, live, opts); err != nil {
-		return res, err
-	}
-	if !opts.Preview && ptr.Mode == d.mode() && plan.Empty() && ptr.State == StateLive {
-		res.Noop = true
-		res.Deploy = ptr.Live
-		return res, nil
 	}
 	uploadedFiles, uploadedBytes, err := d.upload(ctx, plan, src)
 	if err != nil {
@@ -347,6 +346,12 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	return res, nil
 }
 
+// noop reports a publish with nothing to do: the plan is empty and the live deploy is
+// settled in the mode this deployer writes (a preview always makes a deploy).
+func (d *Deployer) noop(ptr Pointer, plan *Plan, opts Options) bool {
+	return !opts.Preview && ptr.Mode == d.mode() && plan.Empty() && ptr.State == StateLive
+}
+
 // plan is Diff plus the deletes a committed deploy left pending.
 func (d *Deployer) plan(live *Record, objects []Object, unknown map[string]bool, ptr Pointer) *Plan {
 	var liveObjs []Object
@@ -383,26 +388,18 @@ func (d *Deployer) checkDeletes(plan *Plan, live *Record, opts Options) error {
 // each with its SHA-256 so the store verifies every byte.
 func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int64, error) {
 	type job struct {
-		key, from string
-		obj       *Object
-		size      int64
+		key, from, sum string
+		size           int64
+		meta           store.Meta
 	}
-	var jobs []job
+	jobs := make([]job, 0, len(plan.Blobs)+len(plan.Assets))
 	var total int64
-	for sum, p := range plan.Blobs {
-		var size int64
-		for _, o := range plan.Writes {
-			if o.SHA256 == sum {
-				size = o.Size
-				break
-			}
-		}
-		jobs = append(jobs, job{key: blobKey(sum), from: p, size: size})
-		total += size
+	for sum, o := range plan.Blobs {
+		jobs = append(jobs, job{key: blobKey(sum), from: o.Path, sum: sum, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}})
+		total += o.Size
 	}
-	for i := range plan.Assets {
-		a := &plan.Assets[i]
-		jobs = append(jobs, job{key: a.Path, from: a.Path, obj: a, size: a.Size})
+	for _, a := range plan.Assets {
+		jobs = append(jobs, job{key: a.Path, from: a.Path, sum: a.SHA256, size: a.Size, meta: objectMeta(a)})
 		total += a.Size
 	}
 	if len(jobs) == 0 {
@@ -412,22 +409,11 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 		d.Progress.Start("uploading", total)
 		defer d.Progress.Done()
 	}
-	var files int
-	var bytes int64
-	var mu = make(chan struct{}, 1)
+	var files, bytes atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
 	for _, j := range jobs {
 		g.Go(func() error {
-			sum := ""
-			opts := store.PutOptions{}
-			if j.obj != nil {
-				sum = j.obj.SHA256
-				opts.Meta = objectMeta(*j.obj)
-			} else {
-				sum = j.key[len(j.key)-64:]
-				opts.ContentType = "application/octet-stream"
-			}
 			if src == nil {
 				// Rollback: every blob and asset must already be there.
 				if info, err := d.Store.Head(gctx, j.key); err == nil && info.Size == j.size {
@@ -435,18 +421,17 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("check %s: %w", j.key, err)
 				}
-				return fmt.Errorf("blob %s for %s is missing from the target (was it garbage-collected?); rebuild and publish instead: %w", sum[:12], j.from, store.ErrNotFound)
+				return fmt.Errorf("blob %s for %s is missing from the target (was it garbage-collected?); rebuild and publish instead: %w", j.sum[:12], j.from, store.ErrNotFound)
 			}
 			f, size, err := src.Open(j.from)
 			if err != nil {
 				return fmt.Errorf("read built file %s: %w", j.from, err)
 			}
 			defer f.Close()
-			opts.SHA256 = sum
 			// Keys are content-addressed, so a key that exists already holds these
 			// bytes (an older deploy's blob, or an asset): create-only writes make that
 			// one request instead of a HEAD and a PUT.
-			opts.IfNoneMatch = true
+			opts := store.PutOptions{Meta: j.meta, SHA256: j.sum, IfNoneMatch: true}
 			if _, err := d.Store.Put(gctx, j.key, f, size, opts); errors.Is(err, store.ErrPrecondition) {
 				d.Progress.Add(size)
 				return nil
@@ -459,17 +444,15 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 				}
 			}
 			d.Progress.Add(size)
-			mu <- struct{}{}
-			files++
-			bytes += size
-			<-mu
+			files.Add(1)
+			bytes.Add(size)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return 0, 0, err
 	}
-	return files, bytes, nil
+	return int(files.Load()), bytes.Load(), nil
 }
 
 // objectMeta is the stored metadata of a live object.

@@ -56,8 +56,9 @@ func same(a, b Object) bool {
 // Plan is what a deploy will do. It is computed by Diff without touching the store.
 type Plan struct {
 	// Blobs are the contents the deploy needs in _stump/objects (pages and static
-	// files), by hash: a representative path for each, to read the bytes from.
-	Blobs map[string]string `json:"-"`
+	// files), by hash: a representative object for each, whose path the bytes are read
+	// from.
+	Blobs map[string]Object `json:"-"`
 	// Assets are fingerprinted files written directly at their live path.
 	Assets []Object `json:"-"`
 	// Writes are non-asset paths to (re)write from blobs, static files before pages.
@@ -86,7 +87,7 @@ func (p *Plan) Empty() bool {
 // rewritten (or deleted) whatever live says: they belong to an interrupted deploy, so
 // their live content is not known. Diff is pure: the same inputs give the same plan.
 func Diff(live, next []Object, unknown map[string]bool) *Plan {
-	p := &Plan{Blobs: map[string]string{}, Total: len(next)}
+	p := &Plan{Blobs: map[string]Object{}, Total: len(next)}
 	old := make(map[string]Object, len(live))
 	for _, o := range live {
 		old[o.Path] = o
@@ -113,7 +114,7 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 		p.Writes = append(p.Writes, o)
 		if !liveBlobs[o.SHA256] {
 			if _, seen := p.Blobs[o.SHA256]; !seen {
-				p.Blobs[o.SHA256] = o.Path
+				p.Blobs[o.SHA256] = o
 				p.BlobBytes += o.Size
 			}
 		}

@@ -60,7 +60,7 @@ func TestDiffChanges(t *testing.T) {
 		changedHeaders,
 	}
 	p := Diff(live, next, nil)
-	if p.NewBlobs != 1 || p.Blobs[sum('e')] != "index.html" {
+	if p.NewBlobs != 1 || p.Blobs[sum('e')].Path != "index.html" {
 		t.Errorf("blobs %v", p.Blobs)
 	}
 	if p.WriteCount != 3 || p.AssetCount != 1 {
