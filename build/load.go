@@ -305,17 +305,28 @@ func rebaseLinks(html, base string) string {
 	if !strings.Contains(html, "src=\"") && !strings.Contains(html, "href=\"") {
 		return html
 	}
-	return relLinkRE.ReplaceAllStringFunc(html, func(m string) string {
-		sub := relLinkRE.FindStringSubmatch(m)
-		v := sub[2]
+	var b strings.Builder
+	last := 0
+	for _, m := range relLinkRE.FindAllStringSubmatchIndex(html, -1) {
+		v := html[m[4]:m[5]]
 		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") {
-			return m
+			continue
 		}
 		if i := strings.IndexAny(v, ":/?#"); i >= 0 && v[i] == ':' {
-			return m // has a scheme: https:, mailto:, tel:
+			continue // has a scheme: https:, mailto:, tel:
 		}
-		return sub[1] + path.Clean(base+v) + keepSlash(v) + `"`
-	})
+		if b.Len() == 0 {
+			b.Grow(len(html) + 64)
+		}
+		b.WriteString(html[last:m[4]])
+		b.WriteString(path.Clean(base+v) + keepSlash(v))
+		last = m[5]
+	}
+	if last == 0 {
+		return html
+	}
+	b.WriteString(html[last:])
+	return b.String()
 }
 
 func keepSlash(v string) string {

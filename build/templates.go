@@ -28,11 +28,13 @@ type layouts struct {
 	partials *template.Template
 	byName   map[string]string // partial name → template name (its shown path)
 
-	mu       sync.Mutex
-	compiled map[string]*compiled
+	// compiled caches parsed layouts by "name|baseof": looked up on every render from
+	// many goroutines, so without a lock; each is parsed once.
+	compiled sync.Map
 }
 
 type compiled struct {
+	once  sync.Once
 	t     *template.Template
 	entry string
 	err   error
@@ -41,7 +43,7 @@ type compiled struct {
 // loadLayouts reads layouts from the theme and the site; a site file replaces the theme
 // file of the same name.
 func (st *siteState) loadLayouts(funcs template.FuncMap) (*layouts, error) {
-	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, compiled: map[string]*compiled{}, byName: map[string]string{}}
+	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, byName: map[string]string{}}
 	for _, t := range []*tree{st.theme, st.src} {
 		files, err := t.walk("layouts", nil)
 		if err != nil {
@@ -141,35 +143,31 @@ func (ls *layouts) forPage(p *Page) (*template.Template, string, error) {
 
 // compile parses a layout, through baseof when the layout only defines blocks.
 func (ls *layouts) compile(name, baseof string) (*template.Template, string, error) {
-	key := name + "|" + baseof
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	if c, ok := ls.compiled[key]; ok {
-		return c.t, c.entry, c.err
-	}
-	c := &compiled{}
-	ls.compiled[key] = c
+	v, _ := ls.compiled.LoadOrStore(name+"|"+baseof, &compiled{})
+	c := v.(*compiled)
+	c.once.Do(func() { c.t, c.entry, c.err = ls.parse(name, baseof) })
+	return c.t, c.entry, c.err
+}
+
+// parse parses layout name, and baseof around it when the layout only defines blocks.
+func (ls *layouts) parse(name, baseof string) (*template.Template, string, error) {
 	src := ls.files[name]
 	t, err := template.New(src.shown).Funcs(ls.funcs).Parse(src.text)
 	if err != nil {
-		c.err = templateError(err, ls.sources())
-		return nil, "", c.err
+		return nil, "", templateError(err, ls.sources())
 	}
-	c.t, c.entry = t, src.shown
-	if baseof != "" && onlyDefines(t) {
-		b := ls.files[baseof]
-		bt, err := template.New(b.shown).Funcs(ls.funcs).Parse(b.text)
-		if err != nil {
-			c.err = templateError(err, ls.sources())
-			return nil, "", c.err
-		}
-		if _, err := bt.New(src.shown).Parse(src.text); err != nil {
-			c.err = templateError(err, ls.sources())
-			return nil, "", c.err
-		}
-		c.t, c.entry = bt, b.shown
+	if baseof == "" || !onlyDefines(t) {
+		return t, src.shown, nil
 	}
-	return c.t, c.entry, nil
+	b := ls.files[baseof]
+	bt, err := template.New(b.shown).Funcs(ls.funcs).Parse(b.text)
+	if err == nil {
+		_, err = bt.New(src.shown).Parse(src.text)
+	}
+	if err != nil {
+		return nil, "", templateError(err, ls.sources())
+	}
+	return bt, b.shown, nil
 }
 
 // onlyDefines reports whether t's body has nothing but blank text (its content is in
