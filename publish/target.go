@@ -22,6 +22,9 @@ type Target struct {
 	PathStyle bool
 	// Dir is the folder of a file target (absolute).
 	Dir string
+	// Embedded marks the default local target inside the workspace
+	// (.stump/targets/<site>): its folders are created on first use.
+	Embedded bool
 }
 
 // ParseTarget parses a target URL; relative file paths are taken from base.

@@ -67,24 +67,20 @@ func resolveTarget(c *cli.Context, ws *build.Workspace, site string) (*config.Lo
 			raw = u
 		}
 	}
-	if raw == "" {
+	embedded := raw == ""
+	if embedded {
 		raw = "file://" + filepath.Join(ws.Root, ".stump", "targets", site)
 	}
 	t, err := publish.ParseTarget(raw, ws.Root)
 	if err != nil {
 		return nil, publish.Target{}, err
 	}
+	t.Embedded = embedded
 	return cfg, t, nil
 }
 
-// openResolved opens a parsed target with retries and request counting. The embedded
-// default's folder is created on first use.
+// openResolved opens a parsed target with retries and request counting.
 func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t publish.Target) (*siteTarget, error) {
-	if t.Scheme == "file" && filepath.Base(filepath.Dir(t.Dir)) == "targets" && filepath.Base(filepath.Dir(filepath.Dir(t.Dir))) == ".stump" {
-		if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
-			return nil, fmt.Errorf("create the local target folder: %w", err)
-		}
-	}
 	s, err := openStore(ctx, t, logger(c))
 	if err != nil {
 		return nil, err

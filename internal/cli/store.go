@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"github.com/stump-dev/stump/publish"
 	"github.com/stump-dev/stump/publish/store"
@@ -16,6 +18,11 @@ import (
 func openStore(ctx context.Context, t publish.Target, log *slog.Logger) (store.Store, error) {
 	switch t.Scheme {
 	case "file":
+		if t.Embedded {
+			if err := os.MkdirAll(filepath.Dir(t.Dir), 0o755); err != nil {
+				return nil, fmt.Errorf("create the local target folder: %w", err)
+			}
+		}
 		s, err := file.Open(t.Dir)
 		if err != nil {
 			return nil, err
