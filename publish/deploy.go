@@ -640,11 +640,10 @@ func (d *Deployer) undo(ctx context.Context, done []Object, live *Record, ptr Po
 			return err
 		}
 	}
+	// The pointer as it was before this deploy marked it (still marked if an earlier
+	// interrupted deploy had marked it).
 	back := ptr
-	if back.State == "" || back.Live == "" && back.State == StateLive {
-		back.State = StateLive
-	}
-	if ptr.State != StateMaterializing {
+	if back.State != StateMaterializing {
 		back.State, back.Pending = StateLive, ""
 	}
 	if _, err := d.putPointer(ctx, back, tag); err != nil {

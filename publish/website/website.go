@@ -33,12 +33,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if key == "" || strings.HasSuffix(key, "/") {
 		key += "index.html"
 	}
-	if store.CheckKey(key) != nil || key == "_stump" || strings.HasPrefix(key, "_stump/") {
-		h.notFound(w, r)
-		return
-	}
 	// An atomic-mode target serves the tree _stump/live names, as the edge does.
 	root := h.root(r)
+	if store.CheckKey(key) != nil || key == "_stump" || strings.HasPrefix(key, "_stump/") {
+		h.notFound(w, r, root)
+		return
+	}
 	key = root + key
 	rc, info, err := h.Store.Get(r.Context(), key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -49,7 +49,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		h.notFound(w, r)
+		h.notFound(w, r, root)
 		return
 	}
 	if err != nil {
@@ -111,8 +111,8 @@ func (h *Handler) root(r *http.Request) string {
 }
 
 // notFound answers 404 with the site's 404.html when there is one.
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	rc, info, err := h.Store.Get(r.Context(), h.root(r)+"404.html")
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root string) {
+	rc, info, err := h.Store.Get(r.Context(), root+"404.html")
 	if err != nil {
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 		return
