@@ -120,3 +120,26 @@ func CheckKey(key string) error {
 	}
 	return nil
 }
+
+// opError is an error with a plain message that wraps a store sentinel and its cause.
+type opError struct {
+	msg  string
+	errs []error
+}
+
+func (e *opError) Error() string   { return e.msg }
+func (e *opError) Unwrap() []error { return e.errs }
+
+// Errorf returns an error whose message is the formatted text (the cause is not
+// printed, so adapters choose what a person sees) and that wraps kind (ErrNotFound,
+// ErrPrecondition, ErrPermanent, or nil for a transient error) and cause (or nil), so
+// errors.Is and errors.As still reach both.
+func Errorf(kind, cause error, format string, args ...any) error {
+	e := &opError{msg: fmt.Sprintf(format, args...)}
+	for _, err := range []error{kind, cause} {
+		if err != nil {
+			e.errs = append(e.errs, err)
+		}
+	}
+	return e
+}

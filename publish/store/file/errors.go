@@ -10,29 +10,8 @@ import (
 	"github.com/stump-dev/stump/publish/store"
 )
 
-// opError is an error with a plain message that wraps a store sentinel and its cause.
-type opError struct {
-	msg  string
-	errs []error
-}
-
-func (e *opError) Error() string   { return e.msg }
-func (e *opError) Unwrap() []error { return e.errs }
-
-// newError returns an error whose message is the formatted text and that wraps kind
-// (a store sentinel, or nil) and cause (or nil).
-func newError(kind, cause error, format string, args ...any) error {
-	e := &opError{msg: fmt.Sprintf(format, args...)}
-	for _, err := range []error{kind, cause} {
-		if err != nil {
-			e.errs = append(e.errs, err)
-		}
-	}
-	return e
-}
-
 func invalidKey(key, why string) error {
-	return newError(store.ErrPermanent, nil, "invalid key %q: %s", key, why)
+	return store.Errorf(store.ErrPermanent, nil, "invalid key %q: %s", key, why)
 }
 
 // wrapOS turns an error of the file system into one for op on key: context errors
@@ -43,8 +22,7 @@ func wrapOS(op, key string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var oe *opError
-	if errors.As(err, &oe) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrPrecondition) || errors.Is(err, store.ErrPermanent) {
 		return err // says what it is already
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -56,7 +34,7 @@ func wrapOS(op, key string, err error) error {
 		}
 	}
 	if errors.Is(err, fs.ErrPermission) {
-		return newError(store.ErrPermanent, err, "%s %s: permission denied: %v", op, key, err)
+		return store.Errorf(store.ErrPermanent, err, "%s %s: permission denied: %v", op, key, err)
 	}
-	return newError(store.ErrPermanent, err, "%s %s: %v", op, key, err)
+	return store.Errorf(store.ErrPermanent, err, "%s %s: %v", op, key, err)
 }

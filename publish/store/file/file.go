@@ -90,20 +90,20 @@ var _ store.Store = (*Store)(nil)
 // store.ErrNotFound. Close the store when done.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
-		return nil, newError(store.ErrPermanent, nil, "file target: no folder given")
+		return nil, store.Errorf(store.ErrPermanent, nil, "file target: no folder given")
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, newError(store.ErrPermanent, err, "file target %s: %v", dir, err)
+		return nil, store.Errorf(store.ErrPermanent, err, "file target %s: %v", dir, err)
 	}
 	fi, err := os.Stat(abs)
 	switch {
 	case err == nil && !fi.IsDir():
-		return nil, newError(store.ErrPermanent, nil, "file target %s is not a folder", abs)
+		return nil, store.Errorf(store.ErrPermanent, nil, "file target %s is not a folder", abs)
 	case errors.Is(err, fs.ErrNotExist):
 		parent := filepath.Dir(abs)
 		if pfi, perr := os.Stat(parent); perr != nil || !pfi.IsDir() {
-			return nil, newError(store.ErrNotFound, nil, "file target %s: folder %s does not exist", abs, parent)
+			return nil, store.Errorf(store.ErrNotFound, nil, "file target %s: folder %s does not exist", abs, parent)
 		}
 		if err := os.Mkdir(abs, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, wrapOS("create folder", abs, err)
@@ -243,12 +243,12 @@ func (s *Store) lookLocked(op, key string, open bool) (object, error) {
 	fi, err := s.root.Lstat(dataPath(key))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-			return o, newError(store.ErrNotFound, err, "%s %s: no such object", op, key)
+			return o, store.Errorf(store.ErrNotFound, err, "%s %s: no such object", op, key)
 		}
 		return o, wrapOS(op, key, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return o, newError(store.ErrNotFound, nil, "%s %s: no such object (a %s is there)", op, key, kind(fi))
+		return o, store.Errorf(store.ErrNotFound, nil, "%s %s: no such object (a %s is there)", op, key, kind(fi))
 	}
 	if open {
 		if o.f, err = s.root.Open(dataPath(key)); err != nil {
@@ -402,7 +402,7 @@ func (s *Store) mkdirs(op, key, dir string) error {
 		// A file in the way of one of the folders?
 		for p := filepath.ToSlash(dir); p != "."; p = path.Dir(p) {
 			if fi, lerr := s.root.Lstat(filepath.FromSlash(p)); lerr == nil && !fi.IsDir() {
-				return newError(store.ErrPermanent, err,
+				return store.Errorf(store.ErrPermanent, err,
 					"%s %s: the file %s is in the way of the folder %s (a file store cannot hold both an object %q and objects under %q)",
 					op, key, p, filepath.ToSlash(dir), p, p+"/")
 			}
@@ -440,10 +440,10 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", err
 	}
 	if opts.SHA256 != "" && !isHexSHA256(opts.SHA256) {
-		return "", newError(store.ErrPermanent, nil, "put %s: SHA256 %q is not 64 hex digits", key, opts.SHA256)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: SHA256 %q is not 64 hex digits", key, opts.SHA256)
 	}
 	if opts.IfNoneMatch && opts.IfMatch != "" {
-		return "", newError(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
 	}
 	conditional := opts.IfNoneMatch || opts.IfMatch != ""
 	meta := normMeta(opts.Meta)
@@ -474,11 +474,11 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", wrapOS("put", key, err)
 	}
 	if size >= 0 && n != size {
-		return "", newError(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if opts.SHA256 != "" && !strings.EqualFold(sum, opts.SHA256) {
-		return "", newError(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
 	}
 	sc := newSidecar(sum, fi, meta)
 	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional); err != nil {
@@ -525,12 +525,12 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	case opts.IfNoneMatch:
 		fi, err := s.root.Lstat(dataPath(key))
 		if err == nil && fi.Mode().IsRegular() {
-			return newError(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
+			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
 		}
 	case opts.IfMatch != "":
 		o, err := s.lookLocked(op, key, false)
 		if errors.Is(err, store.ErrNotFound) {
-			return newError(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
+			return store.Errorf(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
 		}
 		if err != nil {
 			return err
@@ -540,15 +540,15 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 			return err
 		}
 		if !sameETag(cur.ETag, opts.IfMatch) {
-			return newError(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
+			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
 	}
 	if fi, err := s.root.Lstat(sidePath(key)); err == nil && fi.IsDir() {
-		return newError(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
+		return store.Errorf(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
 	}
 	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return newError(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+			return store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
 		}
 		return wrapOS(op, key, err)
 	}
@@ -612,7 +612,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 			o.f.Close()
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			return newError(store.ErrNotFound, err, "copy %s to %s: no such object %s", src, dst, src)
+			return store.Errorf(store.ErrNotFound, err, "copy %s to %s: no such object %s", src, dst, src)
 		}
 		return wrapOS("copy", src, err)
 	}

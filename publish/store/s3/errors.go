@@ -18,28 +18,6 @@ import (
 	"github.com/stump-dev/stump/publish/store"
 )
 
-// opError is an error with a plain message that wraps a store sentinel and its cause
-// (the SDK's error, so errors.As still finds smithy.APIError and the context's error).
-type opError struct {
-	msg  string
-	errs []error
-}
-
-func (e *opError) Error() string   { return e.msg }
-func (e *opError) Unwrap() []error { return e.errs }
-
-// newError returns an error whose message is the formatted text and that wraps kind
-// (a store sentinel, or nil for a transient error) and cause (or nil).
-func newError(kind, cause error, format string, args ...any) error {
-	e := &opError{msg: fmt.Sprintf(format, args...)}
-	for _, err := range []error{kind, cause} {
-		if err != nil {
-			e.errs = append(e.errs, err)
-		}
-	}
-	return e
-}
-
 // apiError is what an SDK error tells: the S3 error code ("NoSuchKey"; for answers
 // without a body, as to HEAD, the status text: "NotFound", "Forbidden"), the server's
 // message, the HTTP status (0 when no answer came) and the answer's headers.
@@ -176,29 +154,29 @@ func (s *Store) wrap(op, key string, err error) error {
 	}
 	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, c) {
-			return newError(nil, err, "%s %s: %v", op, key, c)
+			return store.Errorf(nil, err, "%s %s: %v", op, key, c)
 		}
 	}
 	a := describe(err)
 	switch {
 	case isNotFound(err):
-		return newError(store.ErrNotFound, err, "%s %s: no such object in %s", op, key, s)
+		return store.Errorf(store.ErrNotFound, err, "%s %s: no such object in %s", op, key, s)
 	case isPrecondition(err):
-		return newError(store.ErrPrecondition, err, "%s %s: the condition failed: the object exists or changed %s", op, key, a.detail())
+		return store.Errorf(store.ErrPrecondition, err, "%s %s: the condition failed: the object exists or changed %s", op, key, a.detail())
 	case credentialCodes[a.code]:
-		return newError(store.ErrPermanent, err, "%s %s: %s %s", op, key, s.refused(), a.detail())
+		return store.Errorf(store.ErrPermanent, err, "%s %s: %s %s", op, key, s.refused(), a.detail())
 	case a.code == "NoSuchBucket":
-		return newError(store.ErrPermanent, err, "%s %s: bucket %q does not exist at %s", op, key, s.bucket, s.where)
+		return store.Errorf(store.ErrPermanent, err, "%s %s: bucket %q does not exist at %s", op, key, s.bucket, s.where)
 	case a.permanent():
 		reason := "%s refused the request"
 		if r, ok := permanentCodes[a.code]; ok {
 			reason = r
 		}
-		return newError(store.ErrPermanent, err, "%s %s: %s %s", op, key, fmt.Sprintf(reason, s.where), a.detail())
+		return store.Errorf(store.ErrPermanent, err, "%s %s: %s %s", op, key, fmt.Sprintf(reason, s.where), a.detail())
 	case a.status != 0:
-		return newError(nil, err, "%s %s: %s failed %s", op, key, s.where, a.detail())
+		return store.Errorf(nil, err, "%s %s: %s failed %s", op, key, s.where, a.detail())
 	}
-	return newError(nil, err, "%s %s: cannot reach %s: %s", op, key, s.where, netReason(err))
+	return store.Errorf(nil, err, "%s %s: cannot reach %s: %s", op, key, s.where, netReason(err))
 }
 
 // refused is the sentence for credentials the server does not accept.
@@ -241,22 +219,22 @@ func (s *Store) checkBucket(ctx context.Context, region string) error {
 	}
 	for _, c := range []error{context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, c) {
-			return newError(nil, err, "open %s: %v", s, c)
+			return store.Errorf(nil, err, "open %s: %v", s, c)
 		}
 	}
 	switch {
 	case a.status == http.StatusForbidden || credentialCodes[a.code] || a.code == "AccessDenied":
-		return newError(store.ErrPermanent, err, "%s", s.refused())
+		return store.Errorf(store.ErrPermanent, err, "%s", s.refused())
 	case a.status == http.StatusNotFound || a.code == "NoSuchBucket" || a.code == "NotFound":
-		return newError(store.ErrNotFound, err, "bucket %q does not exist at %s", s.bucket, s.where)
+		return store.Errorf(store.ErrNotFound, err, "bucket %q does not exist at %s", s.bucket, s.where)
 	case a.status == http.StatusMovedPermanently || a.code == "PermanentRedirect" || a.code == "MovedPermanently":
 		if r := a.header.Get("X-Amz-Bucket-Region"); r != "" {
-			return newError(store.ErrPermanent, err,
+			return store.Errorf(store.ErrPermanent, err,
 				"bucket %q is in region %s, not %s: set region=%s in the target or AWS_REGION", s.bucket, r, region, r)
 		}
-		return newError(store.ErrPermanent, err, "bucket %q is not in region %s: set its region in the target or AWS_REGION", s.bucket, region)
+		return store.Errorf(store.ErrPermanent, err, "bucket %q is not in region %s: set its region in the target or AWS_REGION", s.bucket, region)
 	case a.status == 0:
-		return newError(nil, err, "cannot reach %s: %s", s.where, netReason(err))
+		return store.Errorf(nil, err, "cannot reach %s: %s", s.where, netReason(err))
 	}
 	return s.wrap("open", "bucket "+s.bucket, err)
 }
@@ -291,7 +269,7 @@ func (s *Store) deleteErrors(errs []types.Error, n int) error {
 	if failed > len(lines) {
 		more = fmt.Sprintf(" and %d more", failed-len(lines))
 	}
-	return newError(kind, nil, "delete: %s refused %d of %d keys: %s%s", s.where, failed, n, strings.Join(lines, ", "), more)
+	return store.Errorf(kind, nil, "delete: %s refused %d of %d keys: %s%s", s.where, failed, n, strings.Join(lines, ", "), more)
 }
 
 func derefString(p *string) string {

@@ -115,7 +115,7 @@ var _ store.Store = (*Store)(nil)
 // unreachable endpoint is left transient.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Bucket == "" || strings.ContainsAny(cfg.Bucket, "/\\?#@ ") {
-		return nil, newError(store.ErrPermanent, nil, "s3 target: %q is not a bucket name", cfg.Bucket)
+		return nil, store.Errorf(store.ErrPermanent, nil, "s3 target: %q is not a bucket name", cfg.Bucket)
 	}
 	s := &Store{bucket: cfg.Bucket, where: "AWS S3"}
 	var endpoint string
@@ -124,13 +124,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		switch {
 		case err != nil:
 			// Not echoed: it might hold a secret.
-			return nil, newError(store.ErrPermanent, nil, "the S3 endpoint is not a valid URL")
+			return nil, store.Errorf(store.ErrPermanent, nil, "the S3 endpoint is not a valid URL")
 		case u.User != nil:
-			return nil, newError(store.ErrPermanent, nil,
+			return nil, store.Errorf(store.ErrPermanent, nil,
 				"the S3 endpoint %s may not hold credentials: they come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or your AWS profile", u.Host)
 		case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
 			// Echoed without its query, which might hold a secret.
-			return nil, newError(store.ErrPermanent, nil, "the S3 endpoint %q is not an http(s) URL like https://host:port",
+			return nil, store.Errorf(store.ErrPermanent, nil, "the S3 endpoint %q is not an http(s) URL like https://host:port",
 				u.Scheme+"://"+u.Host+u.Path)
 		}
 		endpoint = strings.TrimRight(u.String(), "/")
@@ -160,7 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, newError(store.ErrPermanent, err, "loading the AWS configuration (environment and shared files): %v", err)
+		return nil, store.Errorf(store.ErrPermanent, err, "loading the AWS configuration (environment and shared files): %v", err)
 	}
 	if awsCfg.Region == "" {
 		awsCfg.Region = defaultRegion
@@ -169,7 +169,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("open %s: %w", s, ctx.Err())
 		}
-		return nil, newError(store.ErrPermanent, err,
+		return nil, store.Errorf(store.ErrPermanent, err,
 			"no AWS credentials found for %s (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or configure an AWS profile)", s)
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
@@ -304,12 +304,12 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if opts.SHA256 != "" {
 		b, err := hex.DecodeString(opts.SHA256)
 		if err != nil || len(b) != 32 {
-			return "", newError(store.ErrPermanent, nil, "put %s: SHA256 %q is not 64 hex digits", key, opts.SHA256)
+			return "", store.Errorf(store.ErrPermanent, nil, "put %s: SHA256 %q is not 64 hex digits", key, opts.SHA256)
 		}
 		sum = b
 	}
 	if opts.IfNoneMatch && opts.IfMatch != "" {
-		return "", newError(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
 	}
 	if body == nil {
 		body = strings.NewReader("")
@@ -319,7 +319,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", fmt.Errorf("put %s: measure body: %w", key, err)
 	}
 	if size >= 0 && n != size {
-		return "", newError(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
 	}
 	in := &s3.PutObjectInput{
 		Bucket:        aws.String(s.bucket),
@@ -348,7 +348,7 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if err != nil {
 		if opts.IfMatch != "" && isNotFound(err) {
 			// S3 answers If-Match on a missing key with 404 NoSuchKey.
-			return "", newError(store.ErrPrecondition, err, "put %s: no such object to replace (IfMatch %s)", key, opts.IfMatch)
+			return "", store.Errorf(store.ErrPrecondition, err, "put %s: no such object to replace (IfMatch %s)", key, opts.IfMatch)
 		}
 		return "", s.wrap("put", key, err)
 	}
@@ -401,7 +401,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	in.ContentType, in.CacheControl, in.WebsiteRedirectLocation, in.Metadata = metaInput(opts.Meta)
 	if _, err := s.api.CopyObject(ctx, in); err != nil {
 		if isNotFound(err) {
-			return newError(store.ErrNotFound, err, "copy %s to %s: no such object %s", src, dst, src)
+			return store.Errorf(store.ErrNotFound, err, "copy %s to %s: no such object %s", src, dst, src)
 		}
 		return s.wrap("copy "+src+" to", dst, err)
 	}
