@@ -47,6 +47,23 @@ func pickSites(c *cli.Context, ws *build.Workspace) ([]string, error) {
 	return names, nil
 }
 
+// workspaceSites opens the workspace and picks the sites of a command that takes no
+// arguments (build, publish).
+func workspaceSites(c *cli.Context) (*build.Workspace, []string, error) {
+	if c.NArg() > 0 {
+		return nil, nil, usagef("%s takes no arguments (got %q); name sites with --site", c.Command.Name, c.Args().First())
+	}
+	ws, err := openWorkspace(c)
+	if err != nil {
+		return nil, nil, cli.Exit("stump: "+err.Error(), ExitFail)
+	}
+	sites, err := pickSites(c, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, sites, nil
+}
+
 type siteSummary struct {
 	Site       string `json:"site"`
 	OK         bool   `json:"ok"`
@@ -77,14 +94,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary on stdout", EnvVars: []string{"STUMP_JSON"}},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usagef("build takes no arguments (got %q); name sites with --site", c.Args().First())
-			}
-			ws, err := openWorkspace(c)
-			if err != nil {
-				return cli.Exit("stump: "+err.Error(), ExitFail)
-			}
-			sites, err := pickSites(c, ws)
+			ws, sites, err := workspaceSites(c)
 			if err != nil {
 				return err
 			}

@@ -186,14 +186,7 @@ func publishCommand() *cli.Command {
 			&cli.IntFlag{Name: "parallel", Value: 2, Usage: "sites published at once with --all", EnvVars: []string{"STUMP_PARALLEL"}},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return usagef("publish takes no arguments (got %q); name sites with --site", c.Args().First())
-			}
-			ws, err := openWorkspace(c)
-			if err != nil {
-				return cli.Exit("stump: "+err.Error(), ExitFail)
-			}
-			sites, err := pickSites(c, ws)
+			ws, sites, err := workspaceSites(c)
 			if err != nil {
 				return err
 			}
