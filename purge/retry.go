@@ -93,6 +93,12 @@ func (b Backoff) Delay(attempt int, retryAfter time.Duration) (d time.Duration, 
 	return min(d, b.Max), true
 }
 
+// TooLong is the note of an error given up on because the server asked to retry after
+// retryAfter, longer than Max (Delay's ok false).
+func (b Backoff) TooLong(retryAfter time.Duration) string {
+	return fmt.Sprintf("the server asked to retry after %s, more than the %s this purge waits", retryAfter, b.Max)
+}
+
 // RetryAfter parses a Retry-After header: delay-seconds or an HTTP date (0 when absent
 // or unreadable).
 func RetryAfter(h http.Header, now time.Time) time.Duration {
@@ -132,15 +138,21 @@ type HTTPError struct {
 	Note string
 }
 
+// WriteRetries ends an error message of a call given up on with how many attempts were
+// made (when more than one) and why retrying stopped (note, when set).
+func WriteRetries(b *strings.Builder, attempts int, note string) {
+	if attempts > 1 {
+		fmt.Fprintf(b, " (after %d attempts)", attempts)
+	}
+	if note != "" {
+		b.WriteString("; " + note)
+	}
+}
+
 func (e *HTTPError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s %s: HTTP %d %s", e.CDN, e.Method, e.Path, e.Status, http.StatusText(e.Status))
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
-	}
-	if e.Note != "" {
-		b.WriteString("; " + e.Note)
-	}
+	WriteRetries(&b, e.Attempts, e.Note)
 	if e.Body != "" {
 		b.WriteString(": " + e.Body)
 	}
@@ -202,7 +214,7 @@ func Do(ctx context.Context, client *http.Client, b Backoff, c Call) (body []byt
 		d, ok := b.Delay(attempt, retryAfter)
 		if !ok {
 			if herr != nil {
-				herr.Note = fmt.Sprintf("the server asked to retry after %s, more than the %s this purge waits", retryAfter, b.Max)
+				herr.Note = b.TooLong(retryAfter)
 			}
 			return nil, tries, err
 		}

@@ -132,6 +132,71 @@ free_loopback_port() {
 	return 1
 }
 
+# start_server NAME PROCESS POLLS DIR LOG LAUNCH READY GREP_ARGS... starts a server on
+# loopback: LAUNCH picks free ports, starts it in the background (output to LOG) and sets
+# the caller's pid (or fails to try other ports); READY reports whether it answers, which
+# is polled every 0.1 s, POLLS times at the most, while the process lives. When it does not
+# come up and `grep GREP_ARGS LOG` finds that another process took a port between the
+# check and the bind, it tries again (5 tries in all); otherwise it removes DIR and dies,
+# printing the log. Once up, the server is stopped at exit (stop_server).
+start_server() {
+	local name=$1 process=$2 polls=$3 dir=$4 log=$5 launch=$6 ready_fn=$7 attempt ready=
+	shift 7
+	for attempt in 1 2 3 4 5; do
+		ready=
+		"$launch" || continue
+		for _ in $(seq 1 "$polls"); do
+			kill -0 "$pid" 2>/dev/null || break
+			if "$ready_fn"; then
+				ready=1
+				break
+			fi
+			sleep 0.1
+		done
+		[ -z "$ready" ] || break
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		if grep "$@" "$log"; then
+			say "$name: port taken, retrying ($attempt)"
+			continue
+		fi
+		say "$process did not start; its log, $log:"
+		tail -n 40 "$log" >&2 || true
+		rm -rf "$dir"
+		die "$process did not start (log: $log)"
+	done
+	if [ -z "$ready" ]; then
+		rm -rf "$dir"
+		die "$process did not start after 5 tries (log: $log)"
+	fi
+	at_exit "$(printf 'stop_server %q %q %q %q %q' "$name" "$process" "$pid" "$dir" "$log")"
+}
+
+# stop_server NAME PROCESS PID DIR LOG stops a server that start_server started and
+# removes its folder; it keeps the log when the script failed (STUMP_EXIT_STATUS, set by
+# at_exit) or the server had died.
+stop_server() {
+	local name=$1 process=$2 pid=$3 dir=$4 log=$5 alive=1
+	kill -0 "$pid" 2>/dev/null || alive=
+	if [ -n "$alive" ]; then
+		kill "$pid" 2>/dev/null
+		for _ in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$pid" 2>/dev/null
+	fi
+	wait "$pid" 2>/dev/null
+	rm -rf "$dir"
+	if [ -z "$alive" ]; then
+		say "$process had stopped before the end of the script; its log: $log"
+	elif [ "${STUMP_EXIT_STATUS:-0}" != 0 ]; then
+		say "$name log: $log"
+	else
+		rm -f "$log"
+	fi
+}
+
 # http_status HOST PORT PATH [HOSTHEADER] prints the HTTP status code of a GET, or fails
 # when nothing answers within 2 seconds. Plain bash (/dev/tcp), no curl needed.
 http_status() {

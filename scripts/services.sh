@@ -68,7 +68,7 @@ install_versitygw() {
 # The server stops, and its folder is removed, when the script exits. Its log is removed
 # too when the script succeeds, and kept (its path printed) when the script fails.
 start_versitygw() {
-	local bin dir log port wport attempt pid ready
+	local bin dir log port wport pid
 	bin=$(versitygw_bin)
 	[ -x "$bin" ] || install_versitygw
 	mkdir -p "$(repo_root)/.stump/log"
@@ -76,47 +76,8 @@ start_versitygw() {
 	log=$(mktemp "$(repo_root)/.stump/log/versitygw.XXXXXX")
 	mkdir "$dir/root"
 
-	for attempt in 1 2 3 4 5; do
-		port=$(free_loopback_port)
-		wport=$(free_loopback_port)
-		[ "$port" != "$wport" ] || continue
-		ROOT_ACCESS_KEY="$STUMP_TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$STUMP_TEST_S3_SECRET_KEY" \
-			"$bin" --port "127.0.0.1:$port" \
-			--website "127.0.0.1:$wport" --website-domain "$STUMP_TEST_S3_WEBSITE_DOMAIN_VALUE" \
-			--region us-east-1 --health /health --quiet \
-			posix "$dir/root" >"$log" 2>&1 &
-		pid=$!
-		ready=
-		for _ in $(seq 1 150); do # up to 15 s
-			if ! kill -0 "$pid" 2>/dev/null; then
-				break
-			fi
-			if [ "$(http_status 127.0.0.1 "$port" /health || true)" = 200 ] &&
-				http_status 127.0.0.1 "$wport" / "$STUMP_TEST_S3_WEBSITE_DOMAIN_VALUE" >/dev/null; then
-				ready=1
-				break
-			fi
-			sleep 0.1
-		done
-		[ -z "$ready" ] || break
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		# Another process took a port between our check and versitygw's bind: try others.
-		if grep -q 'address already in use' "$log"; then
-			say "versitygw: port taken, retrying ($attempt)"
-			continue
-		fi
-		say "versitygw did not start; its log, $log:"
-		tail -n 40 "$log" >&2 || true
-		rm -rf "$dir"
-		die "versitygw did not start (log: $log)"
-	done
-	if [ -z "$ready" ]; then
-		rm -rf "$dir"
-		die "versitygw did not start after 5 tries (log: $log)"
-	fi
-
-	at_exit "$(printf '_stop_versitygw %q %q %q' "$pid" "$dir" "$log")"
+	# up to 15 s a try
+	start_server versitygw versitygw 150 "$dir" "$log" _launch_versitygw _versitygw_ready -q 'address already in use'
 
 	export STUMP_TEST_S3_ENDPOINT="http://127.0.0.1:$port"
 	export STUMP_TEST_S3_WEBSITE="http://127.0.0.1:$wport"
@@ -130,28 +91,24 @@ start_versitygw() {
 	step "versitygw $VERSITYGW_VERSION: S3 $STUMP_TEST_S3_ENDPOINT, website $STUMP_TEST_S3_WEBSITE (Host: BUCKET.$STUMP_TEST_S3_WEBSITE_DOMAIN)"
 }
 
-# _stop_versitygw PID DIR LOG stops the server and removes its folder; it keeps the log
-# when the script failed (STUMP_EXIT_STATUS, set by at_exit) or the server had died.
-_stop_versitygw() {
-	local pid=$1 dir=$2 log=$3 alive=1
-	kill -0 "$pid" 2>/dev/null || alive=
-	if [ -n "$alive" ]; then
-		kill "$pid" 2>/dev/null
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	rm -rf "$dir"
-	if [ -z "$alive" ]; then
-		say "versitygw had stopped before the end of the script; its log: $log"
-	elif [ "${STUMP_EXIT_STATUS:-0}" != 0 ]; then
-		say "versitygw log: $log"
-	else
-		rm -f "$log"
-	fi
+# _launch_versitygw starts versitygw on two free ports (start_server's LAUNCH; it sets
+# start_versitygw's port, wport and pid).
+_launch_versitygw() {
+	port=$(free_loopback_port)
+	wport=$(free_loopback_port)
+	[ "$port" != "$wport" ] || return 1
+	ROOT_ACCESS_KEY="$STUMP_TEST_S3_ACCESS_KEY" ROOT_SECRET_KEY="$STUMP_TEST_S3_SECRET_KEY" \
+		"$bin" --port "127.0.0.1:$port" \
+		--website "127.0.0.1:$wport" --website-domain "$STUMP_TEST_S3_WEBSITE_DOMAIN_VALUE" \
+		--region us-east-1 --health /health --quiet \
+		posix "$dir/root" >"$log" 2>&1 &
+	pid=$!
+}
+
+# _versitygw_ready reports whether both of versitygw's endpoints answer.
+_versitygw_ready() {
+	[ "$(http_status 127.0.0.1 "$port" /health || true)" = 200 ] &&
+		http_status 127.0.0.1 "$wport" / "$STUMP_TEST_S3_WEBSITE_DOMAIN_VALUE" >/dev/null
 }
 
 # ---------------------------------------------------------------------------------------
@@ -221,7 +178,7 @@ install_varnish() {
 # read a private temporary folder), with a 64 MB malloc cache. It stops, and its folder
 # is removed, when the script exits; its log is kept when the script fails.
 start_varnish() {
-	local vcl=${1:-} bhost=${2:-} bport=${3:-} whost=${4:-} site=${5:-} bin dir log port attempt pid ready v
+	local vcl=${1:-} bhost=${2:-} bport=${3:-} whost=${4:-} site=${5:-} bin dir log port pid v
 	bin=$(varnishd_bin) || die "varnishd not found: call install_varnish first"
 	[ -n "$vcl" ] || vcl="$(repo_root)/purge/varnish/stump.vcl"
 	[ -r "$vcl" ] || die "start_varnish: cannot read VCL file $vcl"
@@ -243,67 +200,25 @@ start_varnish() {
 	sed -e "s/@BACKEND_HOST@/$bhost/g" -e "s/@BACKEND_PORT@/$bport/g" \
 		-e "s/@WEBSITE_HOST@/$whost/g" -e "s/@SITE@/$site/g" "$vcl" >"$dir/stump.vcl"
 
-	for attempt in 1 2 3 4 5; do
-		port=$(free_loopback_port)
-		rm -rf "$dir/n"
-		"$bin" -F -j none -a "127.0.0.1:$port" -T 127.0.0.1:0 -n "$dir/n" \
-			-s malloc,64m -f "$dir/stump.vcl" >"$log" 2>&1 &
-		pid=$!
-		ready=
-		for _ in $(seq 1 300); do # up to 30 s (compiling the VCL takes about a second)
-			kill -0 "$pid" 2>/dev/null || break
-			if http_status 127.0.0.1 "$port" / >/dev/null; then
-				ready=1
-				break
-			fi
-			sleep 0.1
-		done
-		[ -z "$ready" ] || break
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		if grep -qi 'could not get socket\|address already in use' "$log"; then
-			say "varnish: port taken, retrying ($attempt)"
-			continue
-		fi
-		say "varnishd did not start; its log, $log:"
-		tail -n 40 "$log" >&2 || true
-		rm -rf "$dir"
-		die "varnishd did not start (log: $log)"
-	done
-	if [ -z "$ready" ]; then
-		rm -rf "$dir"
-		die "varnishd did not start after 5 tries (log: $log)"
-	fi
-
-	at_exit "$(printf '_stop_varnish %q %q %q' "$pid" "$dir" "$log")"
+	# up to 30 s a try (compiling the VCL takes about a second)
+	start_server varnish varnishd 300 "$dir" "$log" _launch_varnish _varnish_ready -qi 'could not get socket\|address already in use'
 	export STUMP_TEST_VARNISH="http://127.0.0.1:$port"
 	export STUMP_TEST_VARNISH_DIR="$dir/n"
 	step "varnish: $STUMP_TEST_VARNISH (backend $bhost:$bport, Host: $whost, site $site)"
 }
 
-# _stop_varnish PID DIR LOG stops varnishd (its cache process ends with it) and removes
-# its folder; it keeps the log when the script failed or varnishd had died.
-_stop_varnish() {
-	local pid=$1 dir=$2 log=$3 alive=1
-	kill -0 "$pid" 2>/dev/null || alive=
-	if [ -n "$alive" ]; then
-		kill "$pid" 2>/dev/null
-		for _ in $(seq 1 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -9 "$pid" 2>/dev/null
-	fi
-	wait "$pid" 2>/dev/null
-	rm -rf "$dir"
-	if [ -z "$alive" ]; then
-		say "varnishd had stopped before the end of the script; its log: $log"
-	elif [ "${STUMP_EXIT_STATUS:-0}" != 0 ]; then
-		say "varnish log: $log"
-	else
-		rm -f "$log"
-	fi
+# _launch_varnish starts varnishd on a free port (start_server's LAUNCH; it sets
+# start_varnish's port and pid).
+_launch_varnish() {
+	port=$(free_loopback_port)
+	rm -rf "$dir/n"
+	"$bin" -F -j none -a "127.0.0.1:$port" -T 127.0.0.1:0 -n "$dir/n" \
+		-s malloc,64m -f "$dir/stump.vcl" >"$log" 2>&1 &
+	pid=$!
 }
+
+# _varnish_ready reports whether Varnish answers.
+_varnish_ready() { http_status 127.0.0.1 "$port" / >/dev/null; }
 
 # ---------------------------------------------------------------------------------------
 # Chromium, the browser of the `stump watch` tests (watch/browser_test.go drives it with

@@ -6,10 +6,12 @@
 package cdntest
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Failure is an answer given instead of the normal one.
@@ -92,4 +94,39 @@ func writeFailure(w http.ResponseWriter, f Failure, contentType, body string) {
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(f.Status)
 	fmt.Fprint(w, body)
+}
+
+// Sleeps is an injectable purge.Backoff.Sleep that records the waits and returns at once.
+type Sleeps struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+// Sleep records d.
+func (s *Sleeps) Sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return nil
+}
+
+// Waits are the waits recorded so far.
+func (s *Sleeps) Waits() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+// Adapter builds an adapter for a test: mod (when set) adjusts cfg, then build makes the
+// adapter, failing t on an error.
+func Adapter[C, A any](t testing.TB, cfg C, mod func(*C), build func(C) (A, error)) A {
+	t.Helper()
+	if mod != nil {
+		mod(&cfg)
+	}
+	a, err := build(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

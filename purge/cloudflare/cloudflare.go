@@ -30,7 +30,6 @@
 package cloudflare
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -85,11 +84,8 @@ type CDN struct{ cfg Config }
 
 // New checks cfg and returns the adapter.
 func New(cfg Config) (*CDN, error) {
-	if strings.TrimSpace(cfg.Zone) == "" {
-		return nil, errors.New("cloudflare: a zone ID is required")
-	}
-	if cfg.Token == "" {
-		return nil, errors.New("cloudflare: an API token is required")
+	if err := purge.CheckAPI("cloudflare", "zone ID", cfg.Zone, cfg.Token); err != nil {
+		return nil, err
 	}
 	switch cfg.Mode {
 	case "":
@@ -104,10 +100,7 @@ func New(cfg Config) (*CDN, error) {
 	if cfg.PerRequest > MaxPerRequest {
 		return nil, fmt.Errorf("cloudflare: per_request must be at most %d", MaxPerRequest)
 	}
-	if cfg.API == "" {
-		cfg.API = DefaultAPI
-	}
-	cfg.API = strings.TrimSuffix(cfg.API, "/")
+	cfg.API = purge.APIBase(cfg.API, DefaultAPI)
 	if cfg.Client == nil {
 		cfg.Client = http.DefaultClient
 	}
@@ -132,10 +125,7 @@ func FromSettings(_ context.Context, s *purge.Settings) (purge.CDN, error) {
 	if cfg.AllZone, err = s.Bool("all_zone"); err != nil {
 		return nil, err
 	}
-	if cfg.API, err = s.String("api", false); err != nil {
-		return nil, err
-	}
-	if cfg.Token, err = s.Token("token_env", DefaultTokenEnv); err != nil {
+	if cfg.API, cfg.Token, err = s.APISettings(DefaultTokenEnv); err != nil {
 		return nil, err
 	}
 	return New(cfg)
@@ -297,18 +287,10 @@ func (c *CDN) call(ctx context.Context, b body) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, tries, err := purge.Do(ctx, c.cfg.Client, c.cfg.Backoff, purge.Call{
-		CDN:    c.Name(),
-		Secret: c.cfg.Token,
-		New: func(ctx context.Context) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.API+"/zones/"+c.cfg.Zone+"/purge_cache", bytes.NewReader(data))
-			if err != nil {
-				return nil, err
-			}
-			req.Header.Set("Authorization", "Bearer "+string(c.cfg.Token))
-			req.Header.Set("Content-Type", "application/json")
-			return req, nil
-		},
+	res, tries, err := purge.Send(ctx, purge.APICall{
+		CDN: c.Name(), Client: c.cfg.Client, Backoff: c.cfg.Backoff, Secret: c.cfg.Token,
+		Method: http.MethodPost, URL: c.cfg.API + "/zones/" + c.cfg.Zone + "/purge_cache", Body: data,
+		Header: http.Header{"Authorization": {"Bearer " + string(c.cfg.Token)}},
 	})
 	if err != nil {
 		return tries, err

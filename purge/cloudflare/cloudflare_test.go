@@ -1,12 +1,10 @@
 package cloudflare
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stump-dev/stump/purge"
 	"github.com/stump-dev/stump/purge/cdntest"
@@ -18,25 +16,11 @@ const (
 	host  = "www.example.org"
 )
 
-type sleeps struct{ waits []time.Duration }
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.waits = append(s.waits, d)
-	return nil
-}
-
-func newCDN(t *testing.T, f *cdntest.Cloudflare, mod func(*Config)) (*CDN, *sleeps) {
+func newCDN(t *testing.T, f *cdntest.Cloudflare, mod func(*Config)) (*CDN, *cdntest.Sleeps) {
 	t.Helper()
-	s := &sleeps{}
-	cfg := Config{Zone: zone, Token: token, API: f.API(), Backoff: purge.Backoff{Sleep: s.sleep}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, s
+	s := &cdntest.Sleeps{}
+	cfg := Config{Zone: zone, Token: token, API: f.API(), Backoff: purge.Backoff{Sleep: s.Sleep}}
+	return cdntest.Adapter(t, cfg, mod, New), s
 }
 
 func paths(n int) []string {
@@ -146,8 +130,8 @@ func TestRetry429(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(s.waits) != "[12s 12s 4s]" || rep.Calls != 4 || len(f.Calls()) != 1 {
-		t.Errorf("waits %v, report %+v", s.waits, rep)
+	if fmt.Sprint(s.Waits()) != "[12s 12s 4s]" || rep.Calls != 4 || len(f.Calls()) != 1 {
+		t.Errorf("waits %v, report %+v", s.Waits(), rep)
 	}
 }
 
@@ -159,7 +143,7 @@ func TestPersistentFailure(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cloudflare:"+zone) || !strings.Contains(err.Error(), "HTTP 502") || strings.Contains(err.Error(), token) {
 		t.Fatalf("error %v", err)
 	}
-	if f.Requests() != 5 || rep.Calls != 5 || len(s.waits) != 4 {
+	if f.Requests() != 5 || rep.Calls != 5 || len(s.Waits()) != 4 {
 		t.Errorf("%d requests, report %+v", f.Requests(), rep)
 	}
 }

@@ -408,7 +408,7 @@ func (c *CDN) retry(ctx context.Context, rep *purge.Report, op string, deadline 
 			}
 			var ok bool
 			if d, ok = b.Delay(attempt, after); !ok {
-				wrapped.Note = fmt.Sprintf("the server asked to retry after %s, more than the %s this purge waits", after, b.Max)
+				wrapped.Note = b.TooLong(after)
 				return wrapped
 			}
 		default:
@@ -439,12 +439,7 @@ func (e *Error) Error() string {
 	if e.Code != "" {
 		fmt.Fprintf(&b, " %s", e.Code)
 	}
-	if e.Attempts > 1 {
-		fmt.Fprintf(&b, " (after %d attempts)", e.Attempts)
-	}
-	if e.Note != "" {
-		b.WriteString("; " + e.Note)
-	}
+	purge.WriteRetries(&b, e.Attempts, e.Note)
 	fmt.Fprintf(&b, ": %v", e.Err)
 	return b.String()
 }

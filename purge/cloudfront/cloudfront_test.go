@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,32 +23,15 @@ const (
 	secretKey = "stump-test-secret-key"
 )
 
-type sleeps struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return nil
-}
-
 // newCDN is the adapter over the real SDK, its endpoint pointed at the fake.
-func newCDN(t *testing.T, f *cdntest.CloudFront, mod func(*Config)) (*CDN, *sleeps) {
+func newCDN(t *testing.T, f *cdntest.CloudFront, mod func(*Config)) (*CDN, *cdntest.Sleeps) {
 	t.Helper()
-	s := &sleeps{}
-	cfg := Config{Distribution: dist, Backoff: purge.Backoff{Sleep: s.sleep}, PollInterval: time.Second}
-	if mod != nil {
-		mod(&cfg)
-	}
+	s := &cdntest.Sleeps{}
+	cfg := Config{Distribution: dist, Backoff: purge.Backoff{Sleep: s.Sleep}, PollInterval: time.Second}
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")}
-	c, err := NewFromAWS(cfg, awsCfg, func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(f.URL) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, s
+	return cdntest.Adapter(t, cfg, mod, func(cfg Config) (*CDN, error) {
+		return NewFromAWS(cfg, awsCfg, func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(f.URL) })
+	}), s
 }
 
 func pagePaths(prefix string, sections, per int) []string {
@@ -178,8 +160,8 @@ func TestRetryThrottlingAnd5xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(s.waits) != "[9s 2s 4s]" || rep.Calls != 4 {
-		t.Errorf("waits %v, report %+v", s.waits, rep)
+	if fmt.Sprint(s.Waits()) != "[9s 2s 4s]" || rep.Calls != 4 {
+		t.Errorf("waits %v, report %+v", s.Waits(), rep)
 	}
 	// Every try reused the first try's caller reference: one invalidation.
 	if b := f.Batches(); len(b) != 1 {
@@ -195,7 +177,7 @@ func TestPersistent5xxReported(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "cloudfront:"+dist+": CreateInvalidation: HTTP 500") || strings.Contains(err.Error(), secretKey) {
 		t.Fatalf("error %v", err)
 	}
-	if f.Requests() != 5 || rep.Calls != 5 || len(s.waits) != 4 {
+	if f.Requests() != 5 || rep.Calls != 5 || len(s.Waits()) != 4 {
 		t.Errorf("%d requests, report %+v", f.Requests(), rep)
 	}
 	// Access denied is not retried.
@@ -228,8 +210,8 @@ func TestWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ops := f.Ops(); ops["GetInvalidation"] != 3 || len(s.waits) != 2 || !strings.HasSuffix(rep.Detail, "completed") {
-		t.Errorf("ops %v, waits %v, report %+v", ops, s.waits, rep)
+	if ops := f.Ops(); ops["GetInvalidation"] != 3 || len(s.Waits()) != 2 || !strings.HasSuffix(rep.Detail, "completed") {
+		t.Errorf("ops %v, waits %v, report %+v", ops, s.Waits(), rep)
 	}
 	// A wait that outlasts its timeout is an error.
 	f2 := cdntest.NewCloudFront(t, dist, accessKey)
@@ -304,21 +286,21 @@ func TestTransportAndCredentialErrors(t *testing.T) {
 	f := cdntest.NewCloudFront(t, dist, accessKey)
 	c, s := newCDN(t, f, nil)
 	f.Close() // connection refused: retried, then reported
-	if _, err := c.Purge(t.Context(), &purge.Request{Site: "s", Paths: []string{"/a"}}); err == nil || len(s.waits) != 4 {
-		t.Errorf("transport error: waits %v, %v", s.waits, err)
+	if _, err := c.Purge(t.Context(), &purge.Request{Site: "s", Paths: []string{"/a"}}); err == nil || len(s.Waits()) != 4 {
+		t.Errorf("transport error: waits %v, %v", s.Waits(), err)
 	}
 	// No credentials: no retry.
 	f2 := cdntest.NewCloudFront(t, dist, accessKey)
-	s2 := &sleeps{}
+	s2 := &cdntest.Sleeps{}
 	awsCfg := aws.Config{Region: "us-east-1", Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
 		return aws.Credentials{}, errors.New("no credentials in this test")
 	})}
-	c2, err := NewFromAWS(Config{Distribution: dist, Backoff: purge.Backoff{Sleep: s2.sleep}}, awsCfg, func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(f2.URL) })
+	c2, err := NewFromAWS(Config{Distribution: dist, Backoff: purge.Backoff{Sleep: s2.Sleep}}, awsCfg, func(o *cloudfront.Options) { o.BaseEndpoint = aws.String(f2.URL) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c2.Purge(t.Context(), &purge.Request{Site: "s", Paths: []string{"/a"}}); err == nil || len(s2.waits) != 0 || f2.Requests() != 0 {
-		t.Errorf("credential error: waits %v, %d requests, %v", s2.waits, f2.Requests(), err)
+	if _, err := c2.Purge(t.Context(), &purge.Request{Site: "s", Paths: []string{"/a"}}); err == nil || len(s2.Waits()) != 0 || f2.Requests() != 0 {
+		t.Errorf("credential error: waits %v, %d requests, %v", s2.Waits(), f2.Requests(), err)
 	}
 }
 

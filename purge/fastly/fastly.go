@@ -18,14 +18,11 @@
 package fastly
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -68,16 +65,10 @@ type CDN struct{ cfg Config }
 
 // New checks cfg and returns the adapter.
 func New(cfg Config) (*CDN, error) {
-	if strings.TrimSpace(cfg.Service) == "" {
-		return nil, errors.New("fastly: a service ID is required")
+	if err := purge.CheckAPI("fastly", "service ID", cfg.Service, cfg.Token); err != nil {
+		return nil, err
 	}
-	if cfg.Token == "" {
-		return nil, errors.New("fastly: an API token is required")
-	}
-	if cfg.API == "" {
-		cfg.API = DefaultAPI
-	}
-	cfg.API = strings.TrimSuffix(cfg.API, "/")
+	cfg.API = purge.APIBase(cfg.API, DefaultAPI)
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
 	}
@@ -102,10 +93,7 @@ func FromSettings(_ context.Context, s *purge.Settings) (purge.CDN, error) {
 	if cfg.KeysOnly, err = s.Bool("keys_only"); err != nil {
 		return nil, err
 	}
-	if cfg.API, err = s.String("api", false); err != nil {
-		return nil, err
-	}
-	if cfg.Token, err = s.Token("token_env", DefaultTokenEnv); err != nil {
+	if cfg.API, cfg.Token, err = s.APISettings(DefaultTokenEnv); err != nil {
 		return nil, err
 	}
 	return New(cfg)
@@ -228,32 +216,15 @@ func (c *CDN) Purge(ctx context.Context, r *purge.Request) (purge.Report, error)
 }
 
 func (c *CDN) send(ctx context.Context, cl call) (int, error) {
-	_, tries, err := purge.Do(ctx, c.cfg.Client, c.cfg.Backoff, purge.Call{
-		CDN:    c.Name(),
-		Secret: c.cfg.Token,
-		New: func(ctx context.Context) (*http.Request, error) {
-			var body io.Reader
-			if cl.body != nil {
-				body = bytes.NewReader(cl.body)
-			}
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.cfg.API+cl.path, body)
-			if err != nil {
-				return nil, err
-			}
-			if cl.body != nil {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			c.auth(req)
-			return req, nil
-		},
+	h := http.Header{}
+	h.Set("Fastly-Key", string(c.cfg.Token))
+	h.Set("Accept", "application/json")
+	if c.cfg.Soft {
+		h.Set("Fastly-Soft-Purge", "1")
+	}
+	_, tries, err := purge.Send(ctx, purge.APICall{
+		CDN: c.Name(), Client: c.cfg.Client, Backoff: c.cfg.Backoff, Secret: c.cfg.Token,
+		Method: http.MethodPost, URL: c.cfg.API + cl.path, Body: cl.body, Header: h,
 	})
 	return tries, err
-}
-
-func (c *CDN) auth(req *http.Request) {
-	req.Header.Set("Fastly-Key", string(c.cfg.Token))
-	req.Header.Set("Accept", "application/json")
-	if c.cfg.Soft {
-		req.Header.Set("Fastly-Soft-Purge", "1")
-	}
 }

@@ -1,13 +1,10 @@
 package fastly
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stump-dev/stump/purge"
 	"github.com/stump-dev/stump/purge/cdntest"
@@ -18,30 +15,11 @@ const (
 	service = "SVC123"
 )
 
-type sleeps struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeps) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return nil
-}
-
-func newCDN(t *testing.T, f *cdntest.Fastly, mod func(*Config)) (*CDN, *sleeps) {
+func newCDN(t *testing.T, f *cdntest.Fastly, mod func(*Config)) (*CDN, *cdntest.Sleeps) {
 	t.Helper()
-	s := &sleeps{}
-	cfg := Config{Service: service, Token: token, API: f.URL, Backoff: purge.Backoff{Sleep: s.sleep}}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, s
+	s := &cdntest.Sleeps{}
+	cfg := Config{Service: service, Token: token, API: f.URL, Backoff: purge.Backoff{Sleep: s.Sleep}}
+	return cdntest.Adapter(t, cfg, mod, New), s
 }
 
 func keys(n int) []string {
@@ -145,8 +123,8 @@ func TestRetry429And5xx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(s.waits) != "[7s 2s]" {
-		t.Errorf("waits %v: want Retry-After 7s, then backoff", s.waits)
+	if fmt.Sprint(s.Waits()) != "[7s 2s]" {
+		t.Errorf("waits %v: want Retry-After 7s, then backoff", s.Waits())
 	}
 	if rep.Calls != 3 || len(f.Bulk()) != 1 {
 		t.Errorf("report %+v", rep)
@@ -165,8 +143,8 @@ func TestPersistent5xxReported(t *testing.T) {
 	if !strings.Contains(msg, "fastly:"+service) || !strings.Contains(msg, "HTTP 503") || strings.Contains(msg, token) {
 		t.Errorf("error %q: want the CDN and the status, never the token", msg)
 	}
-	if f.Requests() != 5 || rep.Calls != 5 || len(s.waits) != 4 {
-		t.Errorf("%d requests, report %+v, waits %v: want 5 bounded attempts", f.Requests(), rep, s.waits)
+	if f.Requests() != 5 || rep.Calls != 5 || len(s.Waits()) != 4 {
+		t.Errorf("%d requests, report %+v, waits %v: want 5 bounded attempts", f.Requests(), rep, s.Waits())
 	}
 	if strings.Contains(fmt.Sprintf("%v %+v %#v", c, c, c), token) {
 		t.Error("printing the adapter shows its token")
