@@ -28,10 +28,8 @@ func buildStump(t testing.TB) string {
 	bin := filepath.Join(t.TempDir(), "stump")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/stump")
-	cmd.Dir = ".." // the repository root: go test runs in edge/
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/stump: %v\n%s", err, out)
+	if err := testenv.BuildStump(ctx, bin); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -44,17 +42,7 @@ func cliTarget(env testenv.S3Env, bucket string) string {
 // cliEnv is this process's environment without AWS or STUMP settings, with the test
 // server's credentials and no shared AWS files or instance metadata.
 func cliEnv(env testenv.S3Env, extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "STUMP_") {
-			continue
-		}
-		out = append(out, kv)
-	}
-	out = append(out, "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-		"AWS_EC2_METADATA_DISABLED=true", "STUMP_USER=edge-test",
-		"AWS_ACCESS_KEY_ID="+env.AccessKey, "AWS_SECRET_ACCESS_KEY="+env.SecretKey)
-	return append(out, extra...)
+	return testenv.CLIEnv(env, "edge-test", extra...)
 }
 
 // stumpRun is a finished stump process.

@@ -19,6 +19,10 @@
 // Buckets: NewBucket creates a uniquely named bucket per call, so tests can share a
 // server and run in parallel. Buckets are not deleted after the test: the server's
 // folder goes away with the server.
+//
+// Packages whose code loads the AWS SDK's default configuration call IsolateAWS in
+// their TestMain, before Main. Tests that run the stump CLI as a subprocess build it
+// with BuildStump and give it CLIEnv (or CLIBaseEnv) as its environment.
 package testenv
 
 import (

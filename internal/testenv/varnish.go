@@ -114,12 +114,9 @@ func (m *missingVMOD) Error() string {
 }
 
 type varnishd struct {
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logPath string
-	logFile *os.File
-	env     VarnishEnv
-	once    sync.Once
+	*process
+	env  VarnishEnv
+	once sync.Once
 }
 
 func startVarnishd(bin, dir, vclPath string) (*varnishd, error) {
@@ -133,11 +130,7 @@ func startVarnishd(bin, dir, vclPath string) (*varnishd, error) {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "varnishd.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin,
+	p, err := startProcess(bin, []string{
 		"-F",         // stay in the foreground, as our child
 		"-j", "none", // no jail: works as root and as any user
 		"-a", addr,
@@ -147,52 +140,44 @@ func startVarnishd(bin, dir, vclPath string) (*varnishd, error) {
 		"-f", vclPath,
 		"-p", "thread_pools=1", // a test needs few threads
 		"-p", "thread_pool_min=10",
-	)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("%s: %w", bin, err)
+	}, nil, logPath)
+	if err != nil {
+		return nil, err
 	}
-	v := &varnishd{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFile: logFile,
-		env: VarnishEnv{URL: "http://" + addr, Addr: addr, Dir: work}}
-	go func() {
-		_ = cmd.Wait()
-		close(v.done)
-	}()
+	v := &varnishd{process: p, env: VarnishEnv{URL: "http://" + addr, Addr: addr, Dir: work}}
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	// Compiling the VCL takes about a second; more on a loaded machine.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if resp, err := client.Get(v.env.URL + "/"); err == nil {
-			resp.Body.Close()
-			return v, nil // any HTTP answer: the VCL is loaded
+	ready := func() bool {
+		resp, err := client.Get(v.env.URL + "/")
+		if err != nil {
+			return false
 		}
-		select {
-		case <-v.done:
-			v.stop()
-			log := tail(logPath)
-			switch {
-			case strings.Contains(log, "ould not get socket") || strings.Contains(log, "ddress already in use"):
-				return nil, errPortTaken
-			case strings.Contains(log, "VMOD"):
-				if i := strings.Index(log, "Message from VCC-compiler:"); i >= 0 {
-					log = log[i:]
-				}
-				if strings.Contains(log, "Could not find VMOD") || strings.Contains(log, "Could not open VMOD") ||
-					strings.Contains(log, "Could not load VMOD") {
-					return nil, &missingVMOD{detail: firstLines(log, 4)}
-				}
+		resp.Body.Close()
+		return true // any HTTP answer: the VCL is loaded
+	}
+	switch err := p.waitReady(60*time.Second, ready); err {
+	case nil:
+		return v, nil
+	case errExited:
+		v.stop()
+		log := tail(logPath)
+		switch {
+		case strings.Contains(log, "ould not get socket") || strings.Contains(log, "ddress already in use"):
+			return nil, errPortTaken
+		case strings.Contains(log, "VMOD"):
+			if i := strings.Index(log, "Message from VCC-compiler:"); i >= 0 {
+				log = log[i:]
 			}
-			return nil, fmt.Errorf("varnishd exited at start (%s); log %s:\n%s", v.cmd.ProcessState, logPath, log)
-		case <-time.After(50 * time.Millisecond):
+			if strings.Contains(log, "Could not find VMOD") || strings.Contains(log, "Could not open VMOD") ||
+				strings.Contains(log, "Could not load VMOD") {
+				return nil, &missingVMOD{detail: firstLines(log, 4)}
+			}
 		}
-		if time.Now().After(deadline) {
-			v.stop()
-			return nil, fmt.Errorf("varnishd did not answer on %s within 60s; log %s:\n%s", addr, logPath, tail(logPath))
-		}
+		return nil, fmt.Errorf("varnishd exited at start (%s); log %s:\n%s", v.cmd.ProcessState, logPath, log)
+	default:
+		v.stop()
+		return nil, fmt.Errorf("varnishd did not answer on %s within 60s; log %s:\n%s", addr, logPath, tail(logPath))
 	}
 }
 
@@ -202,13 +187,7 @@ func startVarnishd(bin, dir, vclPath string) (*varnishd, error) {
 // the folder the test then removes.
 func (v *varnishd) stop() {
 	v.once.Do(func() {
-		select {
-		case <-v.done:
-		default:
-			_ = v.cmd.Process.Kill()
-			<-v.done
-		}
-		v.logFile.Close()
+		v.terminate(0)
 		if pid := childPID(v.logPath); pid > 0 {
 			waitGone(pid, 3*time.Second)
 		}
@@ -245,22 +224,6 @@ func waitGone(pid int, max time.Duration) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// tail returns the last lines of a log file.
-func tail(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
 }
 
 func firstLines(s string, n int) string {

@@ -5,7 +5,6 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -25,7 +23,7 @@ const versitygwVersion = "v1.8.0"
 // else versitygw on PATH. When there is none it returns "" and why.
 func findVersitygw() (bin, why string) {
 	local := ""
-	if root, err := repoRoot(); err == nil {
+	if root, err := RepoRoot(); err == nil {
 		local = filepath.Join(root, ".stump", "bin", "versitygw")
 		if fi, err := os.Stat(local); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return local, ""
@@ -40,24 +38,6 @@ func findVersitygw() (bin, why string) {
 	return "", "versitygw is neither at " + local + " nor on PATH"
 }
 
-// repoRoot walks up from the working folder to the folder holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working folder")
-		}
-		dir = parent
-	}
-}
-
 // versionNote says when bin is not the version the scripts install, else "".
 func versionNote(bin string) string {
 	info, err := buildinfo.ReadFile(bin)
@@ -69,10 +49,7 @@ func versionNote(bin string) string {
 
 // server is a running versitygw process.
 type server struct {
-	cmd     *exec.Cmd
-	done    chan struct{} // closed when the process has exited
-	logPath string
-	logFile *os.File
+	*process
 	env     S3Env
 	stopped sync.Once
 }
@@ -116,30 +93,20 @@ func tryStart(bin, root, logPath string) (*server, error) {
 	if port == wport {
 		return nil, errPortTaken
 	}
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	waddr := "127.0.0.1:" + strconv.Itoa(wport)
-	cmd := exec.Command(bin,
+	p, err := startProcess(bin, []string{
 		"--port", addr,
 		"--website", waddr, "--website-domain", websiteDomain,
 		"--region", TestRegion, "--health", "/health", "--quiet",
-		"posix", root)
-	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+TestAccessKey, "ROOT_SECRET_KEY="+TestSecretKey)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("%s: %w", bin, err)
+		"posix", root},
+		append(os.Environ(), "ROOT_ACCESS_KEY="+TestAccessKey, "ROOT_SECRET_KEY="+TestSecretKey),
+		logPath)
+	if err != nil {
+		return nil, err
 	}
 	srv := &server{
-		cmd:     cmd,
-		done:    make(chan struct{}),
-		logPath: logPath,
-		logFile: logFile,
+		process: p,
 		env: S3Env{
 			Endpoint:      "http://" + addr,
 			AccessKey:     TestAccessKey,
@@ -149,31 +116,21 @@ func tryStart(bin, root, logPath string) (*server, error) {
 			WebsiteDomain: websiteDomain,
 		},
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(srv.done)
-	}()
 
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if ready(client, srv.env) {
-			return srv, nil
+	switch err := p.waitReady(15*time.Second, func() bool { return ready(client, srv.env) }); err {
+	case nil:
+		return srv, nil
+	case errExited:
+		srv.stop()
+		tail := srv.logTail()
+		if bytes.Contains([]byte(tail), []byte("address already in use")) {
+			return nil, errPortTaken
 		}
-		select {
-		case <-srv.done:
-			srv.stop()
-			tail := srv.logTail()
-			if bytes.Contains([]byte(tail), []byte("address already in use")) {
-				return nil, errPortTaken
-			}
-			return nil, fmt.Errorf("versitygw exited at start (%s); log %s:\n%s", cmd.ProcessState, logPath, tail)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			srv.stop()
-			return nil, fmt.Errorf("versitygw did not answer on %s within 15s; log %s:\n%s", addr, logPath, srv.logTail())
-		}
+		return nil, fmt.Errorf("versitygw exited at start (%s); log %s:\n%s", p.cmd.ProcessState, logPath, tail)
+	default:
+		srv.stop()
+		return nil, fmt.Errorf("versitygw did not answer on %s within 15s; log %s:\n%s", addr, logPath, srv.logTail())
 	}
 }
 
@@ -196,50 +153,9 @@ func ready(client *http.Client, env S3Env) bool {
 	return true
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // stop ends the server (SIGTERM, then SIGKILL after 5 s) and waits for it.
 func (s *server) stop() {
-	s.stopped.Do(func() {
-		select {
-		case <-s.done:
-		default:
-			if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				_ = s.cmd.Process.Kill()
-			}
-			select {
-			case <-s.done:
-			case <-time.After(5 * time.Second):
-				_ = s.cmd.Process.Kill()
-				<-s.done
-			}
-		}
-		s.logFile.Close()
-	})
-}
-
-// logTail returns the last lines of the server's log.
-func (s *server) logTail() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	const max = 4000
-	if len(b) > max {
-		b = b[len(b)-max:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
+	s.stopped.Do(func() { s.terminate(5 * time.Second) })
 }
 
 // The instance shared by the tests of a binary whose TestMain calls Main.

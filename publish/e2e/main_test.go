@@ -28,19 +28,7 @@ var (
 // chain at the test server's credentials only (for the in-process stores), and shares
 // one versitygw among the tests.
 func TestMain(m *testing.M) {
-	if os.Getenv(testenv.EnvS3Endpoint) == "" {
-		// testenv starts versitygw with these fixed credentials.
-		os.Setenv("AWS_ACCESS_KEY_ID", testenv.TestAccessKey)
-		os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.TestSecretKey)
-	}
-	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-		"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
-		os.Unsetenv(k)
-	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	testenv.IsolateAWS()
 	if err := setup(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
 		os.Exit(1)
@@ -60,7 +48,7 @@ func workDir() (string, error) {
 }
 
 func setup() error {
-	root, err := repoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -69,10 +57,8 @@ func setup() error {
 		return err
 	}
 	stumpBin = filepath.Join(dir, "stump")
-	cmd := exec.Command("go", "build", "-o", stumpBin, "./cmd/stump")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/stump: %v\n%s", err, out)
+	if err := testenv.BuildStump(context.Background(), stumpBin); err != nil {
+		return err
 	}
 	wsV1 = filepath.Join(dir, "v1")
 	wsV2 = filepath.Join(dir, "v2")
@@ -156,24 +142,6 @@ func runSetup(dir string, args ...string) error {
 	return nil
 }
 
-// repoRoot walks up from the working folder to the folder holding go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working folder")
-		}
-		dir = parent
-	}
-}
-
 // copyWorkspace copies a workspace template into a new folder of the test.
 func copyWorkspace(t testing.TB, from string) string {
 	t.Helper()
@@ -186,23 +154,12 @@ func copyWorkspace(t testing.TB, from string) string {
 
 // baseEnv is the environment of the subprocesses: this process's, without any AWS or
 // STUMP setting, and with the shared AWS files and the instance metadata turned off.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "STUMP_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull,
-		"AWS_EC2_METADATA_DISABLED=true", "STUMP_USER=e2e")
-}
+func baseEnv() []string { return testenv.CLIBaseEnv("e2e") }
 
 // cliEnv is baseEnv with the test server's credentials (given explicitly) and extra
 // settings.
 func cliEnv(s3 testenv.S3Env, extra ...string) []string {
-	env := append(baseEnv(), "AWS_ACCESS_KEY_ID="+s3.AccessKey, "AWS_SECRET_ACCESS_KEY="+s3.SecretKey)
-	return append(env, extra...)
+	return testenv.CLIEnv(s3, "e2e", extra...)
 }
 
 // targetURL is the s3:// target of bucket at endpoint (the server, or a proxy).

@@ -30,18 +30,7 @@ import (
 // TestMain shares one versitygw among the tests and points the AWS default chain at the
 // test server's credentials only: s3store.Open takes credentials from nowhere else.
 func TestMain(m *testing.M) {
-	if os.Getenv(testenv.EnvS3Endpoint) == "" {
-		os.Setenv("AWS_ACCESS_KEY_ID", testenv.TestAccessKey)
-		os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.TestSecretKey)
-	}
-	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
-		"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-		"AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"} {
-		os.Unsetenv(k)
-	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	os.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	testenv.IsolateAWS()
 	testenv.Main(m)
 }
 
