@@ -51,8 +51,8 @@ type KeyPurger interface {
 // publishTree materializes rec under _stump/trees/<id>/ and, unless preview, makes it
 // live by writing the pointer and _stump/live, then purges the pointer key and the
 // changed URLs. A deploy killed before the pointer write changed nothing live.
-func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, preview bool) error {
-	if err := d.materializeTree(ctx, rec); err != nil {
+func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool) error {
+	if err := d.materializeTree(ctx, lk, rec, live, plan); err != nil {
 		return err
 	}
 	if err := d.stepDone("materialize"); err != nil {
@@ -64,16 +64,35 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 	return d.switchTree(ctx, lk, ptr, ptrTag, rec, live)
 }
 
-// materializeTree copies every object of rec into its tree: pages and static files from
-// their blobs, fingerprinted assets from their own keys.
-func (d *Deployer) materializeTree(ctx context.Context, rec *Record) error {
+// materializeTree copies every object of rec into its tree: changed pages and static
+// files from their blobs (which upload confirmed), unchanged ones from the live
+// deploy's tree when it has one (its bytes were confirmed when it was made), and
+// fingerprinted assets from their own keys.
+func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan) error {
+	changed := map[string]bool{}
+	for _, o := range plan.Writes {
+		changed[o.Path] = true
+	}
+	prevTree := live != nil && live.Mode == ModeAtomic
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
 	for _, o := range rec.Objects {
 		g.Go(func() error {
+			if err := lk.ensure(gctx); err != nil {
+				return err
+			}
 			src := blobKey(o.SHA256)
-			if o.Class == manifest.Immutable {
+			switch {
+			case o.Class == manifest.Immutable:
 				src = o.Path
+			case prevTree && !changed[o.Path]:
+				src = TreeKey(live.ID, o.Path)
+			case !changed[o.Path]:
+				// The first tree after in-place deploys: confirm the blob as upload
+				// does for changed paths.
+				if sum, _, err := store.Checksum(gctx, d.Store, src); err != nil || sum != o.SHA256 {
+					return fmt.Errorf("the stored content of %s (%s) is missing or corrupted (%v); publish with --repair to upload it again", o.Path, o.SHA256[:12], err)
+				}
 			}
 			if err := d.Store.Copy(gctx, src, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
 				return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
@@ -90,10 +109,10 @@ func (d *Deployer) materializeTree(ctx context.Context, rec *Record) error {
 // switchTree commits the pointer to rec (compare-and-swap), writes _stump/live, and
 // purges. Shared by Publish and Rollback in atomic mode.
 func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record) error {
-	if err := lk.check(); err != nil {
-		return err
+	if err := lk.ensure(ctx); err != nil {
+		return d.lostBefore(err, "the switch", rec.ID, 0, 0)
 	}
-	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeAtomic, Since: d.Now().UTC(), PendingPurge: ptr.PendingPurge}
+	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeAtomic, Since: d.Now().UTC(), PendingPurge: ptr.PendingPurge, RedirectMeta: ptr.RedirectMeta}
 	if live == nil || live.ID == rec.ID {
 		commit.Previous = ptr.Previous
 	}
@@ -102,10 +121,16 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	}
 	tag, err := d.putPointer(ctx, commit, ptrTag)
 	if err != nil {
+		if errors.Is(err, errPointerMoved) {
+			return d.lostBefore(err, "the switch", rec.ID, 0, 0)
+		}
 		return err
 	}
 	if err := d.stepDone("commit"); err != nil {
 		return err
+	}
+	if err := lk.ensure(ctx); err != nil {
+		return fmt.Errorf("%w; deploy %s was committed, but _stump/live was not rewritten: the process that holds the site now finishes the switch", err, rec.ID)
 	}
 	if err := d.writeLive(ctx, rec.ID); err != nil {
 		return err
@@ -185,7 +210,7 @@ func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
 	if !stale && (ptr.PurgeOwed == "" || d.Purger == nil) {
 		return nil
 	}
-	lk, err := acquire(ctx, d.Store, d.Lock)
+	lk, err := acquire(ctx, d.Store, d.Lock, "settle", "")
 	if err != nil {
 		return err
 	}
@@ -199,6 +224,9 @@ func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
 			return err
 		} else if cur != ptr.Live {
 			d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", ptr.Live)
+			if err := lk.ensure(ctx); err != nil {
+				return err
+			}
 			if err := d.writeLive(ctx, ptr.Live); err != nil {
 				return err
 			}

@@ -90,6 +90,9 @@ type Deployer struct {
 	Purger       Purger
 	Lock         LockOptions
 	purgePending bool
+	// repairedBlobs counts stored blobs and assets found missing or corrupted and
+	// uploaded again by the last operation.
+	repairedBlobs atomic.Int64
 	// Mode is ModeInPlace (default: the live tree is the target's root) or ModeAtomic
 	// (every deploy is a tree under _stump/trees/<id>/ and the edge follows
 	// _stump/live; see atomic.go).
@@ -116,6 +119,9 @@ type Options struct {
 	// Preview uploads and materializes the deploy under _stump/trees/<id>/ without
 	// making it live (an edge serves it at <id>.<preview host>).
 	Preview bool
+	// Repair verifies the live tree after the deploy and rewrites (and purges) every
+	// live object that differs from the live deploy (see Repair).
+	Repair bool
 }
 
 // Result says what a publish did.
@@ -134,6 +140,12 @@ type Result struct {
 	Warning string `json:"warning,omitempty"`
 	// PurgePending is set when the deploy went live but its purge did not finish.
 	PurgePending bool `json:"purgePending,omitempty"`
+	// RepairedBlobs counts stored blobs and assets found missing or corrupted and
+	// uploaded again from the build.
+	RepairedBlobs int `json:"repairedBlobs,omitempty"`
+	// RepairedPaths are live paths --repair rewrote because they differed from the
+	// live deploy.
+	RepairedPaths []string `json:"repairedPaths,omitempty"`
 }
 
 func (d *Deployer) init() {
@@ -213,6 +225,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err != nil {
 		return nil, err
 	}
+	objects = forStore(objects, ptr.RedirectMeta)
 	unknown, _, err := d.unknownPaths(ctx, ptr, live)
 	if err != nil {
 		return nil, err
@@ -244,7 +257,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 			// Asked to break a stale lease: do it even though nothing changed, so the
 			// next publish is not stopped by it.
 			if l, err := ReadLock(ctx, d.Store); err == nil && l != nil {
-				lk, err := acquire(ctx, d.Store, d.Lock)
+				lk, err := acquire(ctx, d.Store, d.Lock, "publish", "")
 				if err != nil {
 					return res, err
 				}
@@ -253,10 +266,16 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 				}
 			}
 		}
+		if opts.Repair {
+			if err := d.repairAfter(ctx, res, src); err != nil {
+				return res, err
+			}
+		}
 		res.Seconds = d.Now().Sub(start).Seconds()
 		return res, nil
 	}
-	lk, err := acquire(ctx, d.Store, d.Lock)
+	id := newID(d.Now())
+	lk, err := acquire(ctx, d.Store, d.Lock, "publish", id)
 	if err != nil {
 		return res, err
 	}
@@ -268,8 +287,9 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err := d.stepDone("lock"); err != nil {
 		return res, err
 	}
-	// Someone may have committed between our read and the lock: read the pointer again
-	// and, only if it changed, plan again from what we now hold the lock for.
+	// Someone may have committed between our read and the lock (or fenced the pointer
+	// when we broke a stale lease): read the pointer again and, only if it changed,
+	// plan again from what we now hold the lock for.
 	ptrTag := firstTag
 	if again, tag, err := ReadPointer(ctx, d.Store); err != nil {
 		return res, err
@@ -277,6 +297,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		if ptr, ptrTag, live, err = d.live(ctx); err != nil {
 			return res, err
 		}
+		objects = forStore(objects, ptr.RedirectMeta)
 		if unknown, _, err = d.unknownPaths(ctx, ptr, live); err != nil {
 			return res, err
 		}
@@ -297,17 +318,31 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		res.Repaired = ptr.Pending
 		d.Log.Info("rolling an interrupted deploy forward", "site", d.Site, "interrupted", ptr.Pending)
 	}
-	uploadedFiles, uploadedBytes, err := d.upload(ctx, plan, src)
+	if ptr.RedirectMeta == "" && hasRedirects(objects) {
+		// Learn once per target whether its store keeps website redirects.
+		if ptr.RedirectMeta, err = d.probeRedirects(ctx, lk); err != nil {
+			return res, err
+		}
+		if ptr.RedirectMeta == RedirectDropped {
+			res.Warning = "this target's store drops website redirect metadata (x-amz-website-redirect-location); aliases and redirects are served by their redirect pages instead"
+			d.Log.Warn(res.Warning, "site", d.Site)
+			objects = forStore(objects, ptr.RedirectMeta)
+			plan = d.plan(live, objects, unknown, ptr)
+			res.Plan = plan
+		}
+	}
+	uploadedFiles, uploadedBytes, err := d.upload(ctx, lk, plan, src)
 	if err != nil {
 		return res, err
 	}
+	res.RepairedBlobs = int(d.repairedBlobs.Load())
 	if err := d.stepDone("upload"); err != nil {
 		return res, err
 	}
 	user, host := whoami()
 	now := d.Now()
 	rec := &Record{
-		ID: newID(now), Site: d.Site, Time: now.UTC(), User: user, Host: host, Revision: opts.Revision, Message: opts.Message,
+		ID: id, Site: d.Site, Time: now.UTC(), User: user, Host: host, Revision: opts.Revision, Message: opts.Message,
 		Parent: ptr.Live, Files: len(objects), UploadedFiles: uploadedFiles, UploadedBytes: uploadedBytes, Objects: objects,
 		Preview: opts.Preview, Mode: d.mode(),
 	}
@@ -328,22 +363,41 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	res.Deploy, res.Previous = rec.ID, ptr.Live
 	if opts.Preview || d.mode() == ModeAtomic {
 		res.Preview = opts.Preview
-		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, opts.Preview); err != nil {
+		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview); err != nil {
 			return res, err
 		}
 		if opts.Preview {
 			res.Previous = ""
 		}
-		res.PurgePending = d.purgePending
-		res.Seconds = d.Now().Sub(start).Seconds()
-		return res, nil
-	}
-	if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan, live); err != nil {
+	} else if err := d.switchTo(ctx, lk, ptr, ptrTag, rec, plan, live); err != nil {
 		return res, err
 	}
 	res.PurgePending = d.purgePending
+	if opts.Repair && !opts.Preview {
+		if err := lk.release(context.WithoutCancel(ctx)); err != nil {
+			d.Log.Warn("could not release the lock", "err", err)
+		}
+		if err := d.repairAfter(ctx, res, src); err != nil {
+			return res, err
+		}
+	}
 	res.Seconds = d.Now().Sub(start).Seconds()
 	return res, nil
+}
+
+// repairAfter is publish --repair: verify the live deploy and rewrite what differs,
+// using the build for any blob that must be uploaded again.
+func (d *Deployer) repairAfter(ctx context.Context, res *Result, src Source) error {
+	rep, err := d.Repair(ctx, src)
+	if err != nil {
+		return fmt.Errorf("published, but the repair failed: %w", err)
+	}
+	res.RepairedPaths = rep.Paths
+	res.RepairedBlobs += rep.Blobs
+	if rep.PurgePending {
+		res.PurgePending = true
+	}
+	return nil
 }
 
 // noop reports a publish with nothing to do: the plan is empty and the live deploy is
@@ -384,22 +438,36 @@ func (d *Deployer) checkDeletes(plan *Plan, live *Record, opts Options) error {
 	return nil
 }
 
-// upload puts the blobs the store lacks and the new fingerprinted assets, in parallel,
-// each with its SHA-256 so the store verifies every byte.
-func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int64, error) {
+// upload makes every blob and fingerprinted asset the plan's writes need present and
+// confirmed, in parallel: new content is put create-only with its SHA-256, so the store
+// verifies every byte; content the store already holds (an older deploy's blob, an
+// asset) is confirmed by its checksum as the store has it now (store.Checksum), and a
+// blob that is missing or whose bytes no longer match its name is uploaded again from
+// the build. With src == nil (rollback) nothing can be uploaded: a missing or corrupted
+// blob fails the deploy before anything live changes.
+func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source) (int, int64, error) {
 	type job struct {
 		key, from, sum string
 		size           int64
 		meta           store.Meta
+		isNew          bool // content the live deploy does not reference
 	}
-	jobs := make([]job, 0, len(plan.Blobs)+len(plan.Assets))
+	var jobs []job
 	var total int64
-	for sum, o := range plan.Blobs {
-		jobs = append(jobs, job{key: blobKey(sum), from: o.Path, sum: sum, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}})
-		total += o.Size
+	seen := map[string]bool{}
+	for _, o := range plan.Writes {
+		if seen[o.SHA256] {
+			continue
+		}
+		seen[o.SHA256] = true
+		_, isNew := plan.Blobs[o.SHA256]
+		jobs = append(jobs, job{key: blobKey(o.SHA256), from: o.Path, sum: o.SHA256, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}, isNew: isNew})
+		if isNew {
+			total += o.Size
+		}
 	}
 	for _, a := range plan.Assets {
-		jobs = append(jobs, job{key: a.Path, from: a.Path, sum: a.SHA256, size: a.Size, meta: objectMeta(a)})
+		jobs = append(jobs, job{key: a.Path, from: a.Path, sum: a.SHA256, size: a.Size, meta: objectMeta(a), isNew: true})
 		total += a.Size
 	}
 	if len(jobs) == 0 {
@@ -410,42 +478,67 @@ func (d *Deployer) upload(ctx context.Context, plan *Plan, src Source) (int, int
 		defer d.Progress.Done()
 	}
 	var files, bytes atomic.Int64
+	put := func(ctx context.Context, j job, overwrite bool) error {
+		f, size, err := src.Open(j.from)
+		if err != nil {
+			return fmt.Errorf("read built file %s: %w", j.from, err)
+		}
+		defer f.Close()
+		opts := store.PutOptions{Meta: j.meta, SHA256: j.sum, IfNoneMatch: !overwrite}
+		if _, err := d.Store.Put(ctx, j.key, f, size, opts); err != nil {
+			return err
+		}
+		files.Add(1)
+		bytes.Add(size)
+		return nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
 	for _, j := range jobs {
 		g.Go(func() error {
-			if src == nil {
-				// Rollback: every blob and asset must already be there.
-				if info, err := d.Store.Head(gctx, j.key); err == nil && info.Size == j.size {
-					return nil
-				} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("check %s: %w", j.key, err)
-				}
-				return fmt.Errorf("blob %s for %s is missing from the target (was it garbage-collected?); rebuild and publish instead: %w", j.sum[:12], j.from, store.ErrNotFound)
-			}
-			f, size, err := src.Open(j.from)
-			if err != nil {
-				return fmt.Errorf("read built file %s: %w", j.from, err)
-			}
-			defer f.Close()
-			// Keys are content-addressed, so a key that exists already holds these
-			// bytes (an older deploy's blob, or an asset): create-only writes make that
-			// one request instead of a HEAD and a PUT.
-			opts := store.PutOptions{Meta: j.meta, SHA256: j.sum, IfNoneMatch: true}
-			if _, err := d.Store.Put(gctx, j.key, f, size, opts); errors.Is(err, store.ErrPrecondition) {
-				d.Progress.Add(size)
-				return nil
-			} else if err != nil {
-				return fmt.Errorf("upload %s: %w", j.from, err)
-			}
-			if d.StepHook != nil {
-				if err := d.StepHook("put"); err != nil {
+			if lk != nil {
+				if err := lk.ensure(gctx); err != nil {
 					return err
 				}
 			}
-			d.Progress.Add(size)
-			files.Add(1)
-			bytes.Add(size)
+			if j.isNew && src != nil {
+				// Keys are content-addressed, so a key that exists already should
+				// hold these bytes: a create-only write costs one request, and only
+				// when it finds the key taken is the content confirmed.
+				err := put(gctx, j, false)
+				if err == nil {
+					if d.StepHook != nil {
+						if err := d.StepHook("put"); err != nil {
+							return err
+						}
+					}
+					d.Progress.Add(j.size)
+					return nil
+				}
+				if !errors.Is(err, store.ErrPrecondition) {
+					return fmt.Errorf("upload %s: %w", j.from, err)
+				}
+				defer d.Progress.Add(j.size)
+			}
+			sum, _, err := store.Checksum(gctx, d.Store, j.key)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("check %s: %w", j.key, err)
+			}
+			if err == nil && sum == j.sum {
+				return nil
+			}
+			what := "is missing from the target (was it garbage-collected?)"
+			if err == nil {
+				what = "is corrupted in the target (its bytes hash to " + sum[:min(12, len(sum))] + ")"
+			}
+			if src == nil {
+				return fmt.Errorf("the content of %s (%s) %s; nothing was changed: rebuild and publish that content instead (stump publish --repair): %w", j.from, j.sum[:12], what, store.ErrNotFound)
+			}
+			d.Log.Warn("stored content "+what+"; uploading it again from the build", "site", d.Site, "key", j.key, "path", j.from)
+			if err := put(gctx, j, true); err != nil {
+				return fmt.Errorf("upload %s again: %w", j.from, err)
+			}
+			d.repairedBlobs.Add(1)
 			return nil
 		})
 	}
@@ -468,10 +561,11 @@ func objectMeta(o Object) store.Meta {
 }
 
 // switchTo marks the pointer materializing, writes the live tree, commits the pointer,
-// purges, then deletes. It is shared by Publish and Rollback.
+// purges, then deletes. It is shared by Publish and Rollback. Every write is fenced by
+// the lease (lk.ensure) and every pointer write is a compare-and-swap.
 func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, plan *Plan, live *Record) error {
-	if err := lk.check(); err != nil {
-		return err
+	if err := lk.ensure(ctx); err != nil {
+		return d.lostBefore(err, "mark", rec.ID, 0, len(plan.Writes))
 	}
 	mark := ptr
 	mark.State, mark.Pending, mark.Since = StateMaterializing, rec.ID, d.Now().UTC()
@@ -482,14 +576,14 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	if err := d.stepDone("mark"); err != nil {
 		return err
 	}
-	done, err := d.materialize(ctx, plan)
+	done, err := d.materialize(ctx, lk, plan)
 	if err == nil {
 		err = d.stepDone("materialize")
 	}
 	if err == nil {
-		err = lk.check()
+		err = lk.ensure(ctx)
 	}
-	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeInPlace, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge}
+	commit := Pointer{Live: rec.ID, Previous: ptr.Live, State: StateLive, Mode: ModeInPlace, Since: d.Now().UTC(), PendingDeletes: plan.Deletes, PendingPurge: ptr.PendingPurge, RedirectMeta: ptr.RedirectMeta}
 	if d.Purger != nil {
 		commit.PurgeOwed = owed(ptr)
 	}
@@ -497,10 +591,16 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		tag, err = d.putPointer(ctx, commit, tag)
 	}
 	if err != nil {
+		if errors.Is(err, ErrLeaseLost) || errors.Is(err, errPointerMoved) {
+			// Another process holds the site now and repairs what this one wrote
+			// (the pointer told it which deploy was interrupted): writing anything
+			// more, even an undo, could overwrite its work.
+			return d.lostBefore(err, "commit", rec.ID, len(done), len(plan.Writes))
+		}
 		// Giving up before the commit: put back what this deploy changed, so the live
 		// site is as it was. If that fails too, the pointer still says
 		// "materializing" and the next publish or rollback repairs the site.
-		if uerr := d.undo(ctx, done, live, ptr, tag); uerr != nil {
+		if uerr := d.undo(ctx, lk, done, live, ptr, tag); uerr != nil {
 			d.Log.Warn("could not undo a failed deploy; the next publish or rollback repairs it", "site", d.Site, "err", uerr)
 			return fmt.Errorf("%w (undoing it failed too: %v; stump publish or stump rollback repairs the site)", err, uerr)
 		}
@@ -528,7 +628,7 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		return err
 	}
 	if len(plan.Deletes) > 0 {
-		if err := d.deleteBatched(ctx, plan.Deletes); err != nil {
+		if err := d.deleteBatched(ctx, lk, plan.Deletes); err != nil {
 			return err
 		}
 		if dp, ok := d.Purger.(DeletePurger); ok {
@@ -550,6 +650,22 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	return d.stepDone("clean")
 }
 
+// errPointerMoved is wrapped when a compare-and-swap of the pointer fails: someone
+// else wrote it (a process that broke this one's lease fences it).
+var errPointerMoved = errors.New("the pointer changed under this operation")
+
+// lostBefore explains an operation that stopped because it no longer holds the site:
+// what it had written to the live tree and what it had not.
+func (d *Deployer) lostBefore(err error, step, id string, written, total int) error {
+	msg := fmt.Sprintf("stopped before %s: deploy %s did not go live", step, id)
+	if written > 0 {
+		msg += fmt.Sprintf("; %d of its %d changed paths had been written to the live tree before this publish lost the site, and the process that holds the site now rewrites them (the pointer names this deploy as interrupted); check with stump status and stump verify", written, total)
+	} else {
+		msg += "; nothing of it was written to the live tree"
+	}
+	return fmt.Errorf("%w; %s", err, msg)
+}
+
 func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (string, error) {
 	opts := store.PutOptions{IfMatch: etag}
 	if etag == "" {
@@ -565,7 +681,7 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 		}
 	}
 	if errors.Is(err, store.ErrPrecondition) {
-		return "", fmt.Errorf("the pointer changed under this publish (another publish without the lock?); nothing more was made live: %w", err)
+		return "", fmt.Errorf("%w (another process took the site over, or wrote it without the lock); nothing more was made live: %w", errPointerMoved, err)
 	}
 	return tag, err
 }
@@ -613,7 +729,7 @@ func samePointer(a, b Pointer) bool {
 // undo restores the live deploy over the paths a failed deploy wrote (done) and puts
 // the pointer back to "live". It runs even when ctx is cancelled (with a bound), since
 // it repairs what the cancelled work changed.
-func (d *Deployer) undo(ctx context.Context, done []Object, live *Record, ptr Pointer, tag string) error {
+func (d *Deployer) undo(ctx context.Context, lk *lock, done []Object, live *Record, ptr Pointer, tag string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	old := map[string]Object{}
@@ -631,12 +747,15 @@ func (d *Deployer) undo(ctx context.Context, done []Object, live *Record, ptr Po
 			remove = append(remove, o.Path)
 			continue
 		}
+		if err := lk.ensure(ctx); err != nil {
+			return err
+		}
 		if err := d.Store.Copy(ctx, blobKey(prev.SHA256), prev.Path, store.PutOptions{Meta: objectMeta(prev)}); err != nil {
 			return fmt.Errorf("restore %s: %w", o.Path, err)
 		}
 	}
 	if len(remove) > 0 {
-		if err := d.deleteBatched(ctx, remove); err != nil {
+		if err := d.deleteBatched(ctx, lk, remove); err != nil {
 			return err
 		}
 	}
@@ -655,7 +774,7 @@ func (d *Deployer) undo(ctx context.Context, done []Object, live *Record, ptr Po
 // materialize copies each changed path from its blob with its headers: static files,
 // then feeds, then pages, then redirects, each group finished before the next starts.
 // It returns the objects it wrote, in order, even when it fails.
-func (d *Deployer) materialize(ctx context.Context, plan *Plan) ([]Object, error) {
+func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan) ([]Object, error) {
 	var mu sync.Mutex
 	var done []Object
 	groups := [][]Object{}
@@ -684,6 +803,9 @@ func (d *Deployer) materialize(ctx context.Context, plan *Plan) ([]Object, error
 		g.SetLimit(d.Workers)
 		for _, o := range grp {
 			g.Go(func() error {
+				if err := lk.ensure(gctx); err != nil {
+					return err
+				}
 				if err := d.Store.Copy(gctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)}); err != nil {
 					return fmt.Errorf("make %s live: %w", o.Path, err)
 				}
@@ -703,8 +825,13 @@ func (d *Deployer) materialize(ctx context.Context, plan *Plan) ([]Object, error
 	return done, nil
 }
 
-func (d *Deployer) deleteBatched(ctx context.Context, paths []string) error {
+func (d *Deployer) deleteBatched(ctx context.Context, lk *lock, paths []string) error {
 	for i := 0; i < len(paths); i += 1000 {
+		if lk != nil {
+			if err := lk.ensure(ctx); err != nil {
+				return err
+			}
+		}
 		if err := d.Store.Delete(ctx, paths[i:min(i+1000, len(paths))]...); err != nil {
 			return fmt.Errorf("delete removed paths: %w", err)
 		}

@@ -427,7 +427,7 @@ func TestConcurrentPublishesOneCommits(t *testing.T) {
 func TestWaitForLock(t *testing.T) {
 	m := mem.New()
 	d := newDeployer(m)
-	lk, err := acquire(context.Background(), m, LockOptions{TTL: time.Minute})
+	lk, err := acquire(context.Background(), m, LockOptions{TTL: time.Minute}, "test", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,13 +19,19 @@ import (
 )
 
 // Rollback makes an earlier deploy live again from its blobs: no rebuild, no upload.
-// With to == "", it goes back to the deploy before the live one; when the pointer shows
-// an interrupted deploy, it undoes that instead (the live deploy is written again over
-// the paths the interrupted one may have touched).
+// With to == "", it undoes the last publish:
+//   - when the pointer shows an interrupted deploy, the live deploy is written again
+//     over the paths the interrupted one may have touched;
+//   - when the lock it had to break (--break-lock) was left by a publish that was
+//     killed before its commit, that publish never went live: there is nothing to
+//     undo, and the live deploy stays (a committed deploy is never walked back for it);
+//   - otherwise it goes back to the deploy before the live one.
+//
+// The switch is purged like a publish's (same purger, same pending-purge bookkeeping).
 func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	d.init()
 	start := d.Now()
-	lk, err := acquire(ctx, d.Store, d.Lock)
+	lk, err := acquire(ctx, d.Store, d.Lock, "rollback", "")
 	if err != nil {
 		return nil, err
 	}
@@ -46,6 +52,20 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	switch {
 	case to == "" && ptr.State == StateMaterializing:
 		res.Repaired = ptr.Pending
+	case to == "" && killedBeforeCommit(lk.broke, ptr):
+		// The killed publish changed nothing live: undoing it is leaving the live
+		// deploy as it is (finishing a switch it may have left behind).
+		res.Repaired, res.Deploy, res.Noop = lk.broke.Deploy, ptr.Live, true
+		res.Plan = Diff(live.Objects, live.Objects, nil)
+		if err := lk.release(context.WithoutCancel(ctx)); err != nil {
+			return res, err
+		}
+		if err := d.settle(ctx, ptr); err != nil {
+			return res, err
+		}
+		res.PurgePending = d.purgePending
+		res.Seconds = d.Now().Sub(start).Seconds()
+		return res, nil
 	case to == "":
 		id := live.Parent
 		if id == "" {
@@ -71,21 +91,30 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 			return res, err
 		}
 		res.Deploy = target.ID
+		res.PurgePending = d.purgePending
 		res.Seconds = d.Now().Sub(start).Seconds()
 		return res, nil
 	}
-	plan := d.plan(live, target.Objects, unknown, ptr)
+	plan := d.plan(live, forStore(target.Objects, ptr.RedirectMeta), unknown, ptr)
 	res.Plan = plan
-	// Every blob and asset must still be there before anything changes.
-	if _, _, err := d.upload(ctx, plan, nil); err != nil {
+	// Every blob and asset must still be there, with its bytes, before anything changes.
+	if _, _, err := d.upload(ctx, lk, plan, nil); err != nil {
 		return res, err
 	}
 	if err := d.switchTo(ctx, lk, ptr, tag, target, plan, live); err != nil {
 		return res, err
 	}
 	res.Deploy = target.ID
+	res.PurgePending = d.purgePending
 	res.Seconds = d.Now().Sub(start).Seconds()
 	return res, nil
+}
+
+// killedBeforeCommit reports whether broke, a stale lease replaced to take the lock,
+// was left by a publish that died before the pointer named its deploy (in place: before
+// it marked the pointer, which is handled as an interrupted deploy).
+func killedBeforeCommit(broke *Lease, ptr Pointer) bool {
+	return broke != nil && broke.Op == "publish" && broke.Deploy != "" && broke.Deploy != ptr.Live && ptr.State != StateMaterializing
 }
 
 // Status is the state of a target.
@@ -138,7 +167,7 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("--keep must be at least 1")
 	}
-	lk, err := acquire(ctx, d.Store, d.Lock)
+	lk, err := acquire(ctx, d.Store, d.Lock, "gc", "")
 	if err != nil {
 		return nil, err
 	}
@@ -224,10 +253,7 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the live tree: %w", err)
 	}
-	if err := lk.check(); err != nil {
-		return nil, err
-	}
-	if err := d.deleteBatched(ctx, append(dead, drop...)); err != nil {
+	if err := d.deleteBatched(ctx, lk, append(dead, drop...)); err != nil {
 		return nil, err
 	}
 	res.DeletedDeploys = len(drop)
@@ -255,89 +281,127 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 	if live == nil {
 		return nil, fmt.Errorf("%s has no live deploy to verify", d.Store)
 	}
+	probs, _, err := d.check(ctx, ptr, live)
+	return probs, err
+}
+
+// check compares the live tree with the live deploy. It returns the problems and the
+// objects of the live deploy whose live copy is missing or differs (what Repair
+// rewrites).
+func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Problem, []Object, error) {
 	var mu sync.Mutex
 	var probs []Problem
+	var bad []Object
 	add := func(p, what string) {
 		mu.Lock()
 		probs = append(probs, Problem{Path: p, What: what})
 		mu.Unlock()
 	}
+	addBad := func(o Object, key, what string) {
+		mu.Lock()
+		probs = append(probs, Problem{Path: key, What: what})
+		bad = append(bad, o)
+		mu.Unlock()
+	}
 	if ptr.State == StateMaterializing {
 		add(pointerKey, "deploy "+ptr.Pending+" was interrupted while going live; run stump publish or stump rollback to finish or undo it")
 	}
-	if ptr.Mode == ModeAtomic {
-		return d.verifyTree(ctx, live, probs)
+	objects := forStore(live.Objects, ptr.RedirectMeta)
+	atomicMode := ptr.Mode == ModeAtomic
+	if atomicMode {
+		if id, err := ReadLive(ctx, d.Store); err != nil {
+			return nil, nil, err
+		} else if id != live.ID {
+			add(liveKey, fmt.Sprintf("names deploy %q, but the live deploy is %s (stump verify --repair rewrites it)", id, live.ID))
+		}
 	}
-	want := map[string]Object{}
-	for _, o := range live.Objects {
-		want[o.Path] = o
+	keyOf := func(o Object) string {
+		if atomicMode {
+			return TreeKey(live.ID, o.Path)
+		}
+		return o.Path
 	}
-	// Assets of earlier deploys stay until gc: they are not strays.
-	known := map[string]bool{}
-	if recs, err := ListRecords(ctx, d.Store, true); err == nil {
-		for _, r := range recs {
-			for _, o := range r.Objects {
-				if o.Class == manifest.Immutable {
-					known[o.Path] = true
+	seen := map[string]store.Info{}
+	if !atomicMode {
+		want := map[string]bool{}
+		for _, o := range objects {
+			want[o.Path] = true
+		}
+		// Assets of earlier deploys stay until gc: they are not strays.
+		known := map[string]bool{}
+		if recs, err := ListRecords(ctx, d.Store, true); err == nil {
+			for _, r := range recs {
+				for _, o := range r.Objects {
+					if o.Class == manifest.Immutable {
+						known[o.Path] = true
+					}
 				}
 			}
 		}
-	}
-	seen := map[string]store.Info{}
-	err = d.Store.List(ctx, "", func(i store.Info) error {
-		if strings.HasPrefix(i.Key, internalPrefix+"/") {
-			return nil
-		}
-		if _, ok := want[i.Key]; !ok && !known[i.Key] {
-			if h, err := d.Store.Head(ctx, i.Key); err == nil && h.Meta.Metadata["sha256"] != "" {
-				probs = append(probs, Problem{Path: i.Key, What: "left by an interrupted deploy; no page references it (stump gc removes it)", Warning: true})
-			} else {
-				add(i.Key, "not in the live deploy")
+		err := d.Store.List(ctx, "", func(i store.Info) error {
+			if strings.HasPrefix(i.Key, internalPrefix+"/") {
+				return nil
 			}
+			if !want[i.Key] && !known[i.Key] {
+				if h, err := d.Store.Head(ctx, i.Key); err == nil && h.Meta.Metadata["sha256"] != "" {
+					probs = append(probs, Problem{Path: i.Key, What: "left by an interrupted deploy; no page references it (stump gc removes it)", Warning: true})
+				} else {
+					add(i.Key, "not in the live deploy")
+				}
+			}
+			seen[i.Key] = i
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list the live tree: %w", err)
 		}
-		seen[i.Key] = i
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list the live tree: %w", err)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
-	for _, o := range live.Objects {
-		info, ok := seen[o.Path]
-		if !ok {
-			add(o.Path, "missing")
-			continue
-		}
-		if info.Size != o.Size {
-			add(o.Path, fmt.Sprintf("size %d, want %d", info.Size, o.Size))
-			continue
+	for _, o := range objects {
+		key := keyOf(o)
+		if !atomicMode {
+			info, ok := seen[o.Path]
+			if !ok {
+				addBad(o, key, "missing")
+				continue
+			}
+			if info.Size != o.Size {
+				addBad(o, key, fmt.Sprintf("size %d, want %d", info.Size, o.Size))
+				continue
+			}
 		}
 		g.Go(func() error {
-			rc, info, err := d.Store.Get(gctx, o.Path)
+			rc, info, err := d.Store.Get(gctx, key)
+			if errors.Is(err, store.ErrNotFound) {
+				addBad(o, key, "missing")
+				return nil
+			}
 			if err != nil {
-				return fmt.Errorf("read %s: %w", o.Path, err)
+				return fmt.Errorf("read %s: %w", key, err)
 			}
 			defer rc.Close()
 			h := sha256.New()
 			if _, err := io.Copy(h, rc); err != nil {
-				return fmt.Errorf("read %s: %w", o.Path, err)
+				return fmt.Errorf("read %s: %w", key, err)
 			}
 			if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 {
-				add(o.Path, "checksum "+got[:12]+" does not match "+o.SHA256[:12])
+				addBad(o, key, "checksum "+got[:12]+" does not match "+o.SHA256[:12])
+				return nil
 			}
 			m := objectMeta(o)
 			if info.Meta.ContentType != m.ContentType || info.Meta.CacheControl != m.CacheControl || info.Meta.RedirectLocation != m.RedirectLocation {
-				add(o.Path, fmt.Sprintf("headers differ: %q %q %q", info.Meta.ContentType, info.Meta.CacheControl, info.Meta.RedirectLocation))
+				addBad(o, key, fmt.Sprintf("headers differ: %q %q %q", info.Meta.ContentType, info.Meta.CacheControl, info.Meta.RedirectLocation))
 			}
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sort.Slice(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
-	return probs, nil
+	sort.Slice(bad, func(i, j int) bool { return bad[i].Path < bad[j].Path })
+	return probs, bad, nil
 }
 
 // PendingRetrier retries pending purge work (package purge's Purger).
@@ -349,7 +413,7 @@ type PendingRetrier interface {
 // records what still fails. It reports whether work is still pending.
 func (d *Deployer) RetryPendingPurge(ctx context.Context, p PendingRetrier) (bool, error) {
 	d.init()
-	lk, err := acquire(ctx, d.Store, d.Lock)
+	lk, err := acquire(ctx, d.Store, d.Lock, "purge", "")
 	if err != nil {
 		return false, err
 	}
@@ -370,48 +434,4 @@ func (d *Deployer) RetryPendingPurge(ctx context.Context, p PendingRetrier) (boo
 		d.Log.Warn("pending purge failed again", "site", d.Site, "err", rerr)
 	}
 	return len(left) > 0, nil
-}
-
-// verifyTree checks atomic mode: _stump/live names the live deploy, and its tree holds
-// every object with the right bytes and headers.
-func (d *Deployer) verifyTree(ctx context.Context, live *Record, probs []Problem) ([]Problem, error) {
-	if id, err := ReadLive(ctx, d.Store); err != nil {
-		return nil, err
-	} else if id != live.ID {
-		probs = append(probs, Problem{Path: liveKey, What: fmt.Sprintf("names deploy %q, but the live deploy is %s (stump rollback --to %s rewrites it)", id, live.ID, live.ID)})
-	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Workers)
-	for _, o := range live.Objects {
-		g.Go(func() error {
-			key := TreeKey(live.ID, o.Path)
-			rc, info, err := d.Store.Get(gctx, key)
-			if errors.Is(err, store.ErrNotFound) {
-				mu.Lock()
-				probs = append(probs, Problem{Path: key, What: "missing"})
-				mu.Unlock()
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			defer rc.Close()
-			h := sha256.New()
-			if _, err := io.Copy(h, rc); err != nil {
-				return err
-			}
-			if got := hex.EncodeToString(h.Sum(nil)); got != o.SHA256 || info.Meta.ContentType != o.ContentType {
-				mu.Lock()
-				probs = append(probs, Problem{Path: key, What: "content or headers differ from the deploy"})
-				mu.Unlock()
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	sort.Slice(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
-	return probs, nil
 }

@@ -58,7 +58,22 @@ type Pointer struct {
 	Mode string `json:"mode,omitempty"`
 	// PendingPurge is purge work that failed and is to be retried (see package purge).
 	PendingPurge json.RawMessage `json:"pendingPurge,omitempty"`
+	// Fence is the lease token of the last process that broke a stale lease: writing
+	// it changes the pointer's ETag, so the process whose lease was broken fails its
+	// next compare-and-swap of the pointer.
+	Fence string `json:"fence,omitempty"`
+	// RedirectMeta says whether this target's store keeps website redirect metadata
+	// (x-amz-website-redirect-location): RedirectKept, RedirectDropped, or "" before
+	// the first publish that needed to know. Where it is dropped, aliases are served by
+	// their redirect pages alone and deploys do not expect the header.
+	RedirectMeta string `json:"redirectMeta,omitempty"`
 }
+
+// Values of Pointer.RedirectMeta.
+const (
+	RedirectKept    = "kept"
+	RedirectDropped = "dropped"
+)
 
 // Pointer states.
 const (
@@ -68,10 +83,15 @@ const (
 
 // Lease is the content of _stump/lock.
 type Lease struct {
-	Holder   string    `json:"holder"`
-	Host     string    `json:"host"`
-	PID      int       `json:"pid"`
-	Token    string    `json:"token"`
+	Holder string `json:"holder"`
+	Host   string `json:"host"`
+	PID    int    `json:"pid"`
+	Token  string `json:"token"`
+	// Op is what the holder is doing: "publish", "rollback", "gc", "repair", ...
+	Op string `json:"op,omitempty"`
+	// Deploy is the id of the deploy a publish holding the lease is making: when the
+	// holder was killed, that deploy never went live unless the pointer names it.
+	Deploy   string    `json:"deploy,omitempty"`
 	Acquired time.Time `json:"acquired"`
 	Expires  time.Time `json:"expires"`
 }
@@ -119,7 +139,7 @@ func readJSON(ctx context.Context, s store.Store, key string, v any) (etag strin
 		return "", false, fmt.Errorf("read %s: %w", key, err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return "", false, fmt.Errorf("read %s: it is not valid JSON (%v); the target may hold something that is not a stump deploy: %w", key, err, store.ErrPermanent)
+		return "", false, fmt.Errorf("read %s: it is not valid JSON (%v); the target may hold something that is not a stump deploy (stump doctor explains the target's state, and stump doctor --fix rebuilds what it can): %w", key, err, store.ErrPermanent)
 	}
 	return info.ETag, true, nil
 }
@@ -163,7 +183,7 @@ func ReadRecord(ctx context.Context, s store.Store, id string) (*Record, error) 
 		return nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("deploy %s has no record in %s: %w", id, s, store.ErrNotFound)
+		return nil, fmt.Errorf("deploy %s has no record in %s (stump doctor explains the target's state, and stump doctor --fix rebuilds what it can): %w", id, s, store.ErrNotFound)
 	}
 	return &r, nil
 }

@@ -12,6 +12,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +52,10 @@ type Info struct {
 	ETag    string
 	ModTime time.Time
 	Meta    Meta
+	// SHA256 is the hex SHA-256 of the object's bytes when the store vouches for it
+	// without a read (S3: the checksum it stored with the object, asked for with
+	// checksum mode on Head; mem: computed); "" when it does not know. Only Head sets it.
+	SHA256 string
 }
 
 // PutOptions control a write.
@@ -105,6 +111,30 @@ func GetBytes(ctx context.Context, s Store, key string) ([]byte, Info, error) {
 		return nil, Info{}, fmt.Errorf("read %s: %w", key, err)
 	}
 	return b, info, nil
+}
+
+// Checksum returns the hex SHA-256 of the bytes stored at key, as the store has them
+// now: from Head when the store vouches for it (Info.SHA256), otherwise by reading and
+// hashing the object (the file store). A blob whose checksum differs from its name
+// was corrupted in the store. ErrNotFound when absent.
+func Checksum(ctx context.Context, s Store, key string) (string, Info, error) {
+	info, err := s.Head(ctx, key)
+	if err != nil {
+		return "", Info{}, err
+	}
+	if info.SHA256 != "" {
+		return info.SHA256, info, nil
+	}
+	rc, info, err := s.Get(ctx, key)
+	if err != nil {
+		return "", Info{}, err
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		return "", Info{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), info, nil
 }
 
 // CheckKey rejects keys a store must never write: empty, absolute, with "." or ".."

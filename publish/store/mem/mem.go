@@ -132,7 +132,25 @@ func (s *Store) Head(ctx context.Context, key string) (store.Info, error) {
 	if !ok {
 		return store.Info{}, notFound("head", key)
 	}
-	return clone(o.info), nil
+	info := clone(o.info)
+	sum := sha256.Sum256(o.data)
+	info.SHA256 = hex.EncodeToString(sum[:])
+	return info, nil
+}
+
+// Corrupt replaces the bytes stored at key with data, keeping its metadata and ETag,
+// as a disk or a stray writer might: tests use it to check that a deploy confirms
+// what it copies. It panics when key is absent.
+func (s *Store) Corrupt(key string, data []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[key]
+	if !ok {
+		panic("mem: Corrupt of absent key " + key)
+	}
+	o.data = append([]byte(nil), data...)
+	o.info.Size = int64(len(data))
+	s.objects[key] = o
 }
 
 // Put writes an object. A size < 0 is not checked.

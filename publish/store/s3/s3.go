@@ -31,6 +31,7 @@ package s3store
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
@@ -247,17 +248,32 @@ func (s *Store) Head(ctx context.Context, key string) (store.Info, error) {
 	if err := begin(ctx, "head", key); err != nil {
 		return store.Info{}, err
 	}
-	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
 	if err != nil {
 		return store.Info{}, s.wrap("head", key, err)
 	}
 	return store.Info{
+		SHA256:  checksumHex(out.ChecksumSHA256),
 		Key:     key,
 		Size:    aws.ToInt64(out.ContentLength),
 		ETag:    aws.ToString(out.ETag),
 		ModTime: aws.ToTime(out.LastModified),
 		Meta:    meta(out.ContentType, out.CacheControl, out.WebsiteRedirectLocation, out.Metadata),
 	}, nil
+}
+
+// checksumHex turns the base64 x-amz-checksum-sha256 of a whole object into hex; ""
+// when absent or not a whole-object SHA-256 (a multipart checksum ends in -N).
+func checksumHex(b64 *string) string {
+	v := aws.ToString(b64)
+	if v == "" || strings.Contains(v, "-") {
+		return ""
+	}
+	b, err := base64.StdEncoding.DecodeString(v)
+	if err != nil || len(b) != sha256.Size {
+		return ""
+	}
+	return hex.EncodeToString(b)
 }
 
 // meta makes a store.Meta of an object's headers, with lower-case metadata keys.

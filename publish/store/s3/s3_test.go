@@ -254,6 +254,10 @@ func TestPutGetHead(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Head: %v", err)
 	}
+	if hinfo.SHA256 != sum(body) {
+		t.Errorf("Head SHA256 = %q, want the checksum the object was stored with, %s", hinfo.SHA256, sum(body))
+	}
+	hinfo.SHA256 = ""
 	if !reflect.DeepEqual(hinfo, info) {
 		t.Errorf("Head = %+v\n Get = %+v", hinfo, info)
 	}

@@ -65,6 +65,7 @@ func (c Config) Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentSwap", testConcurrentSwap},
 		{"SHA256", testSHA256},
 		{"SHA256Mismatch", testSHA256Mismatch},
+		{"Checksum", testChecksum},
 		{"Large", testLarge},
 		{"Copy", testCopy},
 		{"CopyIndependent", testCopyIndependent},
@@ -413,6 +414,29 @@ func testSHA256(t *testing.T, s store.Store, p string) {
 	key := p + "_stump/objects/sha256/" + sum(body)
 	put(t, s, key, body, store.PutOptions{SHA256: sum(body)})
 	wantContent(t, s, key, body)
+}
+
+// testChecksum: store.Checksum gives the SHA-256 of the bytes stored now, whether they
+// were written with a checksum or not, and after an overwrite with other bytes; a
+// checksum Head offers is never a stale one.
+func testChecksum(t *testing.T, s store.Store, p string) {
+	ctx := t.Context()
+	key := p + "sum/blob"
+	put(t, s, key, "first bytes", store.PutOptions{SHA256: sum("first bytes")})
+	if got, _, err := store.Checksum(ctx, s, key); err != nil || got != sum("first bytes") {
+		t.Errorf("Checksum after a Put with SHA256 = %q, %v; want %s", got, err, sum("first bytes"))
+	}
+	// Other bytes under the same key, written without a checksum (a stray writer).
+	put(t, s, key, "other bytes!", store.PutOptions{})
+	if got, _, err := store.Checksum(ctx, s, key); err != nil || got != sum("other bytes!") {
+		t.Errorf("Checksum after an overwrite = %q, %v; want %s (the bytes stored now)", got, err, sum("other bytes!"))
+	}
+	if h := head(t, s, key); h.SHA256 != "" && h.SHA256 != sum("other bytes!") {
+		t.Errorf("Head SHA256 = %s after an overwrite with other bytes: a stale checksum", h.SHA256)
+	}
+	if _, _, err := store.Checksum(ctx, s, p+"sum/missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Checksum of a missing key: %v, want ErrNotFound", err)
+	}
 }
 
 func testSHA256Mismatch(t *testing.T, s store.Store, p string) {

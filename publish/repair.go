@@ -1,0 +1,135 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// RepairResult says what Repair found and rewrote.
+type RepairResult struct {
+	// Problems is what verify found before the repair.
+	Problems []Problem `json:"problems"`
+	// Paths are the live paths rewritten from their blobs (and purged).
+	Paths []string `json:"paths"`
+	// Blobs counts stored blobs and assets uploaded again from the build.
+	Blobs int `json:"blobs"`
+	// PurgePending is set when the purge of the rewritten paths failed (it is kept
+	// in the pointer as pending work, as after a publish).
+	PurgePending bool `json:"purgePending,omitempty"`
+}
+
+// Repair checks the live tree against the live deploy (as Verify does) and rewrites
+// every live object that is missing or differs in content or headers, from its blob
+// (confirmed first; a blob missing or corrupted in the store is uploaded again from
+// src, the build, when src is not nil), in the order a deploy writes, then purges the
+// rewritten paths. In atomic mode it rewrites the live deploy's tree and _stump/live.
+// It holds the lock; it never deletes anything. A target with an interrupted deploy
+// is left to publish or rollback, which finish or undo it.
+func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error) {
+	d.init()
+	lk, err := acquire(ctx, d.Store, d.Lock, "repair", "")
+	if err != nil {
+		return nil, err
+	}
+	defer lk.release(context.WithoutCancel(ctx))
+	ptr, tag, live, err := d.live(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if live == nil {
+		return nil, fmt.Errorf("%s has no live deploy to repair", d.Store)
+	}
+	if ptr.State == StateMaterializing {
+		return nil, fmt.Errorf("deploy %s was interrupted while going live: run stump publish (to finish it) or stump rollback (to undo it) first", ptr.Pending)
+	}
+	probs, bad, err := d.check(ctx, ptr, live)
+	if err != nil {
+		return nil, err
+	}
+	res := &RepairResult{Problems: probs}
+	atomicMode := ptr.Mode == ModeAtomic
+	if atomicMode {
+		if cur, err := ReadLive(ctx, d.Store); err != nil {
+			return res, err
+		} else if cur != live.ID {
+			if err := lk.ensure(ctx); err != nil {
+				return res, err
+			}
+			if err := d.writeLive(ctx, live.ID); err != nil {
+				return res, err
+			}
+			res.Paths = append(res.Paths, liveKey)
+		}
+	}
+	if len(bad) == 0 {
+		return res, d.purgeRepaired(ctx, lk, ptr, tag, live, nil, res)
+	}
+	plan := &Plan{Blobs: map[string]Object{}}
+	for _, o := range bad {
+		if o.Class == manifest.Immutable {
+			plan.Assets = append(plan.Assets, o)
+		} else {
+			plan.Writes = append(plan.Writes, o)
+		}
+	}
+	before := d.repairedBlobs.Load()
+	if _, _, err := d.upload(ctx, lk, plan, src); err != nil {
+		return res, err
+	}
+	res.Blobs = int(d.repairedBlobs.Load() - before)
+	if atomicMode {
+		for _, o := range bad {
+			if err := lk.ensure(ctx); err != nil {
+				return res, err
+			}
+			from := blobKey(o.SHA256)
+			if o.Class == manifest.Immutable {
+				from = o.Path
+			}
+			if err := d.Store.Copy(ctx, from, TreeKey(live.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
+				return res, fmt.Errorf("rewrite %s: %w", o.Path, err)
+			}
+		}
+	} else if _, err := d.materialize(ctx, lk, plan); err != nil {
+		return res, err
+	}
+	for _, o := range bad {
+		res.Paths = append(res.Paths, o.Path)
+	}
+	return res, d.purgeRepaired(ctx, lk, ptr, tag, live, bad, res)
+}
+
+// purgeRepaired purges the rewritten objects (what the edge may hold for them is not
+// what the deploy says) and records what fails as pending.
+func (d *Deployer) purgeRepaired(ctx context.Context, lk *lock, ptr Pointer, tag string, live *Record, bad []Object, res *RepairResult) error {
+	if d.Purger == nil || (len(bad) == 0 && len(res.Paths) == 0) {
+		return nil
+	}
+	// The planner purges what differs between two object lists: present the
+	// rewritten objects as changed.
+	rewritten := map[string]bool{}
+	for _, o := range bad {
+		rewritten[o.Path] = true
+	}
+	from := make([]Object, len(live.Objects))
+	for i, o := range live.Objects {
+		if rewritten[o.Path] {
+			o.SHA256 = "repaired:" + o.SHA256
+		}
+		from[i] = o
+	}
+	pending := d.purgeSwitch(ctx, from, live.Objects, ptr.PendingPurge, ptr.Mode == ModeAtomic && len(res.Paths) > len(bad))
+	res.PurgePending = len(pending) > 0
+	if string(pending) == string(ptr.PendingPurge) {
+		return nil
+	}
+	if err := lk.ensure(ctx); err != nil {
+		return err
+	}
+	ptr.PendingPurge = pending
+	_, err := d.putPointer(ctx, ptr, tag)
+	return err
+}
