@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,23 @@ func (d *DirSource) Open(p string) (io.ReadSeekCloser, int64, error) {
 
 // Close releases the folder.
 func (d *DirSource) Close() error { return d.root.Close() }
+
+// MemSource serves a build held in memory (build.Result.Tree): a publish that reads
+// from it cannot be disturbed by another process writing the build output folder.
+type MemSource map[string][]byte
+
+// Open returns a reader over the file's bytes.
+func (m MemSource) Open(p string) (io.ReadSeekCloser, int64, error) {
+	b, ok := m[p]
+	if !ok {
+		return nil, 0, fmt.Errorf("%s is not in the build: %w", p, os.ErrNotExist)
+	}
+	return nopCloser{bytes.NewReader(b)}, int64(len(b)), nil
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
 
 // Progress is told about upload bytes (a progress bar on a terminal, lines in CI).
 type Progress interface {

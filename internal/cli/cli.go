@@ -105,6 +105,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			statusCommand(),
 			gcCommand(),
 			verifyCommand(),
+			doctorCommand(),
 			serveCommand(),
 			purgeCommand(),
 			newCommand(),

@@ -89,7 +89,43 @@ func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t pub
 	return &siteTarget{cfg: cfg, target: t, store: store.Retry(counted, store.RetryOptions{Log: logger(c)}), count: counted}, nil
 }
 
-func deployer(c *cli.Context, st *siteTarget, site string) *publish.Deployer {
+// buildForPublish gives the objects and bytes a publish deploys. By default it builds
+// the site in memory: a publish never reads files another process can change (two
+// publishes of one site each deploy their own build, and the lock decides which one
+// commits). With --no-build it reads the build output folder, as stump build wrote it.
+func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) ([]publish.Object, publish.Source, func(), error) {
+	if !c.Bool("no-build") {
+		res, err := ws.Build(c.Context, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), NoWrite: true})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("build failed, nothing published:\n%w", err)
+		}
+		objs, err := publish.Objects(res.Manifest, cachePolicy(cfg), headerRules(cfg))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return objs, publish.MemSource(res.Tree), func() {}, nil
+	}
+	dir := ws.OutDir(site)
+	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err)
+	}
+	objs, err := publish.Objects(m, cachePolicy(cfg), headerRules(cfg))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	src, err := publish.OpenDir(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return objs, src, func() { src.Close() }, nil
+}
+
+// deployer is the one constructor of a fully wired Deployer for every command that
+// writes a target (publish, rollback, verify --repair, doctor, gc, purge --pending):
+// store, lock options, progress, deploy mode and order, and the site's CDN purger, so
+// a rollback purges exactly as a publish does.
+func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, error) {
 	d := &publish.Deployer{
 		Store: st.store, Site: site, Log: logger(c),
 		Lock:     publish.LockOptions{Wait: c.Bool("wait"), Break: c.Bool("break-lock")},
@@ -98,16 +134,33 @@ func deployer(c *cli.Context, st *siteTarget, site string) *publish.Deployer {
 		Mode:     st.cfg.Deploy.Mode,
 	}
 	if spec := os.Getenv("STUMP_FAULT_KILL_AT"); spec != "" {
-		d.StepHook = killAt(spec)
+		d.StepHook = signalAt(spec, syscall.SIGKILL)
+	} else if spec := os.Getenv("STUMP_FAULT_STOP_AT"); spec != "" {
+		d.StepHook = signalAt(spec, syscall.SIGSTOP)
 	}
-	return d
+	if ttl := os.Getenv("STUMP_LOCK_TTL"); ttl != "" {
+		v, err := time.ParseDuration(ttl)
+		if err != nil || v < time.Second {
+			return nil, usagef("STUMP_LOCK_TTL=%q: want a duration of at least 1s, like 2m", ttl)
+		}
+		d.Lock.TTL = v
+	}
+	purger, err := newPurger(c.Context, c, st.cfg, c.Bool("json") || c.Bool("dry-run"))
+	if err != nil {
+		return nil, err
+	}
+	if purger != nil {
+		d.Purger = purger
+	}
+	return d, nil
 }
 
-// killAt returns a step hook that kills this process with SIGKILL at a protocol step:
-// "STEP" or "STEP:N" (the Nth time, for "put" and "copy"). It exists for the tests
-// that check a publish killed at any point leaves a state the next run repairs; it is
-// read from STUMP_FAULT_KILL_AT and is not a user setting.
-func killAt(spec string) func(string) error {
+// signalAt returns a step hook that sends this process sig at a protocol step: "STEP"
+// or "STEP:N" (the Nth time, for "put" and "copy"). It exists for the tests that check
+// a publish killed (SIGKILL, from STUMP_FAULT_KILL_AT) or paused (SIGSTOP, from
+// STUMP_FAULT_STOP_AT; the test sends SIGCONT) at any point leaves a state the next
+// run repairs; it is not a user setting.
+func signalAt(spec string, sig syscall.Signal) func(string) error {
 	step, nth, _ := strings.Cut(spec, ":")
 	n, _ := strconv.Atoi(nth)
 	n = max(n, 1)
@@ -122,8 +175,10 @@ func killAt(spec string) func(string) error {
 		hit := seen == n
 		mu.Unlock()
 		if hit {
-			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal ends the process
+			_ = syscall.Kill(os.Getpid(), sig)
+			if sig == syscall.SIGKILL {
+				select {} // the signal ends the process
+			}
 		}
 		return nil
 	}
@@ -183,6 +238,7 @@ func publishCommand() *cli.Command {
 			&cli.BoolFlag{Name: "preview", Usage: "upload and materialize a deploy without making it live; prints its preview URL"},
 			&cli.BoolFlag{Name: "drafts", Usage: "include drafts (a preview, not for production)"},
 			&cli.BoolFlag{Name: "future", Usage: "include pages dated in the future"},
+			&cli.BoolFlag{Name: "repair", Usage: "after the deploy, verify the live site and rewrite (and purge) every object that differs from it, uploading damaged content again from the build"},
 			&cli.IntFlag{Name: "parallel", Value: 2, Usage: "sites published at once with --all", EnvVars: []string{"STUMP_PARALLEL"}},
 		),
 		Action: func(c *cli.Context) error {
@@ -255,42 +311,23 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	if err != nil {
 		return fail(err)
 	}
-	dir := ws.OutDir(site)
-	if !c.Bool("no-build") {
-		res, err := ws.Build(ctx, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future")})
-		if err != nil {
-			return fail(fmt.Errorf("build failed, nothing published:\n%w", err))
-		}
-		dir = res.Dir
-	}
-	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
-	if err != nil {
-		return fail(fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err))
-	}
-	objs, err := publish.Objects(m, cachePolicy(st.cfg), headerRules(st.cfg))
+	objs, src, closeSrc, err := buildForPublish(c, ws, site, st.cfg)
 	if err != nil {
 		return fail(err)
 	}
-	src, err := publish.OpenDir(dir)
-	if err != nil {
-		return fail(err)
-	}
-	defer src.Close()
+	defer closeSrc()
 	maxDel := c.Int("max-deletes")
 	if maxDel == 0 {
 		maxDel = st.cfg.Deploy.MaxDeletes
 	}
-	d := deployer(c, st, site)
-	purger, err := newPurger(ctx, c, st.cfg, c.Bool("json") || c.Bool("dry-run"))
+	d, err := deployer(c, st, site)
 	if err != nil {
 		return fail(err)
-	}
-	if purger != nil {
-		d.Purger = purger
 	}
 	res, err := d.Publish(ctx, objs, src, publish.Options{
 		DryRun: c.Bool("dry-run"), MaxDeletes: maxDel, Force: c.Bool("force"),
 		Message: c.String("message"), Revision: gitRevision(ws.Root), Preview: c.Bool("preview"),
+		Repair: c.Bool("repair"),
 	})
 	if res != nil && res.Preview {
 		out.PreviewURL = previewURL(st.cfg, res.Deploy)
@@ -335,11 +372,23 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 		}
 	case r.Noop:
 		fmt.Fprintf(w, "%s: %s is up to date (deploy %s): %s\n", o.Site, o.Target, r.Deploy, r.Plan.Summary())
+		if len(r.RepairedPaths) > 0 {
+			fmt.Fprintf(w, "%s: --repair rewrote and purged %d live objects that differed from the deploy: %s\n", o.Site, len(r.RepairedPaths), strings.Join(r.RepairedPaths, " "))
+		}
 	default:
 		if r.Repaired != "" {
 			fmt.Fprintf(w, "%s: finished the interrupted deploy %s\n", o.Site, r.Repaired)
 		}
 		fmt.Fprintf(w, "%s: deploy %s is live on %s: %s in %.1fs\n", o.Site, r.Deploy, o.Target, r.Plan.Summary(), r.Seconds)
+		if r.Warning != "" {
+			fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", o.Site, r.Warning)
+		}
+		if r.RepairedBlobs > 0 {
+			fmt.Fprintf(w, "%s: %d stored blobs were missing or corrupted in the target and were uploaded again from the build\n", o.Site, r.RepairedBlobs)
+		}
+		if len(r.RepairedPaths) > 0 {
+			fmt.Fprintf(w, "%s: --repair rewrote and purged %d live objects that differed from the deploy: %s\n", o.Site, len(r.RepairedPaths), strings.Join(r.RepairedPaths, " "))
+		}
 		if r.PurgePending {
 			fmt.Fprintf(w, "%s: published, but a CDN purge failed and is pending (stump status; stump purge --pending retries it)\n", o.Site)
 		}
@@ -398,7 +447,11 @@ func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *si
 	if err != nil {
 		return cli.Exit("stump: "+site+": "+err.Error(), ExitFail)
 	}
-	if err := fn(ws, site, st, deployer(c, st, site)); err != nil {
+	d, err := deployer(c, st, site)
+	if err != nil {
+		return cli.Exit("stump: "+site+": "+err.Error(), ExitFail)
+	}
+	if err := fn(ws, site, st, d); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
 			return err
@@ -476,6 +529,10 @@ func rollbackCommand() *cli.Command {
 				if c.Bool("json") {
 					return printJSON(c, res)
 				}
+				if res.Repaired != "" && res.Noop {
+					fmt.Fprintf(c.App.Writer, "%s: undid the interrupted deploy %s: it was killed before it went live, so nothing live changed; %s is still live (run stump rollback again to go back further)\n", site, res.Repaired, res.Deploy)
+					return nil
+				}
 				if res.Repaired != "" && res.Deploy == res.Previous {
 					fmt.Fprintf(c.App.Writer, "%s: undid the interrupted deploy %s; %s is live again\n", site, res.Repaired, res.Deploy)
 					return nil
@@ -552,35 +609,28 @@ func gcCommand() *cli.Command {
 func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
-		Usage: "check that the live tree matches the live deploy, byte for byte",
-		Flags: oneSiteFlags(),
+		Usage: "check that the live tree matches the live deploy, byte for byte (--repair rewrites what differs)",
+		Flags: append(oneSiteFlags(),
+			&cli.BoolFlag{Name: "repair", Usage: "rewrite every live object that differs from the live deploy (content or headers) from its stored blob, and purge it"},
+		),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				if c.Bool("repair") {
+					return repairSite(c, site, d)
+				}
 				probs, err := d.Verify(c.Context)
 				if err != nil {
 					return err
 				}
 				if c.Bool("json") {
-					if err := printJSON(c, map[string]any{"site": site, "ok": len(probs) == 0, "problems": probs}); err != nil {
+					if err := printJSON(c, map[string]any{"site": site, "ok": countProblems(probs) == 0, "problems": probs}); err != nil {
 						return err
 					}
 				} else {
-					for _, p := range probs {
-						kind := "problem"
-						if p.Warning {
-							kind = "note"
-						}
-						fmt.Fprintf(c.App.Writer, "%s: %s: %s\n", kind, p.Path, p.What)
-					}
+					printProblems(c, probs)
 				}
-				bad := 0
-				for _, p := range probs {
-					if !p.Warning {
-						bad++
-					}
-				}
-				if bad > 0 {
-					return fmt.Errorf("%d problems in the live tree", bad)
+				if bad := countProblems(probs); bad > 0 {
+					return fmt.Errorf("%d problems in the live tree (stump verify --repair rewrites them)", bad)
 				}
 				if !c.Bool("json") {
 					fmt.Fprintf(c.App.Writer, "%s: the live tree matches the live deploy\n", site)
@@ -589,4 +639,108 @@ func verifyCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+func printProblems(c *cli.Context, probs []publish.Problem) {
+	for _, p := range probs {
+		kind := "problem"
+		if p.Warning {
+			kind = "note"
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %s: %s\n", kind, p.Path, p.What)
+	}
+}
+
+func countProblems(probs []publish.Problem) int {
+	bad := 0
+	for _, p := range probs {
+		if !p.Warning {
+			bad++
+		}
+	}
+	return bad
+}
+
+// repairSite is verify --repair.
+func repairSite(c *cli.Context, site string, d *publish.Deployer) error {
+	res, err := d.Repair(c.Context, nil)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		if err := printJSON(c, map[string]any{"site": site, "ok": true, "repair": res}); err != nil {
+			return err
+		}
+	} else {
+		printProblems(c, res.Problems)
+		for _, p := range res.Paths {
+			fmt.Fprintf(c.App.Writer, "repaired: %s\n", p)
+		}
+		fmt.Fprintf(c.App.Writer, "%s: %d live objects rewritten and purged; the live tree matches the live deploy\n", site, len(res.Paths))
+	}
+	if res.PurgePending {
+		return cli.Exit(site+": repaired, but the purge of the rewritten paths is pending (stump purge --pending retries it)", ExitPurgePending)
+	}
+	return nil
+}
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "explain the state of a site's target (pointer, deploy records, lock, stored content); --fix rebuilds broken metadata",
+		Description: "Without --fix, doctor only reads. With --fix it rebuilds what can be rebuilt: the record of the live\n" +
+			"deploy from the live tree and the current build, the pointer from the newest complete deploy, and an\n" +
+			"unreadable lock is moved aside. It never deletes anything: what it replaces is kept under _stump/doctor/.",
+		Flags: append(oneSiteFlags(),
+			&cli.BoolFlag{Name: "fix", Usage: "rebuild what can be rebuilt (never deletes anything)"},
+		),
+		Action: func(c *cli.Context) error {
+			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
+				var current []publish.Object
+				if res, err := ws.Build(c.Context, site, build.Options{NoWrite: true}); err == nil {
+					current, _ = publish.Objects(res.Manifest, cachePolicy(st.cfg), headerRules(st.cfg))
+				} else {
+					fmt.Fprintf(c.App.ErrWriter, "%s: the site does not build, so a lost deploy record cannot be rebuilt: %v\n", site, err)
+				}
+				dg, err := d.Doctor(c.Context, c.Bool("fix"), current)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(c, map[string]any{"site": site, "ok": true, "fixed": c.Bool("fix"), "diagnosis": dg})
+				}
+				w := c.App.Writer
+				fmt.Fprintf(w, "site:    %s\ntarget:  %s\n", site, st.target)
+				for _, f := range dg.Findings {
+					fmt.Fprintf(w, "- %s\n", f)
+				}
+				for _, r := range dg.Records {
+					state := "ok"
+					if r.Problem != "" {
+						state = r.Problem
+					}
+					fmt.Fprintf(w, "  deploy %s %s %s: %s\n", r.ID, r.Time, orMode(r.Mode), state)
+				}
+				if len(dg.Fixes) == 0 {
+					fmt.Fprintf(w, "%s: nothing to fix\n", site)
+					return nil
+				}
+				verb := "would fix (run with --fix)"
+				if c.Bool("fix") {
+					verb = "fixed"
+				}
+				for _, f := range dg.Fixes {
+					fmt.Fprintf(w, "%s: %s\n", verb, f)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func orMode(m string) string {
+	if m == "" {
+		return publish.ModeInPlace
+	}
+	return m
 }

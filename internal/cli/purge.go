@@ -186,7 +186,10 @@ func purgePending(c *cli.Context, ws *build.Workspace, site string, p *purge.Pur
 	if err != nil {
 		return err
 	}
-	d := deployer(c, st, site)
+	d, err := deployer(c, st, site)
+	if err != nil {
+		return err
+	}
 	left, err := d.RetryPendingPurge(c.Context, p)
 	if err != nil {
 		return err
