@@ -123,6 +123,18 @@ func (d *Deployer) Doctor(ctx context.Context, fix bool, current []Object) (*Dia
 		}
 		dg.Records = append(dg.Records, rs)
 	}
+	// Newest first by the time in the record (ids of one second differ only by their
+	// random part); unreadable records last.
+	sort.SliceStable(dg.Records, func(i, j int) bool {
+		a, b := dg.Records[i].rec, dg.Records[j].rec
+		switch {
+		case a == nil || b == nil:
+			return a != nil && b == nil
+		case !a.Time.Equal(b.Time):
+			return a.Time.After(b.Time)
+		}
+		return a.ID > b.ID
+	})
 	for i := range dg.Records {
 		byID[dg.Records[i].ID] = &dg.Records[i]
 	}
