@@ -87,7 +87,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Name:  "stump",
 		Usage: "build static sites, publish them atomically to S3, purge exactly what changed",
 		Description: "stump works on a workspace: a folder with stump.yaml, sites/<site>/ and themes/<theme>/.\n" +
-			"Every flag can also be set with an environment variable STUMP_<FLAG> (for example STUMP_SITE).",
+			"Every flag can also be set with an environment variable STUMP_<FLAG>, the flag's name upper-cased\n" +
+			"with '-' as '_' (STUMP_SITE, STUMP_DRY_RUN, STUMP_BREAK_LOCK; STUMP_DIR also sets -C). A flag on\n" +
+			"the command line wins. purge --all reads STUMP_PURGE_ALL, not STUMP_ALL.",
 		Reader:               stdin,
 		Writer:               stdout,
 		ErrWriter:            stderr,
@@ -118,6 +120,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	for _, c := range app.Commands {
 		setUsageError(c)
 	}
+	bindEnv(app)
 	return app
 }
 

@@ -430,7 +430,8 @@ func oneSite(c *cli.Context) (string, error) {
 	return names[0], nil
 }
 
-// withTarget opens the workspace and one site's target for the history commands.
+// withTarget opens the workspace and one site's target for the history commands. With
+// --target, a broken site.yaml is a warning, not an error (see openTargetNoBuild).
 func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
 	if c.NArg() > 0 {
 		return usagef("%s takes no arguments (got %q)", c.Command.Name, c.Args().First())
@@ -443,7 +444,7 @@ func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *si
 	if err != nil {
 		return cli.Exit("stump: "+err.Error(), ExitFail)
 	}
-	st, err := openTarget(c.Context, c, ws, site)
+	st, err := openTargetNoBuild(c.Context, c, ws, site)
 	if err != nil {
 		return cli.Exit("stump: "+site+": "+err.Error(), ExitFail)
 	}
