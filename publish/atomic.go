@@ -129,10 +129,10 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	if err := d.stepDone("commit"); err != nil {
 		return err
 	}
-	if err := lk.ensure(ctx); err != nil {
-		return fmt.Errorf("%w; deploy %s was committed, but _stump/live was not rewritten: the process that holds the site now finishes the switch", err, rec.ID)
-	}
-	if err := d.writeLive(ctx, rec.ID); err != nil {
+	if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, rec.ID) }); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			return fmt.Errorf("%w; deploy %s was committed, but _stump/live was not rewritten: the process that holds the site now finishes the switch", err, rec.ID)
+		}
 		return err
 	}
 	if d.Purger != nil {
@@ -224,10 +224,7 @@ func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
 			return err
 		} else if cur != ptr.Live {
 			d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", ptr.Live)
-			if err := lk.ensure(ctx); err != nil {
-				return err
-			}
-			if err := d.writeLive(ctx, ptr.Live); err != nil {
+			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, ptr.Live) }); err != nil {
 				return err
 			}
 		}

@@ -765,10 +765,9 @@ func (d *Deployer) undo(ctx context.Context, lk *lock, done []Object, live *Reco
 			remove = append(remove, o.Path)
 			continue
 		}
-		if err := lk.ensure(ctx); err != nil {
-			return err
-		}
-		if err := d.Store.Copy(ctx, blobKey(prev.SHA256), prev.Path, store.PutOptions{Meta: objectMeta(prev)}); err != nil {
+		if err := lk.fenced(ctx, func(ctx context.Context) error {
+			return d.Store.Copy(ctx, blobKey(prev.SHA256), prev.Path, store.PutOptions{Meta: objectMeta(prev)})
+		}); err != nil {
 			return fmt.Errorf("restore %s: %w", o.Path, err)
 		}
 	}
@@ -821,10 +820,13 @@ func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan) ([]Obj
 		g.SetLimit(d.Workers)
 		for _, o := range grp {
 			g.Go(func() error {
-				if err := lk.ensure(gctx); err != nil {
+				err := lk.fenced(gctx, func(ctx context.Context) error {
+					return d.Store.Copy(ctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)})
+				})
+				if errors.Is(err, ErrLeaseLost) {
 					return err
 				}
-				if err := d.Store.Copy(gctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)}); err != nil {
+				if err != nil {
 					return fmt.Errorf("make %s live: %w", o.Path, err)
 				}
 				mu.Lock()
@@ -845,12 +847,9 @@ func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan) ([]Obj
 
 func (d *Deployer) deleteBatched(ctx context.Context, lk *lock, paths []string) error {
 	for i := 0; i < len(paths); i += 1000 {
-		if lk != nil {
-			if err := lk.ensure(ctx); err != nil {
-				return err
-			}
-		}
-		if err := d.Store.Delete(ctx, paths[i:min(i+1000, len(paths))]...); err != nil {
+		if err := lk.fenced(ctx, func(ctx context.Context) error {
+			return d.Store.Delete(ctx, paths[i:min(i+1000, len(paths))]...)
+		}); err != nil {
 			return fmt.Errorf("delete removed paths: %w", err)
 		}
 	}

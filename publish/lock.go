@@ -247,6 +247,34 @@ func (l *lock) ensure(ctx context.Context) error {
 	return nil
 }
 
+// fenced runs write, a request that changes what visitors see, under the lease: it
+// ensures the lease first and gives write a context whose deadline is the end of what
+// the lease covers, so a request that was about to be sent when the process froze is
+// not sent after the lease ran out (net/http refuses a request whose context is done).
+// When that deadline, not the caller's ctx, ended the request, it ensures the lease
+// again and repeats the write (writes here are idempotent), so a slow store does not
+// fail a deploy that still holds its lease. A nil lock runs write unfenced.
+func (l *lock) fenced(ctx context.Context, write func(ctx context.Context) error) error {
+	if l == nil {
+		return write(ctx)
+	}
+	for attempt := 0; ; attempt++ {
+		if err := l.ensure(ctx); err != nil {
+			return err
+		}
+		l.mu.Lock()
+		until := wall(l.lease.Expires).Add(-l.margin())
+		l.mu.Unlock()
+		wctx, cancel := context.WithDeadline(ctx, until)
+		err := write(wctx)
+		expired := wctx.Err() == context.DeadlineExceeded && ctx.Err() == nil
+		cancel()
+		if err == nil || !expired || attempt >= 5 {
+			return err
+		}
+	}
+}
+
 // release stops renewal and deletes the lease if it is still ours.
 func (l *lock) release(ctx context.Context) error {
 	select {

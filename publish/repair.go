@@ -55,10 +55,7 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 		if cur, err := ReadLive(ctx, d.Store); err != nil {
 			return res, err
 		} else if cur != live.ID {
-			if err := lk.ensure(ctx); err != nil {
-				return res, err
-			}
-			if err := d.writeLive(ctx, live.ID); err != nil {
+			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, live.ID) }); err != nil {
 				return res, err
 			}
 			res.Paths = append(res.Paths, liveKey)
@@ -82,14 +79,13 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 	res.Blobs = int(d.repairedBlobs.Load() - before)
 	if atomicMode {
 		for _, o := range bad {
-			if err := lk.ensure(ctx); err != nil {
-				return res, err
-			}
 			from := blobKey(o.SHA256)
 			if o.Class == manifest.Immutable {
 				from = o.Path
 			}
-			if err := d.Store.Copy(ctx, from, TreeKey(live.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
+			if err := lk.fenced(ctx, func(ctx context.Context) error {
+				return d.Store.Copy(ctx, from, TreeKey(live.ID, o.Path), store.PutOptions{Meta: objectMeta(o)})
+			}); err != nil {
 				return res, fmt.Errorf("rewrite %s: %w", o.Path, err)
 			}
 		}
