@@ -2,9 +2,11 @@ package markdown
 
 import (
 	"html"
+	"math"
 
 	"github.com/alecthomas/chroma/v2"
 	chromahtml "github.com/alecthomas/chroma/v2/formatters/html"
+	"github.com/dlclark/regexp2/v2"
 	highlighting "github.com/yuin/goldmark-highlighting/v2"
 	"github.com/yuin/goldmark/util"
 )
@@ -85,3 +87,39 @@ func wrapCodeBlock(w util.BufWriter, ctx highlighting.CodeBlockContext, entering
 	}
 	_ = w.WriteByte('>')
 }
+
+// disableMatchTimeouts makes highlighting deterministic: the same code block always
+// gives the same HTML, however loaded the machine is and however many goroutines
+// render at once.
+//
+// chroma (v2.27.0, the newest) sets a 250ms MatchTimeout on the regular expression of
+// every lexer rule, and when a match fails with an error, a timeout included, it goes on
+// to the next rule as if the rule had not matched (chroma's matchRules). The timeout is
+// wall-clock time, measured by regexp2's coarse clock (one goroutine updating a shared
+// time every 100ms), so it counts the time the goroutine spends descheduled: with more
+// render goroutines than threads, under -race, under a CPU quota or on a machine busy
+// with other work, a match that takes microseconds of CPU is cut off, and the token
+// gets another rule's type or becomes an error token (Ruby's puts highlighted as a name,
+// class="n", instead of a builtin, class="nb"). Unchanged pages then get new bytes,
+// are uploaded again and purged from the CDN.
+//
+// Neither chroma nor goldmark-highlighting lets a caller set the timeout. regexp2's
+// public SetTimeoutCheckPeriod sets how often its clock advances, and a deadline is
+// "clock + timeout + period": with a period of about 73 years the clock never advances
+// in the life of the process, so no deadline is ever reached and no match is ever cut
+// off. It must run before any match starts (the clock goroutine reads the period
+// without synchronisation), hence init. It applies to every regexp2 user in the
+// process; chroma is the only one in stump.
+//
+// The cost: a lexer rule that backtracks catastrophically on some input is no longer
+// cut off after 250ms; it runs to the end, and highlighting takes as long as the match.
+// That is the price of output that does not depend on timing.
+func disableMatchTimeouts() {
+	regexp2.SetTimeoutCheckPeriod(math.MaxInt64 / 4)
+}
+
+func init() { disableMatchTimeouts() }
+
+// chroma's lexer rules must match with the regexp2 whose clock disableMatchTimeouts
+// stops: this stops compiling if a chroma upgrade moves to another regexp2 module.
+var _ *regexp2.Regexp = chroma.CompiledRule{}.Regexp

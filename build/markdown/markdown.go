@@ -8,6 +8,10 @@
 //
 // A Renderer is built once and shared: every per-document state (heading
 // IDs, buffers) lives in the Render call.
+//
+// The output depends only on the document and the Options, never on timing:
+// the same document renders to the same bytes however many goroutines render
+// at once and however loaded the machine is (see disableMatchTimeouts).
 package markdown
 
 import (

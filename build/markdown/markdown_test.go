@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/yuin/goldmark/ast"
+
+	"github.com/stump-dev/stump/internal/codecorpus"
 )
 
 func render(t *testing.T, r *Renderer, src string) Result {
@@ -423,29 +427,55 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// TestConcurrentRender renders from many goroutines with one Renderer
-// that has not rendered anything yet (so goldmark's and chroma's lazy
-// initialisation happens under contention); run with -race. Every result
-// must equal a serial render done afterwards.
+// TestConcurrentRender renders from many goroutines with one Renderer and checks every
+// result against a serial render; run with -race.
+//
+// "parallel" uses a Renderer that has not rendered anything yet, so goldmark's and
+// chroma's lazy initialisation (compiling a lexer's rules on its first use) happens
+// under contention. "oversubscribed" runs many more goroutines than threads over code
+// blocks in many languages, so that the scheduler parks goroutines for many time slices,
+// often in the middle of one of chroma's regular-expression matches: chroma used to
+// cut such a match off after 250ms of wall-clock time and take the next rule instead,
+// which highlighted Ruby's puts as a plain name (class="n") rather than a builtin
+// (class="nb"). See disableMatchTimeouts.
 func TestConcurrentRender(t *testing.T) {
-	r := New(Options{LineNumbers: true})
-	docs := []string{
-		benchDoc,
-		"## Intro\n\n## Intro\n\nText <!--more--> here.\n",
-		// Lexers used by no other test, compiled lazily by chroma.
-		"```haskell\nmain = putStrLn \"x\"\n```\n\n```ruby\nputs 'x'\n```\n",
-		"| a |\n|---|\n| b |\n\nTerm\n: def\n\n- [x] t\n\n```ocaml\nlet x = 1\n```\n",
-	}
-	const goroutines, rounds = 16, 20
+	t.Run("parallel", func(t *testing.T) {
+		docs := []string{
+			benchDoc,
+			"## Intro\n\n## Intro\n\nText <!--more--> here.\n",
+			// Lexers used by no other test, compiled lazily by chroma.
+			"```haskell\nmain = putStrLn \"x\"\n```\n\n```ruby\nputs 'x'\n```\n",
+			"| a |\n|---|\n| b |\n\nTerm\n: def\n\n- [x] t\n\n```ocaml\nlet x = 1\n```\n",
+		}
+		concurrentRender(t, New(Options{LineNumbers: true}), docs, 16, 20, 0)
+	})
+	t.Run("oversubscribed", func(t *testing.T) {
+		var docs []string
+		for i := range 13 {
+			docs = append(docs, codecorpus.Page(i*2, 2))
+		}
+		// One thread for 48 goroutines that each render for at least a second: every
+		// goroutine is preempted, mostly in the middle of a match, and then waits for
+		// the 47 others' time slices of about 10ms each, over 250ms.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		concurrentRender(t, New(Options{}), docs, 48, 1, time.Second)
+	})
+}
+
+// concurrentRender renders docs from the given number of goroutines, cycling through
+// docs, each goroutine for at least minRounds rounds and at least minTime, together with
+// Inline and Stylesheet calls, and checks every result against a serial render done
+// afterwards.
+func concurrentRender(t *testing.T, r *Renderer, docs []string, goroutines, minRounds int, minTime time.Duration) {
+	t.Helper()
 	got := make([][]Result, goroutines)
 	gotInline := make([][][]byte, goroutines)
 	errs := make([]error, goroutines)
+	start := time.Now()
 	var wg sync.WaitGroup
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < rounds; i++ {
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := 0; i < minRounds || time.Since(start) < minTime; i++ {
 				res, err := r.Render([]byte(docs[(g+i)%len(docs)]))
 				if err != nil {
 					errs[g] = err
@@ -460,7 +490,7 @@ func TestConcurrentRender(t *testing.T) {
 				gotInline[g] = append(gotInline[g], in)
 				_ = r.Stylesheet()
 			}
-		}(g)
+		})
 	}
 	wg.Wait()
 
@@ -468,19 +498,31 @@ func TestConcurrentRender(t *testing.T) {
 	for i, d := range docs {
 		want[i] = render(t, r, d)
 	}
-	for g := 0; g < goroutines; g++ {
+	for g := range goroutines {
 		if errs[g] != nil {
 			t.Fatalf("goroutine %d: %v", g, errs[g])
 		}
 		for i, res := range got[g] {
-			if k := (g + i) % len(docs); !reflect.DeepEqual(res, want[k]) {
-				t.Errorf("goroutine %d, round %d: doc %d differs from the serial render", g, i, k)
+			k := (g + i) % len(docs)
+			if !reflect.DeepEqual(res, want[k]) {
+				t.Errorf("goroutine %d, round %d: doc %d differs from the serial render:\n%s", g, i, k, firstDiff(res.Content, want[k].Content))
 			}
 			if in := gotInline[g][i]; string(in) != "<em>x</em> <code>y</code>" {
 				t.Errorf("goroutine %d, round %d: Inline = %q", g, i, in)
 			}
 		}
 	}
+}
+
+// firstDiff describes where a and b first differ: the line of each.
+func firstDiff(a, b []byte) string {
+	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i := 0; i < len(la) && i < len(lb); i++ {
+		if !bytes.Equal(la[i], lb[i]) {
+			return fmt.Sprintf("line %d:\n got  %s\n want %s", i+1, la[i], lb[i])
+		}
+	}
+	return fmt.Sprintf("lengths %d and %d lines (the content is equal; another field differs)", len(la), len(lb))
 }
 
 func BenchmarkRender(b *testing.B) {
