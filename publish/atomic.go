@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -48,11 +49,105 @@ type KeyPurger interface {
 	PurgeKeys(ctx context.Context, site string, keys []string) ([]byte, error)
 }
 
-// publishTree materializes rec under _stump/trees/<id>/ and, unless preview, makes it
-// live by writing the pointer and _stump/live, then purges the pointer key and the
-// changed URLs. A deploy killed before the pointer write changed nothing live.
-func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool) error {
-	if err := d.materializeTree(ctx, lk, rec, live, plan); err != nil {
+// Atomic trees are layered (see docs/publish.md, "Atomic mode"): a deploy's tree
+// _stump/trees/<id>/ is either full (every object of the deploy: Record.Base is "") or
+// a layer over a full tree, its base (Record.Base): the layer holds every path whose
+// object differs from the base's, and a tombstone (an empty object with metadata
+// "tombstone") for every base path the deploy removed. A reader resolves a path in the
+// layer first, then in the base: the edge fetches the layer and, on a 404, the base
+// (one extra origin fetch at most); a tombstone answers 404. _stump/live names both
+// (metadata "deploy" and "base"), so a switch is still one write.
+//
+// A deploy writes a layer when the live deploy is atomic: the paths that differ from
+// the live deploy's base, the unchanged ones copied from the live layer, the changed
+// ones from their blobs. Layers grow with the changes since their base; a deploy
+// writes a full tree instead when the layers written on the base, this one's included
+// (Record.Spent), would exceed the number of objects of the site (so over any run of
+// deploys the layers cost at most as much as the full trees), and when its layer alone
+// would hold more than half the site (it costs about what a full tree does, and a new
+// base makes the next deploys cheap). Previews are always full trees.
+
+// layersKey is the marker of a complete tree: written once the tree is, before
+// anything names it; its metadata "deploy" and "base" say how to read it.
+func layersKey(id string) string { return path.Join(internalPrefix, "layers", id) }
+
+// tombstoneMeta marks a tombstone.
+const tombstoneMeta = "tombstone"
+
+// IsTombstone reports whether stored metadata marks a tombstone: the path is not in
+// the deploy whose layer holds it.
+func IsTombstone(m store.Meta) bool { return m.Metadata[tombstoneMeta] != "" }
+
+// baseOf is the full tree rec's tree reads through: rec.Base, or rec itself.
+func baseOf(rec *Record) string {
+	if rec.Base != "" {
+		return rec.Base
+	}
+	return rec.ID
+}
+
+// treeLayout says where each path of an atomic deploy is stored.
+type treeLayout struct {
+	id, base string
+	// layer holds the paths of the deploy's own tree when it has a base (nil for a
+	// full tree: every path is in it); tombs the base paths it removed.
+	layer map[string]bool
+	tombs []string
+}
+
+// key is where path p of the deploy is stored.
+func (t *treeLayout) key(p string) string {
+	if t.layer == nil || t.layer[p] {
+		return TreeKey(t.id, p)
+	}
+	return TreeKey(t.base, p)
+}
+
+// layerOf computes the layout of rec over base (base == nil: a full tree).
+func layerOf(rec, base *Record) *treeLayout {
+	t := &treeLayout{id: rec.ID, base: rec.ID}
+	if base == nil {
+		return t
+	}
+	t.base, t.layer = base.ID, map[string]bool{}
+	old := make(map[string]Object, len(base.Objects))
+	for _, o := range base.Objects {
+		old[o.Path] = o
+	}
+	in := make(map[string]bool, len(rec.Objects))
+	for _, o := range rec.Objects {
+		in[o.Path] = true
+		if b, ok := old[o.Path]; !ok || !same(b, o) {
+			t.layer[o.Path] = true
+		}
+	}
+	for _, o := range base.Objects {
+		if !in[o.Path] {
+			t.tombs = append(t.tombs, o.Path)
+		}
+	}
+	sort.Strings(t.tombs)
+	return t
+}
+
+// layout reads what is needed to resolve rec's paths: its base's record (from cache
+// where it can).
+func (d *Deployer) layout(ctx context.Context, rec *Record, cache *chunkCache) (*treeLayout, error) {
+	if rec.Base == "" {
+		return layerOf(rec, nil), nil
+	}
+	base, err := readRecord(ctx, d.Store, rec.Base, true, cache)
+	if err != nil {
+		return nil, fmt.Errorf("read the base of deploy %s: %w", rec.ID, err)
+	}
+	return layerOf(rec, base), nil
+}
+
+// publishTree materializes rec's tree (a layer or a full tree) and, unless preview,
+// makes it live by writing the pointer and _stump/live, then purges the pointer key
+// and the changed URLs. A deploy killed before the pointer write changed nothing live.
+func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache) error {
+	if err := d.materializeTree(ctx, lk, rec, live, plan, preview, cache); err != nil {
 		return err
 	}
 	if err := d.stepDone("materialize"); err != nil {
@@ -64,19 +159,67 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 	return d.switchTree(ctx, lk, ptr, ptrTag, rec, live)
 }
 
-// materializeTree copies every object of rec into its tree: changed pages and static
-// files from their blobs (which upload confirmed), unchanged ones from the live
-// deploy's tree when it has one (its bytes were confirmed when it was made), and
-// fingerprinted assets from their own keys.
-func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan) error {
+// planTree decides whether rec gets a layer over the live deploy's base or a full
+// tree, sets rec.Base, rec.Spent and rec.Layer, and returns rec's layout and the live
+// deploy's (nil when the live deploy has no tree).
+func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool, cache *chunkCache) (*treeLayout, *treeLayout, error) {
+	if live == nil || live.Mode != ModeAtomic {
+		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
+		return layerOf(rec, nil), nil, nil
+	}
+	liveLayout, err := d.layout(ctx, live, cache)
+	if err != nil {
+		return nil, nil, err
+	}
+	full := func() (*treeLayout, *treeLayout, error) {
+		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
+		return layerOf(rec, nil), liveLayout, nil
+	}
+	if preview {
+		return full()
+	}
+	var base *Record
+	if live.Base == "" {
+		base = live
+	} else if base, err = readRecord(ctx, d.Store, live.Base, true, cache); err != nil {
+		return nil, nil, fmt.Errorf("read the base of the live deploy %s: %w", live.ID, err)
+	}
+	t := layerOf(rec, base)
+	n := len(t.layer) + len(t.tombs)
+	spent := n
+	if live.Base != "" {
+		spent += live.Spent
+	}
+	if spent > len(rec.Objects) || 2*n > len(rec.Objects) {
+		return full()
+	}
+	rec.Base, rec.Spent, rec.Layer = base.ID, spent, n
+	return t, liveLayout, nil
+}
+
+// materializeTree writes rec's tree (rec.Base, rec.Spent and rec.Layer were set by
+// planTree): each path from the live deploy's tree when it is unchanged there (its
+// bytes were confirmed when that tree was made), changed pages and static files from
+// their blobs (which upload confirmed), fingerprinted assets from their own keys, and
+// tombstones; then the tree's marker.
+func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache) error {
+	t, liveLayout := d.tree, d.liveTree
+	if t == nil || t.id != rec.ID {
+		var err error
+		if t, liveLayout, err = d.planTree(ctx, rec, live, preview, cache); err != nil {
+			return err
+		}
+	}
 	changed := map[string]bool{}
 	for _, o := range plan.Writes {
 		changed[o.Path] = true
 	}
-	prevTree := live != nil && live.Mode == ModeAtomic
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
 	for _, o := range rec.Objects {
+		if t.layer != nil && !t.layer[o.Path] {
+			continue
+		}
 		g.Go(func() error {
 			if err := lk.ensure(gctx); err != nil {
 				return err
@@ -85,8 +228,8 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 			switch {
 			case o.Class == manifest.Immutable:
 				src = o.Path
-			case prevTree && !changed[o.Path]:
-				src = TreeKey(live.ID, o.Path)
+			case liveLayout != nil && !changed[o.Path]:
+				src = liveLayout.key(o.Path)
 			case !changed[o.Path]:
 				// The first tree after in-place deploys: confirm the blob as upload
 				// does for changed paths.
@@ -103,7 +246,65 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 			return nil
 		})
 	}
-	return g.Wait()
+	for _, p := range t.tombs {
+		g.Go(func() error {
+			if err := lk.ensure(gctx); err != nil {
+				return err
+			}
+			return d.putTombstone(gctx, rec.ID, p)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return d.writeMarker(ctx, lk, rec)
+}
+
+// putTombstone writes the tombstone of path p into deploy id's layer.
+func (d *Deployer) putTombstone(ctx context.Context, id, p string) error {
+	_, err := store.PutBytes(ctx, d.Store, TreeKey(id, p), nil, store.PutOptions{Meta: store.Meta{
+		ContentType: "text/plain; charset=utf-8", CacheControl: "no-cache",
+		Metadata: map[string]string{tombstoneMeta: "1", "surrogate-key": d.Site},
+	}})
+	if err != nil {
+		return fmt.Errorf("write the tombstone of %s into tree %s: %w", p, id, err)
+	}
+	return nil
+}
+
+// writeMarker writes the marker of rec's complete tree.
+func (d *Deployer) writeMarker(ctx context.Context, lk *lock, rec *Record) error {
+	if err := lk.ensure(ctx); err != nil {
+		return err
+	}
+	meta := map[string]string{"deploy": rec.ID, "base": baseOf(rec)}
+	body := fmt.Sprintf("{\"deploy\":%q,\"base\":%q,\"layer\":%d}\n", rec.ID, baseOf(rec), rec.Layer)
+	if _, err := store.PutBytes(ctx, d.Store, layersKey(rec.ID), []byte(body), store.PutOptions{Meta: store.Meta{ContentType: "application/json", CacheControl: "public, max-age=31536000, immutable", Metadata: meta}}); err != nil {
+		return fmt.Errorf("write %s: %w", layersKey(rec.ID), err)
+	}
+	return nil
+}
+
+// treeComplete reports whether deploy rec's tree (and its base's) can be served: their
+// markers are there (a tree made before markers existed is probed by its first path).
+func (d *Deployer) treeComplete(ctx context.Context, rec *Record) error {
+	for _, id := range []string{rec.ID, rec.Base} {
+		if id == "" {
+			continue
+		}
+		if _, err := d.Store.Head(ctx, layersKey(id)); err == nil {
+			continue
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if id == rec.ID && rec.Base == "" && len(rec.Objects) > 0 {
+			if _, err := d.Store.Head(ctx, TreeKey(rec.ID, rec.Objects[0].Path)); err == nil {
+				continue
+			}
+		}
+		return fmt.Errorf("the tree of deploy %s is incomplete or was garbage-collected: %w", id, store.ErrNotFound)
+	}
+	return nil
 }
 
 // switchTree commits the pointer to rec (compare-and-swap), writes _stump/live, and
@@ -129,7 +330,7 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	if err := d.stepDone("commit"); err != nil {
 		return err
 	}
-	if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, rec.ID) }); err != nil {
+	if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, rec.ID, baseOf(rec)) }); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			return fmt.Errorf("%w; deploy %s was committed, but _stump/live was not rewritten: the process that holds the site now finishes the switch", err, rec.ID)
 		}
@@ -145,12 +346,13 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	return d.stepDone("purge")
 }
 
-// writeLive writes _stump/live naming deploy id, for the edge.
-func (d *Deployer) writeLive(ctx context.Context, id string) error {
+// writeLive writes _stump/live naming deploy id and the full tree base its tree reads
+// through (id itself for a full tree), for the edge.
+func (d *Deployer) writeLive(ctx context.Context, id, base string) error {
 	_, err := store.PutBytes(ctx, d.Store, liveKey, []byte(id+"\n"), store.PutOptions{Meta: store.Meta{
 		ContentType:  "text/plain; charset=utf-8",
 		CacheControl: "public, max-age=5, s-maxage=5",
-		Metadata:     map[string]string{"deploy": id, "surrogate-key": PointerKey(d.Site) + " " + d.Site},
+		Metadata:     map[string]string{"deploy": id, "base": base, "surrogate-key": PointerKey(d.Site) + " " + d.Site},
 	}})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", liveKey, err)
@@ -160,28 +362,36 @@ func (d *Deployer) writeLive(ctx context.Context, id string) error {
 
 // ReadLive returns the deploy id _stump/live names ("" when absent).
 func ReadLive(ctx context.Context, s store.Store) (string, error) {
-	b, info, err := store.GetBytes(ctx, s, liveKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if id := info.Meta.Metadata["deploy"]; id != "" {
-		return id, nil
-	}
-	return strings.TrimSpace(string(b)), nil
+	id, _, err := readLiveTree(ctx, s)
+	return id, err
 }
 
-// rollbackTree makes target live in atomic mode: its tree is already there, so this is
-// a pointer write (after checking the tree's index is present).
+// readLiveTree returns the deploy _stump/live names and the full tree its tree reads
+// through (the deploy itself for a full tree, or when _stump/live predates layers).
+func readLiveTree(ctx context.Context, s store.Store) (id, base string, err error) {
+	b, info, err := store.GetBytes(ctx, s, liveKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", err
+	}
+	id = info.Meta.Metadata["deploy"]
+	if id == "" {
+		id = strings.TrimSpace(string(b))
+	}
+	base = info.Meta.Metadata["base"]
+	if base == "" {
+		base = id
+	}
+	return id, base, nil
+}
+
+// rollbackTree makes target live in atomic mode: its tree (and its base) are already
+// there, so this is a pointer write (after checking their markers).
 func (d *Deployer) rollbackTree(ctx context.Context, lk *lock, ptr Pointer, tag string, live, target *Record) error {
-	// One probe: gc removes trees whole.
-	if len(target.Objects) > 0 {
-		o := target.Objects[0]
-		if _, err := d.Store.Head(ctx, TreeKey(target.ID, o.Path)); err != nil {
-			return fmt.Errorf("the tree of deploy %s is incomplete (%s: %w); was it garbage-collected?", target.ID, o.Path, err)
-		}
+	if err := d.treeComplete(ctx, target); err != nil {
+		return err
 	}
 	return d.switchTree(ctx, lk, ptr, tag, target, live)
 }
@@ -224,7 +434,11 @@ func (d *Deployer) settle(ctx context.Context, ptr Pointer) error {
 			return err
 		} else if cur != ptr.Live {
 			d.Log.Info("_stump/live was behind the pointer; rewriting it", "site", d.Site, "deploy", ptr.Live)
-			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, ptr.Live) }); err != nil {
+			rec, err := readRecord(ctx, d.Store, ptr.Live, false, nil)
+			if err != nil {
+				return err
+			}
+			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, ptr.Live, baseOf(rec)) }); err != nil {
 				return err
 			}
 		}

@@ -10,22 +10,30 @@ import (
 	"github.com/stump-dev/stump/publish/store/mem"
 )
 
-// treeOf reads the live deploy's tree as the edge would: through _stump/live.
+// treeOf reads the live deploy's tree as the edge would: through _stump/live, its
+// layer over its base, tombstones answering "not found".
 func treeOf(t *testing.T, s store.Store) (string, map[string]string) {
 	t.Helper()
-	id, err := ReadLive(context.Background(), s)
+	ctx := context.Background()
+	id, base, err := readLiveTree(ctx, s)
 	if err != nil || id == "" {
 		t.Fatalf("_stump/live: %q %v", id, err)
 	}
 	out := map[string]string{}
-	prefix := TreeKey(id, "") + "/"
-	err = s.List(context.Background(), prefix, func(i store.Info) error {
-		b, _, err := store.GetBytes(context.Background(), s, i.Key)
-		out[strings.TrimPrefix(i.Key, prefix)] = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, tree := range []string{base, id} {
+		prefix := TreeKey(tree, "") + "/"
+		err = s.List(ctx, prefix, func(i store.Info) error {
+			b, info, err := store.GetBytes(ctx, s, i.Key)
+			if IsTombstone(info.Meta) {
+				delete(out, strings.TrimPrefix(i.Key, prefix))
+			} else {
+				out[strings.TrimPrefix(i.Key, prefix)] = string(b)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	return id, out
 }

@@ -118,6 +118,15 @@ type Deployer struct {
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	Now   func() time.Time
+	// tree and liveTree are the layouts of the atomic deploy being made and of the
+	// live one (planTree), set by Publish before it writes the record.
+	tree, liveTree *treeLayout
+	// chunks memoizes the record chunks of the last objects chunked (recordChunksOf).
+	chunks struct {
+		of  []Object
+		n   int
+		out []chunk
+	}
 	// StepHook, when set, is called after each protocol step by name ("lock",
 	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after
 	// each blob upload ("put") and each copy to the live tree ("copy"). Its error
@@ -164,6 +173,15 @@ type Result struct {
 	// RepairedPaths are live paths --repair rewrote because they differed from the
 	// live deploy.
 	RepairedPaths []string `json:"repairedPaths,omitempty"`
+	// RecordChunks and RecordBytes are what writing the deploy record sent: the
+	// chunks of objects it did not share with the live record, and their bytes with
+	// the record's own.
+	RecordChunks int   `json:"recordChunks,omitempty"`
+	RecordBytes  int64 `json:"recordBytes,omitempty"`
+	// Base and Layer (atomic mode): the full tree the deploy's tree overlays ("" for
+	// a full tree) and the objects written into the deploy's tree.
+	Base  string `json:"base,omitempty"`
+	Layer int    `json:"layer,omitempty"`
 }
 
 func (d *Deployer) init() {
@@ -194,6 +212,14 @@ func (d *Deployer) stepDone(name string) error {
 
 // live reads the pointer and the live record (nil before the first deploy).
 func (d *Deployer) live(ctx context.Context) (Pointer, string, *Record, error) {
+	return d.liveFor(ctx, nil, nil)
+}
+
+// liveFor is live for a publish of objects: the live record's chunks that are the same
+// as objects' (adapted to the store, split as the live record is) are taken from
+// objects, not read, and cached in cache with every chunk read. A no-op publish reads
+// the pointer and the record's header, nothing else.
+func (d *Deployer) liveFor(ctx context.Context, objects []Object, cache *chunkCache) (Pointer, string, *Record, error) {
 	ptr, etag, err := ReadPointer(ctx, d.Store)
 	if err != nil {
 		return Pointer{}, "", nil, err
@@ -201,11 +227,41 @@ func (d *Deployer) live(ctx context.Context) (Pointer, string, *Record, error) {
 	if ptr.Live == "" {
 		return ptr, etag, nil, nil
 	}
-	rec, err := ReadRecord(ctx, d.Store, ptr.Live)
+	hdr, err := readRecord(ctx, d.Store, ptr.Live, false, nil)
+	if err != nil {
+		return Pointer{}, "", nil, err
+	}
+	if hdr.Format < 2 {
+		rec, err := ReadRecord(ctx, d.Store, ptr.Live)
+		return ptr, etag, rec, err
+	}
+	if objects != nil {
+		chunks, err := d.recordChunksOf(forStore(objects, ptr.RedirectMeta), hdr.Buckets)
+		if err != nil {
+			return Pointer{}, "", nil, err
+		}
+		cache.add(chunks)
+	}
+	rec, err := loadObjects(ctx, d.Store, hdr, cache)
 	if err != nil {
 		return Pointer{}, "", nil, err
 	}
 	return ptr, etag, rec, nil
+}
+
+// recordChunksOf is recordChunks, memoized for the last objects chunked.
+func (d *Deployer) recordChunksOf(objects []Object, prev int) ([]chunk, error) {
+	n := bucketsFor(len(objects), prev)
+	c := &d.chunks
+	if c.out != nil && c.n == n && len(c.of) == len(objects) && (len(objects) == 0 || &c.of[0] == &objects[0]) {
+		return c.out, nil
+	}
+	out, err := chunkObjects(objects, n)
+	if err != nil {
+		return nil, err
+	}
+	c.of, c.n, c.out = objects, n, out
+	return out, nil
 }
 
 // unknownPaths are the paths an interrupted deploy may have changed: where its objects
@@ -239,7 +295,9 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	d.init()
 	start := d.Now()
 	res := &Result{Site: d.Site, DryRun: opts.DryRun}
-	ptr, firstTag, live, err := d.live(ctx)
+	d.tree, d.liveTree = nil, nil
+	cache := &chunkCache{}
+	ptr, firstTag, live, err := d.liveFor(ctx, objects, cache)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +370,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if again, tag, err := ReadPointer(ctx, d.Store); err != nil {
 		return res, err
 	} else if tag != firstTag {
-		if ptr, ptrTag, live, err = d.live(ctx); err != nil {
+		if ptr, ptrTag, live, err = d.liveFor(ctx, objects, cache); err != nil {
 			return res, err
 		}
 		objects = forStore(objects, ptr.RedirectMeta)
@@ -367,7 +425,23 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	for _, o := range objects {
 		rec.Bytes += o.Size
 	}
-	if _, err := writeJSON(ctx, d.Store, recordKey(rec.ID), rec, store.PutOptions{IfNoneMatch: true}); err != nil {
+	if opts.Preview || d.mode() == ModeAtomic {
+		// Where the tree goes (a layer over the live deploy's base, or a full tree)
+		// is part of the record.
+		if d.tree, d.liveTree, err = d.planTree(ctx, rec, live, opts.Preview, cache); err != nil {
+			return res, err
+		}
+	}
+	var liveChunks []string
+	prevBuckets := 0
+	if live != nil {
+		liveChunks, prevBuckets = live.Chunks, live.Buckets
+	}
+	chunks, err := d.recordChunksOf(objects, prevBuckets)
+	if err != nil {
+		return res, err
+	}
+	if res.RecordChunks, res.RecordBytes, err = writeRecord(ctx, d.Store, rec, chunks, liveChunks, d.Workers, false); err != nil {
 		// Ids are random: an existing record of this id is our own write whose answer
 		// was lost.
 		var got Record
@@ -381,9 +455,10 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	res.Deploy, res.Previous = rec.ID, ptr.Live
 	if opts.Preview || d.mode() == ModeAtomic {
 		res.Preview = opts.Preview
-		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview); err != nil {
+		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview, cache); err != nil {
 			return res, err
 		}
+		res.Base, res.Layer = rec.Base, rec.Layer
 		if opts.Preview {
 			res.Previous = ""
 		}

@@ -245,7 +245,7 @@ func TestWriteOrder(t *testing.T) {
 			return -1
 		case strings.HasPrefix(e, "Put _stump/objects/") || strings.HasPrefix(e, "Put assets/"):
 			return 0
-		case strings.HasPrefix(e, "Put _stump/deploys/"):
+		case strings.HasPrefix(e, "Put _stump/deploys/") || strings.HasPrefix(e, "Put _stump/chunks/"):
 			return 1
 		case e == "Put _stump/current.json":
 			return -2 // checked below

@@ -193,7 +193,11 @@ func (d *Deployer) Doctor(ctx context.Context, fix bool, current []Object) (*Dia
 					if err := lk.ensure(ctx); err != nil {
 						return nil, err
 					}
-					if _, err := writeJSON(ctx, d.Store, recordKey(rec.ID), rec, store.PutOptions{}); err != nil {
+					chunks, err := recordChunks(rec.Objects, 0)
+					if err != nil {
+						return nil, err
+					}
+					if _, _, err := writeRecord(ctx, d.Store, rec, chunks, nil, d.Workers, true); err != nil {
 						return nil, err
 					}
 				}
@@ -233,7 +237,7 @@ func (d *Deployer) Doctor(ctx context.Context, fix bool, current []Object) (*Dia
 					return nil, err
 				}
 				if np.Mode == ModeAtomic {
-					if err := d.writeLive(ctx, np.Live); err != nil {
+					if err := d.writeLive(ctx, np.Live, baseOf(best.rec)); err != nil {
 						return nil, err
 					}
 				}
@@ -279,8 +283,8 @@ func (d *Deployer) missingContent(ctx context.Context, rec *Record) string {
 		return fmt.Sprintf("%d of its contents are missing from the store (garbage-collected or deleted)", missing)
 	}
 	if rec.Mode == ModeAtomic && len(rec.Objects) > 0 {
-		if _, err := d.Store.Head(ctx, TreeKey(rec.ID, rec.Objects[0].Path)); err != nil {
-			return "its tree under " + TreeKey(rec.ID, "") + " is missing"
+		if err := d.treeComplete(ctx, rec); err != nil {
+			return "its tree under " + TreeKey(rec.ID, "") + " (or its base's) is missing"
 		}
 	}
 	return ""
@@ -296,17 +300,37 @@ func (d *Deployer) rebuildRecord(ctx context.Context, lk *lock, fix bool, ptr Po
 	rec := &Record{ID: ptr.Live, Site: d.Site, Time: d.Now().UTC(), User: user, Host: host, Parent: ptr.Previous,
 		Message: "record rebuilt by stump doctor from the live tree and the current build", Mode: orDefault(ptr.Mode, ModeInPlace)}
 	differ := 0
+	base := ptr.Live
+	if rec.Mode == ModeAtomic {
+		// The tree's marker (or _stump/live) says which full tree it overlays.
+		if info, err := d.Store.Head(ctx, layersKey(ptr.Live)); err == nil && info.Meta.Metadata["base"] != "" {
+			base = info.Meta.Metadata["base"]
+		} else if id, b, err := readLiveTree(ctx, d.Store); err == nil && id == ptr.Live {
+			base = b
+		}
+		if base != ptr.Live {
+			rec.Base = base
+		}
+	}
 	for _, o := range forStore(current, ptr.RedirectMeta) {
 		key := o.Path
 		if rec.Mode == ModeAtomic && o.Class != "immutable" {
 			key = TreeKey(ptr.Live, o.Path)
 		}
 		rc, info, err := d.Store.Get(ctx, key)
+		if errors.Is(err, store.ErrNotFound) && key != o.Path && base != ptr.Live {
+			key = TreeKey(base, o.Path)
+			rc, info, err = d.Store.Get(ctx, key)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			continue // not live: not part of the live deploy
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("read %s: %w", key, err)
+		}
+		if IsTombstone(info.Meta) {
+			rc.Close()
+			continue // removed by the live deploy
 		}
 		h := sha256.New()
 		n, err := io.Copy(h, rc)

@@ -183,8 +183,27 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	res := &GCResult{}
 	blobs, assets := map[string]bool{}, map[string]bool{}
 	var drop, dropTrees []string
+	// A kept deploy's tree reads through its base: the base's tree stays (and its
+	// record, which says what the tree holds).
+	kept := map[string]bool{}
 	for i, r := range recs {
 		if i < keep || r.ID == ptr.Live || r.ID == ptr.Pending || r.ID == ptr.Previous {
+			kept[r.ID] = true
+			if r.Base != "" {
+				kept[r.Base] = true
+			}
+		}
+	}
+	chunks := map[string]bool{}
+	for _, r := range recs {
+		if kept[r.ID] {
+			for _, c := range r.Chunks {
+				chunks[c] = true
+			}
+		}
+	}
+	for _, r := range recs {
+		if kept[r.ID] {
 			res.KeptDeploys++
 			for _, o := range r.Objects {
 				if o.Class == manifest.Immutable {
@@ -195,8 +214,18 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 			}
 			continue
 		}
-		drop = append(drop, recordKey(r.ID))
+		drop = append(drop, recordKey(r.ID), layersKey(r.ID))
 		dropTrees = append(dropTrees, r.ID)
+	}
+	// Record chunks no kept record names.
+	err = d.Store.List(ctx, path.Join(internalPrefix, "chunks")+"/", func(i store.Info) error {
+		if !chunks[path.Base(i.Key)] {
+			drop = append(drop, i.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list record chunks: %w", err)
 	}
 	var dead []string
 	err = d.Store.List(ctx, path.Join(internalPrefix, "objects", "sha256")+"/", func(i store.Info) error {
@@ -256,7 +285,7 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	if err := d.deleteBatched(ctx, lk, append(dead, drop...)); err != nil {
 		return nil, err
 	}
-	res.DeletedDeploys = len(drop)
+	res.DeletedDeploys = len(dropTrees)
 	return res, nil
 }
 
@@ -281,14 +310,14 @@ func (d *Deployer) Verify(ctx context.Context) ([]Problem, error) {
 	if live == nil {
 		return nil, fmt.Errorf("%s has no live deploy to verify", d.Store)
 	}
-	probs, _, err := d.check(ctx, ptr, live)
+	probs, _, _, err := d.check(ctx, ptr, live)
 	return probs, err
 }
 
-// check compares the live tree with the live deploy. It returns the problems and the
-// objects of the live deploy whose live copy is missing or differs (what Repair
-// rewrites).
-func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Problem, []Object, error) {
+// check compares the live tree with the live deploy. It returns the problems, the
+// objects of the live deploy whose live copy is missing or differs, and (atomic mode)
+// the tombstones missing from the live layer (what Repair rewrites).
+func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Problem, []Object, []string, error) {
 	var mu sync.Mutex
 	var probs []Problem
 	var bad []Object
@@ -308,16 +337,30 @@ func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Prob
 	}
 	objects := forStore(live.Objects, ptr.RedirectMeta)
 	atomicMode := ptr.Mode == ModeAtomic
+	var lay *treeLayout
+	var tombs []string
 	if atomicMode {
-		if id, err := ReadLive(ctx, d.Store); err != nil {
-			return nil, nil, err
-		} else if id != live.ID {
-			add(liveKey, fmt.Sprintf("names deploy %q, but the live deploy is %s (stump verify --repair rewrites it)", id, live.ID))
+		if id, base, err := readLiveTree(ctx, d.Store); err != nil {
+			return nil, nil, nil, err
+		} else if id != live.ID || base != baseOf(live) {
+			add(liveKey, fmt.Sprintf("names deploy %q over %q, but the live deploy is %s over %s (stump verify --repair rewrites it)", id, base, live.ID, baseOf(live)))
+		}
+		var err error
+		if lay, err = d.layout(ctx, live, nil); err != nil {
+			return nil, nil, nil, err
+		}
+		for _, p := range lay.tombs {
+			if info, err := d.Store.Head(ctx, TreeKey(live.ID, p)); err != nil || !IsTombstone(info.Meta) {
+				mu.Lock()
+				probs = append(probs, Problem{Path: TreeKey(live.ID, p), What: "removed by this deploy, but its tombstone is missing: the base's copy is served"})
+				tombs = append(tombs, p)
+				mu.Unlock()
+			}
 		}
 	}
 	keyOf := func(o Object) string {
 		if atomicMode {
-			return TreeKey(live.ID, o.Path)
+			return lay.key(o.Path)
 		}
 		return o.Path
 	}
@@ -353,7 +396,7 @@ func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Prob
 			return nil
 		})
 		if err != nil {
-			return nil, nil, fmt.Errorf("list the live tree: %w", err)
+			return nil, nil, nil, fmt.Errorf("list the live tree: %w", err)
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -381,6 +424,10 @@ func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Prob
 				return fmt.Errorf("read %s: %w", key, err)
 			}
 			defer rc.Close()
+			if IsTombstone(info.Meta) {
+				addBad(o, key, "a tombstone where the deploy has this path")
+				return nil
+			}
 			h := sha256.New()
 			if _, err := io.Copy(h, rc); err != nil {
 				return fmt.Errorf("read %s: %w", key, err)
@@ -397,11 +444,11 @@ func (d *Deployer) check(ctx context.Context, ptr Pointer, live *Record) ([]Prob
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sort.Slice(probs, func(i, j int) bool { return probs[i].Path < probs[j].Path })
 	sort.Slice(bad, func(i, j int) bool { return bad[i].Path < bad[j].Path })
-	return probs, bad, nil
+	return probs, bad, tombs, nil
 }
 
 // PendingRetrier retries pending purge work (package purge's Purger).

@@ -45,17 +45,27 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 	if ptr.State == StateMaterializing {
 		return nil, fmt.Errorf("deploy %s was interrupted while going live: run stump publish (to finish it) or stump rollback (to undo it) first", ptr.Pending)
 	}
-	probs, bad, err := d.check(ctx, ptr, live)
+	probs, bad, tombs, err := d.check(ctx, ptr, live)
 	if err != nil {
 		return nil, err
 	}
 	res := &RepairResult{Problems: probs}
 	atomicMode := ptr.Mode == ModeAtomic
+	var lay *treeLayout
 	if atomicMode {
-		if cur, err := ReadLive(ctx, d.Store); err != nil {
+		if lay, err = d.layout(ctx, live, nil); err != nil {
 			return res, err
-		} else if cur != live.ID {
-			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, live.ID) }); err != nil {
+		}
+		for _, p := range tombs {
+			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.putTombstone(ctx, live.ID, p) }); err != nil {
+				return res, err
+			}
+			res.Paths = append(res.Paths, TreeKey(live.ID, p))
+		}
+		if cur, base, err := readLiveTree(ctx, d.Store); err != nil {
+			return res, err
+		} else if cur != live.ID || base != baseOf(live) {
+			if err := lk.fenced(ctx, func(ctx context.Context) error { return d.writeLive(ctx, live.ID, baseOf(live)) }); err != nil {
 				return res, err
 			}
 			res.Paths = append(res.Paths, liveKey)
@@ -84,7 +94,9 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 				from = o.Path
 			}
 			if err := lk.fenced(ctx, func(ctx context.Context) error {
-				return d.Store.Copy(ctx, from, TreeKey(live.ID, o.Path), store.PutOptions{Meta: objectMeta(o)})
+				// Where the live deploy reads it: its layer, or its base (whose object
+				// for this path is the same, or it would be in the layer).
+				return d.Store.Copy(ctx, from, lay.key(o.Path), store.PutOptions{Meta: objectMeta(o)})
 			}); err != nil {
 				return res, fmt.Errorf("rewrite %s: %w", o.Path, err)
 			}

@@ -35,7 +35,24 @@ type Record struct {
 	// Preview marks a deploy made to be looked at, never made live by publish.
 	Preview bool `json:"preview,omitempty"`
 	// Mode is how the deploy was laid out: "inplace" or "atomic".
-	Mode    string   `json:"mode,omitempty"`
+	Mode string `json:"mode,omitempty"`
+	// Base (atomic mode) is the deploy whose full tree this deploy's tree overlays:
+	// this deploy's tree holds only the paths that differ from Base's (and tombstones
+	// for Base's paths it removed). "" when its own tree is full.
+	Base string `json:"base,omitempty"`
+	// Spent (atomic mode) counts the objects written into the trees of the deploys
+	// made on Base so far, this one's included: when a layer would push it past the
+	// size of the site, the deploy writes a full tree instead (see atomic.go).
+	Spent int `json:"spent,omitempty"`
+	// Layer (atomic mode) counts the objects in this deploy's own tree.
+	Layer int `json:"layer,omitempty"`
+	// Format is 2 for records stored as chunks (see record.go), 0 for the first
+	// format, every object inline.
+	Format int `json:"format,omitempty"`
+	// Buckets and Chunks (format 2): the objects, split by a hash of their path into
+	// Buckets chunks stored at _stump/chunks/<sha256>; "" for an empty bucket.
+	Buckets int      `json:"buckets,omitempty"`
+	Chunks  []string `json:"chunks,omitempty"`
 	Objects []Object `json:"objects,omitempty"`
 }
 
@@ -175,17 +192,9 @@ func ReadPointer(ctx context.Context, s store.Store) (Pointer, string, error) {
 	return p, etag, nil
 }
 
-// ReadRecord reads a deploy record.
+// ReadRecord reads a deploy record with its objects (of either format).
 func ReadRecord(ctx context.Context, s store.Store, id string) (*Record, error) {
-	var r Record
-	_, ok, err := readJSON(ctx, s, recordKey(id), &r)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("deploy %s has no record in %s (stump doctor explains the target's state, and stump doctor --fix rebuilds what it can): %w", id, s, store.ErrNotFound)
-	}
-	return &r, nil
+	return readRecord(ctx, s, id, true, nil)
 }
 
 // ListRecords reads every deploy record, newest first. Objects are dropped unless full.
@@ -201,8 +210,9 @@ func ListRecords(ctx context.Context, s store.Store, full bool) ([]*Record, erro
 		return nil, fmt.Errorf("list deploys: %w", err)
 	}
 	out := make([]*Record, 0, len(ids))
+	cache := &chunkCache{} // deploys share most of their chunks: read each once
 	for _, id := range ids {
-		r, err := ReadRecord(ctx, s, id)
+		r, err := readRecord(ctx, s, id, full, cache)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stump-dev/stump/publish"
 	"github.com/stump-dev/stump/publish/store"
 )
 
@@ -39,12 +40,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r, root)
 		return
 	}
-	key = root + key
-	rc, info, err := h.Store.Get(r.Context(), key)
+	rc, info, err := h.get(r, root, key)
 	if errors.Is(err, store.ErrNotFound) {
 		// "/about" → "/about/" when about/index.html exists, as S3 websites do.
 		if !strings.HasSuffix(r.URL.Path, "/") {
-			if _, herr := h.Store.Head(r.Context(), key+"/index.html"); herr == nil {
+			if _, herr := h.head(r, root, key+"/index.html"); herr == nil {
 				http.Redirect(w, r, r.URL.Path+"/", http.StatusFound)
 				return
 			}
@@ -93,26 +93,59 @@ func setHeaders(w http.ResponseWriter, info store.Info) {
 	}
 }
 
-// root is the key prefix of the live tree: "" in place, _stump/trees/<id>/ in atomic
-// mode.
-func (h *Handler) root(r *http.Request) string {
+// tree is where the live deploy is stored: in place (no layers), or in atomic mode
+// the deploy's tree and the full tree it overlays (the same for a full tree).
+type tree struct{ layer, base string }
+
+// root reads _stump/live once for the request: the zero tree in place, else the
+// trees _stump/trees/<id>/ and _stump/trees/<base>/.
+func (h *Handler) root(r *http.Request) tree {
 	b, info, err := store.GetBytes(r.Context(), h.Store, "_stump/live")
 	if err != nil {
-		return ""
+		return tree{}
 	}
 	id := info.Meta.Metadata["deploy"]
 	if id == "" {
 		id = strings.TrimSpace(string(b))
 	}
-	if id == "" || strings.ContainsAny(id, "/\\.") {
-		return ""
+	base := info.Meta.Metadata["base"]
+	if base == "" {
+		base = id
 	}
-	return "_stump/trees/" + id + "/"
+	if id == "" || strings.ContainsAny(id, "/\\.") || strings.ContainsAny(base, "/\\.") {
+		return tree{}
+	}
+	return tree{layer: "_stump/trees/" + id + "/", base: "_stump/trees/" + base + "/"}
+}
+
+// get reads key of the live deploy as the edge does: from the layer, then from the
+// base; a tombstone in the layer is "not found".
+func (h *Handler) get(r *http.Request, t tree, key string) (io.ReadCloser, store.Info, error) {
+	rc, info, err := h.Store.Get(r.Context(), t.layer+key)
+	if errors.Is(err, store.ErrNotFound) && t.base != t.layer {
+		rc, info, err = h.Store.Get(r.Context(), t.base+key)
+	}
+	if err == nil && publish.IsTombstone(info.Meta) {
+		rc.Close()
+		return nil, store.Info{}, store.ErrNotFound
+	}
+	return rc, info, err
+}
+
+func (h *Handler) head(r *http.Request, t tree, key string) (store.Info, error) {
+	info, err := h.Store.Head(r.Context(), t.layer+key)
+	if errors.Is(err, store.ErrNotFound) && t.base != t.layer {
+		info, err = h.Store.Head(r.Context(), t.base+key)
+	}
+	if err == nil && publish.IsTombstone(info.Meta) {
+		return store.Info{}, store.ErrNotFound
+	}
+	return info, err
 }
 
 // notFound answers 404 with the site's 404.html when there is one.
-func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root string) {
-	rc, info, err := h.Store.Get(r.Context(), root+"404.html")
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root tree) {
+	rc, info, err := h.get(r, root, "404.html")
 	if err != nil {
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 		return

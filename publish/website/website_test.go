@@ -102,3 +102,57 @@ func TestHandlerAtomicTree(t *testing.T) {
 		}
 	}
 }
+
+// TestHandlerLayeredTree: a layered atomic deploy is served as the edge serves it: its
+// layer first, then its base; a tombstone is a 404; "/dir" redirects when the index is
+// in either.
+func TestHandlerLayeredTree(t *testing.T) {
+	m := mem.New()
+	ctx := context.Background()
+	html := store.PutOptions{Meta: store.Meta{ContentType: "text/html"}}
+	for k, v := range map[string]string{
+		"_stump/trees/B/index.html":      "base home",
+		"_stump/trees/B/same/index.html": "same",
+		"_stump/trees/B/gone/index.html": "gone in L",
+		"_stump/trees/B/404.html":        "base 404",
+		"_stump/trees/L/index.html":      "layer home",
+	} {
+		if _, err := store.PutBytes(ctx, m, k, []byte(v), html); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tomb := store.PutOptions{Meta: store.Meta{Metadata: map[string]string{"tombstone": "1"}}}
+	if _, err := store.PutBytes(ctx, m, "_stump/trees/L/gone/index.html", nil, tomb); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutBytes(ctx, m, "_stump/live", []byte("L\n"), store.PutOptions{Meta: store.Meta{Metadata: map[string]string{"deploy": "L", "base": "B"}}}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(&Handler{Store: m})
+	defer srv.Close()
+	c := srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/", 200, "layer home"},
+		{"/same/", 200, "same"},
+		{"/same", 302, ""},
+		{"/gone/", 404, "base 404"},
+		{"/gone", 404, "base 404"},
+		{"/nope/", 404, "base 404"},
+	} {
+		res, err := c.Get(srv.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 64)
+		n, _ := res.Body.Read(b)
+		res.Body.Close()
+		if res.StatusCode != tc.code || (tc.body != "" && string(b[:n]) != tc.body) {
+			t.Errorf("%s = %d %q, want %d %q", tc.path, res.StatusCode, b[:n], tc.code, tc.body)
+		}
+	}
+}
