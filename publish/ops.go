@@ -31,18 +31,11 @@ import (
 func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	d.init()
 	start := d.Now()
-	lk, err := acquire(ctx, d.Store, d.Lock, "rollback", "")
+	lk, ptr, tag, live, err := d.lockLive(ctx, "rollback", "has no deploy to roll back to")
 	if err != nil {
 		return nil, err
 	}
 	defer lk.release(context.WithoutCancel(ctx))
-	ptr, tag, live, err := d.live(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if live == nil {
-		return nil, fmt.Errorf("%s has no deploy to roll back to", d.Store)
-	}
 	unknown, _, err := d.unknownPaths(ctx, ptr, live)
 	if err != nil {
 		return nil, err
@@ -108,6 +101,24 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	res.PurgePending = d.purgePending
 	res.Seconds = d.Now().Sub(start).Seconds()
 	return res, nil
+}
+
+// lockLive takes the lock for op and reads the pointer and the live record; a target
+// with no live deploy fails with "<store> <none>". The caller releases the lock.
+func (d *Deployer) lockLive(ctx context.Context, op, none string) (*lock, Pointer, string, *Record, error) {
+	lk, err := acquire(ctx, d.Store, d.Lock, op, "")
+	if err != nil {
+		return nil, Pointer{}, "", nil, err
+	}
+	ptr, tag, live, err := d.live(ctx)
+	if err == nil && live == nil {
+		err = fmt.Errorf("%s %s", d.Store, none)
+	}
+	if err != nil {
+		_ = lk.release(context.WithoutCancel(ctx))
+		return nil, Pointer{}, "", nil, err
+	}
+	return lk, ptr, tag, live, nil
 }
 
 // killedBeforeCommit reports whether broke, a stale lease replaced to take the lock,

@@ -30,18 +30,11 @@ type RepairResult struct {
 // is left to publish or rollback, which finish or undo it.
 func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error) {
 	d.init()
-	lk, err := acquire(ctx, d.Store, d.Lock, "repair", "")
+	lk, ptr, tag, live, err := d.lockLive(ctx, "repair", "has no live deploy to repair")
 	if err != nil {
 		return nil, err
 	}
 	defer lk.release(context.WithoutCancel(ctx))
-	ptr, tag, live, err := d.live(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if live == nil {
-		return nil, fmt.Errorf("%s has no live deploy to repair", d.Store)
-	}
 	if ptr.State == StateMaterializing {
 		return nil, fmt.Errorf("deploy %s was interrupted while going live: run stump publish (to finish it) or stump rollback (to undo it) first", ptr.Pending)
 	}
