@@ -15,6 +15,7 @@ var internalHeaders = []string{
 	"X-Stump-Site", "X-Stump-Url", "X-Stump-Path", "X-Stump-Deploy", "X-Stump-Phase",
 	"X-Stump-NotFound", "X-Stump-Block", "X-Stump-Location", "X-Stump-Preview",
 	"X-Stump-Origin-Host", "X-Stump-Raw-Host", "X-Stump-Client", "X-Stump-File",
+	"X-Stump-Base", "X-Stump-Base-Url", "X-Stump-Layers",
 	"X-Purged", "X-Banned",
 }
 
@@ -22,6 +23,7 @@ var internalHeaders = []string{
 // come from the sites' header rules).
 var amzHeaders = []string{
 	"x-amz-meta-surrogate-key", "x-amz-meta-sha256", "x-amz-meta-deploy",
+	"x-amz-meta-base", "x-amz-meta-tombstone",
 	"x-amz-request-id", "x-amz-id-2", "x-amz-version-id", "x-amz-delete-marker",
 	"x-amz-expiration", "x-amz-server-side-encryption", "x-amz-storage-class",
 	"x-amz-website-redirect-location", "x-amz-error-code", "x-amz-error-message",
@@ -379,12 +381,30 @@ sub stump_block {
         }
 `, s.prefix, s.prefix)
 		}
-		fmt.Fprintf(&d, `        if (req.http.X-Stump-Deploy && req.http.X-Stump-Deploy != "-") {
+		if s.previewHost != "" {
+			// A preview's tree may be a layer: its marker names the full tree it
+			// overlays (immutable, so cached like the pointer).
+			fmt.Fprintf(&d, `        if (req.http.X-Stump-Preview && !req.http.X-Stump-Layers) {
+            set req.http.X-Stump-Layers = "1";
+            set req.http.X-Stump-Phase = "pointer";
+            set req.url = "%s/_stump/layers/" + req.http.X-Stump-Deploy;
+            return (hash);
+        }
+`, s.prefix)
+		}
+		// A layered deploy's tree holds what differs from its base: a path missing
+		// from the layer is fetched from the base (vcl_backend_response), one extra
+		// origin fetch at most.
+		fmt.Fprintf(&d, `        unset req.http.X-Stump-Base-Url;
+        if (req.http.X-Stump-Deploy && req.http.X-Stump-Deploy != "-") {
             set req.url = "%s/_stump/trees/" + req.http.X-Stump-Deploy + req.http.X-Stump-Path;
+            if (req.http.X-Stump-Base && req.http.X-Stump-Base != req.http.X-Stump-Deploy) {
+                set req.http.X-Stump-Base-Url = "%s/_stump/trees/" + req.http.X-Stump-Base + req.http.X-Stump-Path;
+            }
         } else {
             set req.url = "%s" + req.http.X-Stump-Path;
         }
-`, s.prefix, s.prefix)
+`, s.prefix, s.prefix, s.prefix)
 		return d.String()
 	})
 
@@ -419,6 +439,16 @@ sub vcl_backend_fetch {
 }
 
 sub vcl_backend_response {
+    if (bereq.http.X-Stump-Base-Url && (beresp.status == 403 || beresp.status == 404)) {
+        # Not in the deploy's layer: the same path in the full tree it overlays.
+        set bereq.url = bereq.http.X-Stump-Base-Url;
+        unset bereq.http.X-Stump-Base-Url;
+        return (retry);
+    }
+    if (beresp.http.x-amz-meta-tombstone) {
+        # Removed by the deploy whose layer holds the tombstone.
+        set beresp.status = 404;
+    }
     set beresp.http.x-stump-host = bereq.http.x-stump-host;
     set beresp.http.x-stump-url = bereq.http.X-Stump-Path;
     # Surrogate keys: publish stores them as object metadata; vmod xkey reads xkey.
@@ -436,6 +466,7 @@ sub vcl_backend_response {
     if (bereq.http.X-Stump-Phase == "pointer") {
         set beresp.http.xkey = beresp.http.xkey + " " + bereq.http.X-Stump-Site + ":pointer";
         set beresp.http.x-stump-deploy = beresp.http.x-amz-meta-deploy;
+        set beresp.http.x-stump-base = beresp.http.x-amz-meta-base;
         if (beresp.ttl > 60s) {
             set beresp.ttl = 60s;
         }
@@ -496,6 +527,13 @@ sub vcl_backend_error {
 	w(`sub vcl_deliver {
     if (req.http.X-Stump-Phase == "pointer") {
         unset req.http.X-Stump-Phase;
+        if (resp.status == 200 && resp.http.x-stump-base ~ "^[A-Za-z0-9][A-Za-z0-9._-]*$") {
+            set req.http.X-Stump-Base = resp.http.x-stump-base;
+        }
+        if (req.http.X-Stump-Preview) {
+            # A preview's marker (a tree made before markers is full: no base).
+            return (restart);
+        }
         if (resp.status == 200 && resp.http.x-stump-deploy ~ "^[A-Za-z0-9][A-Za-z0-9._-]*$") {
             set req.http.X-Stump-Deploy = resp.http.x-stump-deploy;
         } else if (resp.status == 403 || resp.status == 404) {
@@ -533,6 +571,7 @@ sub vcl_backend_error {
     unset resp.http.x-stump-host;
     unset resp.http.x-stump-url;
     unset resp.http.x-stump-deploy;
+    unset resp.http.x-stump-base;
 }
 
 `)
