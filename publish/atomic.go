@@ -146,8 +146,21 @@ func (d *Deployer) layout(ctx context.Context, rec *Record, cache *chunkCache) (
 // publishTree materializes rec's tree (a layer or a full tree) and, unless preview,
 // makes it live by writing the pointer and _stump/live, then purges the pointer key
 // and the changed URLs. A deploy killed before the pointer write changed nothing live.
-func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache) error {
-	if err := d.materializeTree(ctx, lk, rec, live, plan, preview, cache); err != nil {
+func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache, src Source) error {
+	// Uploads and copies together: each copy waits for its own blob only.
+	ready := newReadySet(plan)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if _, _, err := d.upload(gctx, lk, plan, src, ready); err != nil {
+			return err
+		}
+		return d.stepDone("upload")
+	})
+	g.Go(func() error { return d.materializeTree(gctx, lk, rec, live, plan, preview, cache, ready) })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := d.writeMarker(ctx, lk, rec); err != nil {
 		return err
 	}
 	if err := d.stepDone("materialize"); err != nil {
@@ -200,9 +213,9 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool
 // materializeTree writes rec's tree (rec.Base, rec.Spent and rec.Layer were set by
 // planTree): each path from the live deploy's tree when it is unchanged there (its
 // bytes were confirmed when that tree was made), changed pages and static files from
-// their blobs (which upload confirmed), fingerprinted assets from their own keys, and
-// tombstones; then the tree's marker.
-func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache) error {
+// their blobs once upload confirmed them (ready), fingerprinted assets from their own
+// keys, and tombstones. The caller writes the tree's marker.
+func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache, ready *readySet) error {
 	t, liveLayout := d.tree, d.liveTree
 	if t == nil || t.id != rec.ID {
 		var err error
@@ -237,6 +250,11 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 					return fmt.Errorf("the stored content of %s (%s) is missing or corrupted (%v); publish with --repair to upload it again", o.Path, o.SHA256[:12], err)
 				}
 			}
+			if changed[o.Path] || o.Class == manifest.Immutable {
+				if err := ready.wait(gctx, src); err != nil {
+					return err
+				}
+			}
 			if err := d.Store.Copy(gctx, src, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
 				return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
 			}
@@ -254,10 +272,7 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 			return d.putTombstone(gctx, rec.ID, p)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return d.writeMarker(ctx, lk, rec)
+	return g.Wait()
 }
 
 // putTombstone writes the tombstone of path p into deploy id's layer.

@@ -407,13 +407,22 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 			res.Plan = plan
 		}
 	}
-	uploadedFiles, uploadedBytes, err := d.upload(ctx, lk, plan, src)
-	if err != nil {
-		return res, err
-	}
-	res.RepairedBlobs = int(d.repairedBlobs.Load())
-	if err := d.stepDone("upload"); err != nil {
-		return res, err
+	treeMode := opts.Preview || d.mode() == ModeAtomic
+	// In place, content is uploaded before the record. In atomic mode the record
+	// comes first, and the uploads and the copies into the deploy's tree run together
+	// (a copy starts once its blob is confirmed): nothing of it is live until the
+	// switch, and a deploy killed half-way is a record whose tree has no marker.
+	uploadedFiles, uploadedBytes := plan.NewBlobs+plan.AssetCount, plan.BlobBytes+plan.AssetBytes
+	if !treeMode {
+		n, b, err := d.upload(ctx, lk, plan, src, nil)
+		if err != nil {
+			return res, err
+		}
+		uploadedFiles, uploadedBytes = n, b
+		res.RepairedBlobs = int(d.repairedBlobs.Load())
+		if err := d.stepDone("upload"); err != nil {
+			return res, err
+		}
 	}
 	user, host := whoami()
 	now := d.Now()
@@ -425,7 +434,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	for _, o := range objects {
 		rec.Bytes += o.Size
 	}
-	if opts.Preview || d.mode() == ModeAtomic {
+	if treeMode {
 		// Where the tree goes (a layer over the live deploy's base, or a full tree)
 		// is part of the record.
 		if d.tree, d.liveTree, err = d.planTree(ctx, rec, live, opts.Preview, cache); err != nil {
@@ -453,9 +462,11 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		return res, err
 	}
 	res.Deploy, res.Previous = rec.ID, ptr.Live
-	if opts.Preview || d.mode() == ModeAtomic {
+	if treeMode {
 		res.Preview = opts.Preview
-		if err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview, cache); err != nil {
+		err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview, cache, src)
+		res.RepairedBlobs = int(d.repairedBlobs.Load())
+		if err != nil {
 			return res, err
 		}
 		res.Base, res.Layer = rec.Base, rec.Layer
@@ -538,7 +549,7 @@ func (d *Deployer) checkDeletes(plan *Plan, live *Record, opts Options) error {
 // blob that is missing or whose bytes no longer match its name is uploaded again from
 // the build. With src == nil (rollback) nothing can be uploaded: a missing or corrupted
 // blob fails the deploy before anything live changes.
-func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source) (int, int64, error) {
+func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source, ready *readySet) (int, int64, error) {
 	type job struct {
 		key, from, sum string
 		size           int64
@@ -588,7 +599,12 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(d.Workers)
 	for _, j := range jobs {
-		g.Go(func() error {
+		g.Go(func() (err error) {
+			defer func() {
+				if err == nil {
+					ready.done(j.key)
+				}
+			}()
 			if lk != nil {
 				if err := lk.ensure(gctx); err != nil {
 					return err
@@ -639,6 +655,49 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source)
 		return 0, 0, err
 	}
 	return int(files.Load()), bytes.Load(), nil
+}
+
+// readySet lets a copy wait for the upload of its source (atomic mode pipelines
+// uploads and copies): one channel per key the plan uploads or confirms, closed when
+// it is. A nil *readySet waits for nothing.
+type readySet struct{ m map[string]chan struct{} }
+
+func newReadySet(plan *Plan) *readySet {
+	r := &readySet{m: map[string]chan struct{}{}}
+	for _, o := range plan.Writes {
+		r.m[blobKey(o.SHA256)] = make(chan struct{})
+	}
+	for _, a := range plan.Assets {
+		r.m[a.Path] = make(chan struct{})
+	}
+	return r
+}
+
+func (r *readySet) done(key string) {
+	if r == nil {
+		return
+	}
+	if ch, ok := r.m[key]; ok {
+		close(ch)
+	}
+}
+
+// wait returns once key is uploaded (at once for a key the plan does not upload), or
+// with ctx's error.
+func (r *readySet) wait(ctx context.Context, key string) error {
+	if r == nil {
+		return nil
+	}
+	ch, ok := r.m[key]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // objectMeta is the stored metadata of a live object.

@@ -91,7 +91,7 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 	plan := d.plan(live, forStore(target.Objects, ptr.RedirectMeta), unknown, ptr)
 	res.Plan = plan
 	// Every blob and asset must still be there, with its bytes, before anything changes.
-	if _, _, err := d.upload(ctx, lk, plan, nil); err != nil {
+	if _, _, err := d.upload(ctx, lk, plan, nil, nil); err != nil {
 		return res, err
 	}
 	if err := d.switchTo(ctx, lk, ptr, tag, target, plan, live); err != nil {

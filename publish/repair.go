@@ -76,7 +76,7 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 		}
 	}
 	before := d.repairedBlobs.Load()
-	if _, _, err := d.upload(ctx, lk, plan, src); err != nil {
+	if _, _, err := d.upload(ctx, lk, plan, src, nil); err != nil {
 		return res, err
 	}
 	res.Blobs = int(d.repairedBlobs.Load() - before)

@@ -142,10 +142,15 @@ func appendFile(t testing.TB, name, text string) {
 	}
 }
 
+// Deploy modes the benchmark measures (publish.ModeInPlace, publish.ModeAtomic).
+var modes = []string{publish.ModeInPlace, publish.ModeAtomic}
+
 // target is one bucket opened as the CLI opens a target (Retry over Count over the S3
 // store), with the three request counters.
 type target struct {
-	bucket string
+	mode    string // publish.ModeInPlace or publish.ModeAtomic
+	workers int    // Deployer.Workers (0: the default)
+	bucket  string
 	wire   *Transport     // HTTP requests sent, by S3 operation
 	ops    *Ops           // SDK operation attempts
 	calls  *store.Counter // Store method calls (inside Retry: every attempt)
@@ -183,6 +188,7 @@ type sample struct {
 	ops   Counts
 	calls map[string]int64
 	plan  *publish.Plan
+	res   *publish.Result
 	note  string
 }
 
@@ -205,13 +211,15 @@ func (tg *target) deploy(t testing.TB, dir, message string) sample {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	d := &publish.Deployer{Store: tg.store, Site: site}
+	d := &publish.Deployer{Store: tg.store, Site: site, Mode: tg.mode, Workers: tg.workers}
 	res, err := d.Publish(context.Background(), objs, src, publish.Options{Message: message})
 	wall := time.Since(start)
 	if err != nil {
 		t.Fatalf("publish %s to %s: %v", filepath.Base(dir), tg.bucket, err)
 	}
-	return tg.sample(wall, res.Plan)
+	s := tg.sample(wall, res.Plan)
+	s.res = res
+	return s
 }
 
 func (tg *target) sample(wall time.Duration, plan *publish.Plan) sample {
@@ -281,38 +289,63 @@ func dropBucket(t testing.TB, env testenv.S3Env, bucket string) {
 	}
 }
 
-// runOnce measures every scenario once on a fresh bucket and drops the bucket.
-func runOnce(t testing.TB, env testenv.S3Env, b builds, run int) map[string]sample {
+// runOnce measures every scenario once in mode on a fresh bucket and drops the
+// bucket. The naive check is measured in place only (in atomic mode the bucket's root
+// holds no live tree).
+func runOnce(t testing.TB, env testenv.S3Env, b builds, run int, mode string) map[string]sample {
 	t.Helper()
 	bucket := testenv.NewBucket(t, env)
 	defer dropBucket(t, env, bucket)
 	tg := openTarget(t, env, bucket)
+	tg.mode = mode
 	out := map[string]sample{}
 	out[scFirst] = tg.deploy(t, b.base, "base")
 	out[scNoop] = tg.deploy(t, b.base, "again")
-	out[scNaive] = tg.naiveCheck(t)
+	if mode == publish.ModeInPlace {
+		out[scNaive] = tg.naiveCheck(t)
+	}
 	out[scPage] = tg.deploy(t, b.page, "one page")
 	out[scCSS] = tg.deploy(t, b.css, "css")
 	for _, sc := range scenarioOrder {
-		s := out[sc]
-		t.Logf("run %d: %-58s %8s  %6d requests  %s", run, sc, s.wall.Round(time.Millisecond), s.wire.Total(), compact(s.wire))
+		if s, ok := out[sc]; ok {
+			t.Logf("run %d, %s: %-58s %8s  %6d requests  %s", run, mode, sc, s.wall.Round(time.Millisecond), s.wire.Total(), compact(s.wire))
+		}
 	}
 	return out
 }
 
 // TestPublishCosts is a small, always-run version of the benchmark that checks the
-// request costs the design promises, on a real S3 server: a no-op redeploy reads the
-// pointer and the live record and nothing else (no listing); a deploy uploads each new
-// blob once with a create-only PUT, copies each changed path once, and adds a fixed handful of
-// requests (lock, record, pointer) on top; a one-page edit changes few paths.
+// request costs the design promises, on a real S3 server, in both modes: a no-op
+// redeploy reads the pointer and the live record's header and nothing else (in atomic
+// mode also _stump/live; no listing); a deploy uploads each new blob once with a
+// create-only PUT, writes the record's new chunks, adds a fixed handful of requests
+// (lock, record, pointer) on top, and copies each changed path once in place, or, in
+// atomic mode, each path of its tree's layer once (a one-page edit: a few requests,
+// not the site); a one-page edit changes few paths.
 func TestPublishCosts(t *testing.T) {
 	env := testenv.S3(t)
 	b := prepare(t, t.TempDir(), 60, 1)
-	res := runOnce(t, env, b, 1)
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			res := runOnce(t, env, b, 1, mode)
+			checkCosts(t, b, mode, res)
+			t.Log("\n" + report(b, 60, 1, mode, []map[string]sample{res}, loadAvg(), loadAvg()))
+		})
+	}
+}
 
+func checkCosts(t *testing.T, b builds, mode string, res map[string]sample) {
+	atomicMode := mode == publish.ModeAtomic
 	noop := res[scNoop]
-	if got := noop.wire.Total(); got != 2 || noop.wire["GetObject"].Requests != 2 {
-		t.Errorf("no-op redeploy: %d requests (%s), want 2 GetObject (pointer and live record)", got, compact(noop.wire))
+	wantNoop := int64(2) // the pointer and the live record's header
+	if atomicMode {
+		wantNoop = 3 // and _stump/live, behind the pointer after a kill
+	}
+	if got := noop.wire.Total(); got != wantNoop || noop.wire["GetObject"].Requests != wantNoop {
+		t.Errorf("no-op redeploy: %d requests (%s), want %d GetObject", got, compact(noop.wire), wantNoop)
+	}
+	if _, in := noop.wire.Bytes(); in > 16<<10 {
+		t.Errorf("no-op redeploy read %s, want a few KiB (the record's header, not its objects)", mib(in))
 	}
 	for _, sc := range []string{scFirst, scNoop, scPage, scCSS} {
 		s := res[sc]
@@ -325,10 +358,21 @@ func TestPublishCosts(t *testing.T) {
 		if sc == scNoop {
 			continue
 		}
-		p := s.plan
+		p, r := s.plan, s.res
 		uploads := int64(p.NewBlobs + p.AssetCount)
-		if got := s.wire["CopyObject"].Requests; got != int64(p.WriteCount) {
-			t.Errorf("%s: %d CopyObject, want one per path written (%d)", sc, got, p.WriteCount)
+		copies := int64(p.WriteCount)
+		if atomicMode {
+			// Every path of the tree's layer is a copy or a tombstone (a PUT).
+			copies = s.wire["CopyObject"].Requests
+			if copies > int64(r.Layer) {
+				t.Errorf("%s: %d CopyObject, more than the %d paths of the deploy's tree", sc, copies, r.Layer)
+			}
+		} else if got := s.wire["CopyObject"].Requests; got != copies {
+			t.Errorf("%s: %d CopyObject, want one per path written (%d)", sc, got, copies)
+		}
+		tombstones := int64(0)
+		if atomicMode {
+			tombstones = int64(r.Layer) - copies
 		}
 		// The first deploy of a site with redirects learns whether the store keeps
 		// website redirects: one probe PUT and one HEAD, once per target.
@@ -340,21 +384,33 @@ func TestPublishCosts(t *testing.T) {
 		if got := s.wire["HeadObject"].Requests; got != probe {
 			t.Errorf("%s: %d HeadObject, want %d (uploads are create-only PUTs; only the redirect probe of a first deploy reads back)", sc, got, probe)
 		}
-		// Lock, record, pointer marked, committed, cleaned: 5 writes, no renewal in a
-		// deploy this short.
-		if got := s.wire["PutObject"].Requests; got != uploads+5+probe {
-			t.Errorf("%s: %d PutObject, want one per new blob or asset (%d) plus 5 (lock, record, 3 pointer writes) plus %d probe", sc, got, uploads, probe)
+		// In place: lock, record, pointer marked, committed, cleaned. Atomic: lock,
+		// record, the tree's marker, pointer, _stump/live. No renewal in a deploy
+		// this short. Plus the record's new chunks.
+		want := uploads + 5 + probe + int64(r.RecordChunks) + tombstones
+		if got := s.wire["PutObject"].Requests; got != want {
+			t.Errorf("%s: %d PutObject, want %d: one per new blob or asset (%d), 5 (lock, record, pointer or marker writes), %d record chunks, %d tombstones, %d probe", sc, got, want, uploads, r.RecordChunks, tombstones, probe)
 		}
 	}
 	page := res[scPage]
 	if page.plan.NewBlobs == 0 || page.plan.AssetCount != 0 || page.plan.WriteCount > page.plan.Total/4 {
 		t.Errorf("one-page edit: %s; want a few new blobs and writes, no new assets", page.plan.Summary())
 	}
+	if page.res.RecordChunks > 4 {
+		t.Errorf("one-page edit wrote %d record chunks, want the few that hold the paths it changed", page.res.RecordChunks)
+	}
+	if atomicMode {
+		if page.res.Base == "" || int(page.wire["CopyObject"].Requests) > page.plan.WriteCount {
+			t.Errorf("one-page edit in atomic mode: base %q, %d copies for %d changed paths; want a layer over the first deploy's tree", page.res.Base, page.wire["CopyObject"].Requests, page.plan.WriteCount)
+		}
+		if n := page.wire.Total(); n >= 50 {
+			t.Errorf("one-page edit in atomic mode: %d requests, want under 50", n)
+		}
+	}
 	css := res[scCSS]
 	if css.plan.AssetCount != 1 || css.plan.WriteCount < b.pages {
 		t.Errorf("CSS edit: %s; want one new asset (the stylesheet) and every page (%d) rewritten", css.plan.Summary(), b.pages)
 	}
-	t.Log("\n" + report(b, 60, 1, []map[string]sample{res}, loadAvg(), loadAvg()))
 }
 
 // TestClassify checks the HTTP request classifier on the requests the SDK sends.
@@ -474,14 +530,17 @@ var columns = []string{"PutObject", "CopyObject", "GetObject", "HeadObject", "Li
 
 // report formats the results as Markdown: one row per scenario with the median wall
 // time, the plan, and the requests by operation of the median run.
-func report(b builds, pages, runs int, all []map[string]sample, loadBefore, loadAfter string) string {
+func report(b builds, pages, runs int, mode string, all []map[string]sample, loadBefore, loadAfter string) string {
 	var w strings.Builder
-	fmt.Fprintf(&w, "stump publish benchmark — %s, %d cores, %s, versitygw %s (posix backend, loopback), %d generated pages → %d files (%d HTML pages, %.1f MiB); %d run(s), each on a fresh bucket; load average before %s, after %s\n\n",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), versitygwVersion(), pages, b.files, b.pages, float64(b.bytes)/(1<<20), runs, loadBefore, loadAfter)
+	fmt.Fprintf(&w, "stump publish benchmark, %s mode — %s, %d cores, %s, versitygw %s (posix backend, loopback), %d generated pages → %d files (%d HTML pages, %.1f MiB); %d run(s), each on a fresh bucket; load average before %s, after %s\n\n",
+		mode, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), versitygwVersion(), pages, b.files, b.pages, float64(b.bytes)/(1<<20), runs, loadBefore, loadAfter)
 	fmt.Fprintf(&w, "| scenario | median wall (min–max) | plan: new blobs / assets / copies / deletes | %s | other | total requests | sent / received |\n", strings.Join(columns, " | "))
 	fmt.Fprintf(&w, "| --- | ---: | ---: |%s ---: | ---: | ---: |\n", strings.Repeat(" ---: |", len(columns)))
 	var notes []string
 	for _, sc := range scenarioOrder {
+		if _, ok := all[0][sc]; !ok {
+			continue
+		}
 		var walls []time.Duration
 		for _, r := range all {
 			walls = append(walls, r[sc].wall)
@@ -535,9 +594,11 @@ func report(b builds, pages, runs int, all []map[string]sample, loadBefore, load
 			w.WriteString("- " + n + "\n")
 		}
 	}
-	noop, naive := medianRun(all, scNoop), medianRun(all, scNaive)
-	fmt.Fprintf(&w, "\nNo-op redeploy vs naive sync check: %d requests in %s vs %d requests in %s (%s).\n",
-		noop.wire.Total(), secs(noop.wall), naive.wire.Total(), secs(naive.wall), naive.note)
+	if _, ok := all[0][scNaive]; ok {
+		noop, naive := medianRun(all, scNoop), medianRun(all, scNaive)
+		fmt.Fprintf(&w, "\nNo-op redeploy vs naive sync check: %d requests in %s vs %d requests in %s (%s).\n",
+			noop.wire.Total(), secs(noop.wall), naive.wire.Total(), secs(naive.wall), naive.note)
+	}
 	return w.String()
 }
 
