@@ -6,10 +6,12 @@
 // Store layout under a target:
 //
 //	_stump/objects/sha256/<hex>   immutable blobs, one per distinct content
-//	_stump/deploys/<id>.json      the record of every deploy (its manifest included)
+//	_stump/deploys/<id>.json      the record of every deploy (a header; see record.go)
+//	_stump/chunks/<sha256>        the records' objects, in chunks shared between deploys
 //	_stump/current.json           the pointer: the live deploy and any pending work
 //	_stump/lock                   the lease lock, created with If-None-Match: *
-//	<path>                        the live tree
+//	<path>                        the live tree (in place)
+//	_stump/trees/<id>/, _stump/layers/<id>, _stump/live   atomic mode (see atomic.go)
 //
 // Write order (an invariant the tests check): blobs and fingerprinted assets, then the
 // deploy record, then the pointer marked "materializing", then the live tree (static
@@ -17,7 +19,9 @@
 // pointer committed, then purge, then deletes. Fingerprinted assets are their own
 // content-addressed keys: they are written once at their live path and removed only by
 // gc, so a page cached anywhere keeps finding its assets, and a rollback never needs
-// them re-uploaded.
+// them re-uploaded. In atomic mode nothing is live before _stump/live, so the record
+// comes first and uploads and copies into the deploy's tree overlap (each copy waits
+// for its own blob), then the tree's marker, the pointer and _stump/live.
 package publish
 
 import (
