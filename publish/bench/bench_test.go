@@ -151,10 +151,10 @@ type target struct {
 	mode    string // publish.ModeInPlace or publish.ModeAtomic
 	workers int    // Deployer.Workers (0: the default)
 	bucket  string
-	wire   *Transport     // HTTP requests sent, by S3 operation
-	ops    *Ops           // SDK operation attempts
-	calls  *store.Counter // Store method calls (inside Retry: every attempt)
-	store  store.Store
+	wire    *Transport     // HTTP requests sent, by S3 operation
+	ops     *Ops           // SDK operation attempts
+	calls   *store.Counter // Store method calls (inside Retry: every attempt)
+	store   store.Store
 }
 
 func openTarget(t testing.TB, env testenv.S3Env, bucket string) *target {
