@@ -194,6 +194,13 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool
 	var base *Record
 	if live.Base == "" {
 		base = live
+		if live.Format < 2 {
+			// A tree made before markers existed: it is live, so complete. Mark it,
+			// so a rollback to a layer over it finds its base.
+			if err := d.writeMarker(ctx, nil, live); err != nil {
+				return nil, nil, err
+			}
+		}
 	} else if base, err = readRecord(ctx, d.Store, live.Base, true, cache); err != nil {
 		return nil, nil, fmt.Errorf("read the base of the live deploy %s: %w", live.ID, err)
 	}
@@ -289,8 +296,10 @@ func (d *Deployer) putTombstone(ctx context.Context, id, p string) error {
 
 // writeMarker writes the marker of rec's complete tree.
 func (d *Deployer) writeMarker(ctx context.Context, lk *lock, rec *Record) error {
-	if err := lk.ensure(ctx); err != nil {
-		return err
+	if lk != nil {
+		if err := lk.ensure(ctx); err != nil {
+			return err
+		}
 	}
 	meta := map[string]string{"deploy": rec.ID, "base": baseOf(rec)}
 	body := fmt.Sprintf("{\"deploy\":%q,\"base\":%q,\"layer\":%d}\n", rec.ID, baseOf(rec), rec.Layer)

@@ -311,3 +311,41 @@ func TestCorruptChunkIsAnError(t *testing.T) {
 		t.Errorf("read a corrupted record: %v", err)
 	}
 }
+
+// TestLayerOverATreeWithoutMarker: a full tree made before trees had markers (its
+// record in the first format) becomes the base of the next deploy's layer, and a
+// rollback to that layer later finds its base.
+func TestLayerOverATreeWithoutMarker(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	d.Mode = ModeAtomic
+	v1 := bigSite(20, nil)
+	r1, err := publishSite(t, d, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the code before markers left it: a first-format record, no marker.
+	rec, err := ReadRecord(context.Background(), m, r1.Deploy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Format, rec.Buckets, rec.Chunks, rec.Layer = 0, 0, nil, 0
+	if _, err := writeJSON(context.Background(), m, recordKey(rec.ID), rec, store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(context.Background(), layersKey(r1.Deploy)); err != nil {
+		t.Fatal(err)
+	}
+	v2 := bigSite(20, map[int]string{1: " edited"})
+	r2, err := publishSite(t, d, v2, Options{})
+	if err != nil || r2.Base != r1.Deploy {
+		t.Fatalf("layer over the old tree: %+v %v", r2, err)
+	}
+	if _, err := publishSite(t, d, bigSite(20, map[int]string{1: " edited", 2: " edited"}), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Rollback(context.Background(), r2.Deploy); err != nil {
+		t.Fatalf("rollback to the layer over the old tree: %v", err)
+	}
+	wantTree(t, m, v2)
+}

@@ -265,10 +265,10 @@ func writeRecord(ctx context.Context, s store.Store, rec *Record, chunks []chunk
 	if err != nil {
 		return 0, 0, err
 	}
+	rec.Format, rec.Buckets, rec.Chunks = hdr.Format, hdr.Buckets, hdr.Chunks
 	if _, err := store.PutBytes(ctx, s, recordKey(rec.ID), b, store.PutOptions{IfNoneMatch: !overwrite, Meta: store.Meta{ContentType: "application/json", CacheControl: "no-store"}}); err != nil {
 		return written, sent, fmt.Errorf("write %s: %w", recordKey(rec.ID), err)
 	}
-	rec.Format, rec.Buckets, rec.Chunks = hdr.Format, hdr.Buckets, hdr.Chunks
 	return written, sent + int64(len(b)), nil
 }
 
