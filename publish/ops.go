@@ -139,18 +139,23 @@ type Status struct {
 	Interrupted string `json:"interrupted,omitempty"`
 }
 
-// ReadStatus reads the pointer, the live record (without objects) and the lock.
+// ReadStatus reads the pointer, the live record's header (no objects) and the lock.
 func (d *Deployer) ReadStatus(ctx context.Context) (*Status, error) {
 	d.init()
-	ptr, _, live, err := d.live(ctx)
+	ptr, _, err := ReadPointer(ctx, d.Store)
 	if err != nil {
 		return nil, err
 	}
 	st := &Status{Site: d.Site, Target: d.Store.String(), Pointer: ptr}
-	if live != nil {
-		l := *live
-		l.Objects = nil
-		st.Live = &l
+	if ptr.Live != "" {
+		// The header only: status reads no chunk (a first-format record is read
+		// whole, as before).
+		live, err := readRecord(ctx, d.Store, ptr.Live, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		live.Objects, live.Chunks = nil, nil
+		st.Live = live
 	}
 	if ptr.State == StateMaterializing {
 		st.Interrupted = ptr.Pending

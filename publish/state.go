@@ -197,7 +197,8 @@ func ReadRecord(ctx context.Context, s store.Store, id string) (*Record, error) 
 	return readRecord(ctx, s, id, true, nil)
 }
 
-// ListRecords reads every deploy record, newest first. Objects are dropped unless full.
+// ListRecords reads every deploy record, newest first. Objects (and the chunk list)
+// are dropped unless full; without full, no chunk is read.
 func ListRecords(ctx context.Context, s store.Store, full bool) ([]*Record, error) {
 	var ids []string
 	err := s.List(ctx, path.Join(internalPrefix, "deploys")+"/", func(i store.Info) error {
@@ -217,7 +218,7 @@ func ListRecords(ctx context.Context, s store.Store, full bool) ([]*Record, erro
 			return nil, err
 		}
 		if !full {
-			r.Objects = nil
+			r.Objects, r.Chunks = nil, nil
 		}
 		out = append(out, r)
 	}
