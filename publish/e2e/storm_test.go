@@ -27,28 +27,6 @@ import (
 	"github.com/stump-dev/stump/publish"
 )
 
-// The kill storm (issue 13's acceptance test): a site published again and again, with
-// publishes SIGKILLed at random protocol steps and after random delays, clean
-// publishes and rollbacks, while a crawler reads it through a real Varnish running the
-// VCL `stump edge vcl` generates, purged by publish (xkey, hard purges). It checks:
-//
-//   - no broken page, ever: every page and every asset a page links answers 200 through
-//     Varnish (the crawler, for the whole storm);
-//   - no stale page after a command that succeeded: every URL of the live deploy serves,
-//     through Varnish, the bytes the live deploy's record names (sha256 per path);
-//     publish exit 3 (purge pending) allows stale pages until the next publish that
-//     exits 0, and the test says when it skips the check for that reason;
-//   - a successful publish made the workspace's current content live (every page shows
-//     its latest edit, the stylesheet its latest rule);
-//   - a rollback makes live the deploy it should: after a killed publish, the deploy
-//     that was live before it (issue 13: "a rollback of a killed publish undoes the
-//     killed one, never a committed one"), else the live deploy's parent;
-//   - after each recovery (the command after a kill), `stump verify` exits 0, the
-//     killed publish's lease is gone and the pointer is clean.
-//
-// The seed of the random choices is logged; STUMP_STORM_SEED=N replays the same
-// choices (kills after a delay still depend on timing).
-
 const (
 	stormRounds  = 26 // commands per mode, kills and recoveries included
 	stormPerSect = 8  // pages per section
@@ -56,7 +34,7 @@ const (
 	stormSite    = "s"
 	// stormMaxFailures stops a mode's storm early once this many checks have failed:
 	// the report is long enough by then.
-	stormMaxFailures = 12
+	stormMaxFailures = 20
 )
 
 var stormSections = []string{"news", "events", "docs"}
@@ -73,6 +51,41 @@ var (
 // of the other mode) lets it finish: that round is then a clean publish.
 var stormKillSteps = []string{"lock", "put", "upload", "record", "mark", "copy", "materialize", "commit", "purge", "clean"}
 
+// TestKillStorm is issue 13's acceptance test. In each mode (in place, atomic), a site
+// of 29 pages (three sections, a fingerprinted stylesheet every page links) is published
+// again and again from a workspace whose pages and stylesheet change between rounds,
+// while a crawler reads it through a real Varnish running the VCL `stump edge vcl`
+// generates, which publish purges (xkey, hard purges: a purged URL is fresh at once).
+// Each round is one of: a publish SIGKILLed at a random protocol step
+// (STUMP_FAULT_KILL_AT), a publish SIGKILLed after a random delay, a publish stopped
+// (SIGSTOP) while it holds the lock, whose lease then expires and is broken by another
+// publish before it resumes (finding 2), a clean publish, a rollback; the command after a
+// kill recovers with --break-lock, by a publish or a rollback. It checks:
+//
+//   - no broken page, ever: every page and every asset a page links answers 200 through
+//     Varnish (the crawler, for the whole storm);
+//   - no stale page after a command that succeeded: every URL of the live deploy serves,
+//     through Varnish, the bytes the live deploy's record names (sha256 per path).
+//     Publish exit 3 (purge pending) allows stale pages until the next publish that
+//     exits 0; the test logs when it skips the check for that reason. After a stale
+//     page, the whole site is banned from Varnish and checked again, which tells a stale
+//     edge from a wrong live tree, and keeps one defect from being reported twice;
+//   - a successful publish made the workspace's current content live (every page shows
+//     its latest edit, the stylesheet its latest rule);
+//   - a rollback makes live the deploy it should: after a killed publish that left a
+//     trace (its lease, an interrupted pointer, its commit), the deploy that was live
+//     before it (issue 13: "a rollback of a killed publish undoes the killed one, never
+//     a committed one"), else the live deploy's parent;
+//   - after each recovery, `stump verify` exits 0, the killed publish's lease is gone and
+//     the pointer is clean; after a stopped publish resumes, the deploy that broke its
+//     lease is still live, whole, and served;
+//   - at the end, `stump verify` exits 0.
+//
+// Failures name the round, the command (with $TARGET for the target URL, logged once),
+// the URL, what was served (status, size, sha256, X-Cache, Age, and which deploy those
+// bytes belong to) and what was expected, and the finding of issue 13 they match. The
+// seed of the random choices is logged; STUMP_STORM_SEED=N replays the same choices
+// (kills after a delay and pauses still depend on timing).
 func TestKillStorm(t *testing.T) {
 	env := testenv.S3(t)
 	if env.Website == "" {
@@ -101,16 +114,15 @@ func TestKillStorm(t *testing.T) {
 
 // storm is one mode's run.
 type storm struct {
-	t       *testing.T
-	env     testenv.S3Env
-	mode    string
-	rng     *rand.Rand
-	ws      string
-	bucket  string
-	target  string
-	cenv    []string
-	edge    *http.Client // sends every request to Varnish
-	varnish testenv.VarnishEnv
+	t      *testing.T
+	env    testenv.S3Env
+	mode   string
+	rng    *rand.Rand
+	ws     string
+	bucket string
+	target string
+	cenv   []string
+	edge   *http.Client // sends every request to Varnish
 
 	baseCSS string
 	revs    map[string]int // "news/3" -> the page's revision in the workspace
@@ -121,8 +133,10 @@ type storm struct {
 	// purgeOwed: a publish exited 3; stale pages are allowed until a publish exits 0.
 	purgeOwed bool
 	pubTimes  []time.Duration // clean publishes, for the delays of random kills
+	lockTimes []time.Duration // from lock to exit, for the pauses
 	phase     atomic.Pointer[string]
 	failures  int
+	damaged   string // the check that found the live tree wrong, until a verify passes
 	stats     map[string]int
 }
 
@@ -206,7 +220,6 @@ func (s *storm) setUp() {
 	vcl := mustStump(t, s.ws, s.cenv, "edge", "vcl", "--site", stormSite).stdout
 	v := testenv.Varnish(t, vcl)
 	s.edge = v.Client()
-	s.varnish = v
 	s.write(map[string]string{"sites/" + stormSite + "/site.yaml": s.siteYAML(v.URL)})
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -222,8 +235,21 @@ func (s *storm) run() {
 	if first.code != 0 {
 		t.Fatalf("the first publish: want exit 0: %s", first)
 	}
+	// The VCL's health probe marks the origin healthy after its first good probes; until
+	// then Varnish answers 503. Nothing is asked of Varnish before the first deploy: the
+	// 404 it would cache (for the path and for /404.html, tagged with their URL keys
+	// only) outlives the first deploy's purge, which is by the site's key.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		status, _, _, err := s.get("/")
+		if err == nil && status != http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Varnish still answers %d %v after 30s: its probe finds the origin %s sick", status, err, s.env.Website)
+		}
+	}
 	st := s.status()
-	if !s.checkFresh("["+s.mode+"] the first publish", st, true, false) {
+	if !s.checkFresh("["+s.mode+"] the first publish", "", st, true, false) {
 		t.Fatal("the edge does not serve the first deploy: the harness or the setup is wrong")
 	}
 
@@ -256,7 +282,8 @@ func (s *storm) run() {
 
 	var killed *stormKill // the previous command was killed: this one recovers
 	needBreak := false    // a command failed and may have left its lease
-	for round := 1; round <= stormRounds && s.failures < stormMaxFailures; round++ {
+	// The storm does not end on a kill: a last round recovers from it.
+	for round := 1; (round <= stormRounds || killed != nil) && s.failures < stormMaxFailures; round++ {
 		before := st
 		c := s.choose(killed, before)
 		if c.kind == "publish" {
@@ -268,9 +295,16 @@ func (s *storm) run() {
 		c.target = s.target
 		c.label = fmt.Sprintf("round %d: %s", round, c.describe())
 		s.phase.Store(&c.label)
+		if c.pause > 0 {
+			var ok bool
+			st, ok = s.pauseRound(round, c, before)
+			killed, needBreak = nil, !ok
+			continue
+		}
 		r := s.exec(c)
 		st = s.status()
 		s.stats[c.kind+" commands"]++
+		s.t.Logf("[%s] %s: %s; live %s → %s (state %s)", s.mode, c.label, r.how(), before.Pointer.Live, st.Pointer.Live, st.Pointer.State)
 
 		if r.signal == syscall.SIGKILL && c.killed() {
 			s.stats["kills"]++
@@ -290,7 +324,7 @@ func (s *storm) run() {
 			continue
 		}
 		if c.killed() {
-			s.stats["kills that came too late (the publish finished)"]++
+			s.stats["kills that did not happen (the publish finished first or never reached the step)"]++
 		}
 		recovered := killed
 		killed, needBreak = nil, false
@@ -300,9 +334,7 @@ func (s *storm) run() {
 	crawling = false
 	s.phase.Store(ptr("the end"))
 	cr.stop(t)
-	if r := stump(t, s.ws, s.cenv, "verify", "--site", stormSite, "--target", s.target); r.code != 0 {
-		s.fail("[%s] at the end of the storm, stump verify: want exit 0: %s", s.mode, r)
-	}
+	s.verify("["+s.mode+"] at the end of the storm", "")
 	keys := make([]string, 0, len(s.stats))
 	for k := range s.stats {
 		keys = append(keys, k)
@@ -342,9 +374,14 @@ type stormCmd struct {
 	args      []string
 	killAt    string        // STUMP_FAULT_KILL_AT
 	killAfter time.Duration // SIGKILL after this delay
-	label     string
-	target    string // shown as $TARGET
-	recovery  bool
+	// pause: SIGSTOP the publish after this fraction of the time publishes hold the lock
+	// (see pauseRound).
+	pause float64
+	// pauseAtMark: SIGSTOP it as soon as the pointer says it is materializing instead.
+	pauseAtMark bool
+	label       string
+	target      string // shown as $TARGET
+	recovery    bool
 	// want is the deploy a rollback must make live, and why.
 	want, wantWhy string
 }
@@ -364,6 +401,10 @@ func (c stormCmd) describe() string {
 		fmt.Fprintf(&b, " with STUMP_FAULT_KILL_AT=%s", c.killAt)
 	case c.killAfter > 0:
 		fmt.Fprintf(&b, " killed after %s", c.killAfter.Round(time.Millisecond))
+	case c.pauseAtMark:
+		b.WriteString(" stopped (SIGSTOP) as soon as the pointer says it is materializing")
+	case c.pause > 0:
+		fmt.Fprintf(&b, " stopped (SIGSTOP) at %.0f%% of its time holding the lock", 100*c.pause)
 	}
 	if c.recovery {
 		b.WriteString(" (recovering from the kill)")
@@ -408,7 +449,7 @@ func (s *storm) choose(killed *stormKill, before *publish.Status) stormCmd {
 		return stormCmd{kind: "publish", args: s.publishArgs(false), recovery: true}
 	}
 	switch n := s.rng.IntN(100); {
-	case n < 40:
+	case n < 35:
 		step := stormKillSteps[s.rng.IntN(len(stormKillSteps))]
 		switch step {
 		case "put":
@@ -417,12 +458,240 @@ func (s *storm) choose(killed *stormKill, before *publish.Status) stormCmd {
 			step += ":" + strconv.Itoa(1+s.rng.IntN(8))
 		}
 		return stormCmd{kind: "publish", args: s.publishArgs(false), killAt: step}
-	case n < 62:
+	case n < 55:
 		return stormCmd{kind: "publish", args: s.publishArgs(false), killAfter: s.killDelay()}
-	case n < 82 || parent == "":
+	case n < 70:
+		c := stormCmd{kind: "publish", args: s.publishArgs(false), pause: 0.05 + 0.75*s.rng.Float64()}
+		// In place, half the pauses wait for the pointer to say "materializing": the
+		// stopped publish is then in the middle of its copies into the live tree.
+		c.pauseAtMark = s.mode == publish.ModeInPlace && s.rng.IntN(2) == 0
+		return c
+	case n < 84 || parent == "":
 		return stormCmd{kind: "publish", args: s.publishArgs(false)}
 	default:
 		return rollback()
+	}
+}
+
+// pauseRound plays issue 13's finding 2 (no fencing) in the storm: publish A is stopped
+// (SIGSTOP) a while after it took the lock, as a laptop lid or a stalled CI runner
+// stops it; its lease is made to look expired (as it would be after its TTL, two
+// minutes, too long for a test), and publish B, with new edits, breaks it with
+// --break-lock and commits. Then A is resumed. A must not change anything live after
+// its lease was broken: once A has ended (however), B's deploy is live, verify passes,
+// the lock is free and the edge serves B. It returns the status after the round and
+// whether every check passed. A that ends before it could be stopped makes the round an
+// ordinary publish.
+func (s *storm) pauseRound(round int, a stormCmd, before *publish.Status) (*publish.Status, bool) {
+	t := s.t
+	t.Helper()
+	failed := s.failures
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd, out, errb := start(t, ctx, s.ws, s.cenv, a.args...)
+	waited := make(chan error, 1)
+	var endedAt atomic.Int64 // unix nanoseconds
+	go func() {
+		err := cmd.Wait()
+		endedAt.Store(time.Now().UnixNano())
+		waited <- err
+	}()
+	finish := func() cliRun {
+		t.Helper()
+		r, err := ended(cmd, out, errb, <-waited)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s: timed out: %s", a.label, r)
+		}
+		return r
+	}
+	ordinary := func(why string) (*publish.Status, bool) {
+		t.Helper()
+		r := finish()
+		st := s.status()
+		s.stats["pauses that did not happen ("+why+")"]++
+		s.t.Logf("[%s] %s: %s: %s; live %s → %s", s.mode, a.label, why, r.how(), before.Pointer.Live, st.Pointer.Live)
+		if r.code != 0 && r.code != exitPurgePending {
+			s.fail("%s [%s]: want exit 0 (or 3): %s", a.label, s.mode, r)
+			return st, false
+		}
+		s.checkSuccess(a, r, before, st, nil)
+		return st, s.failures == failed
+	}
+
+	// Wait until A holds the lock, then let it run a while.
+	pid := cmd.Process.Pid
+	var locked time.Time
+	stopped := false
+	defer func() {
+		if at := endedAt.Load(); at > 0 && !locked.IsZero() && !stopped {
+			s.lockTimes = append(s.lockTimes, time.Unix(0, at).Sub(locked))
+		}
+	}()
+	for {
+		if l := s.readLease(); l != nil && l.PID == pid {
+			locked = time.Now()
+			break
+		}
+		select {
+		case err := <-waited:
+			waited <- err
+			return ordinary("it ended before it took the lock")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	if a.pauseAtMark {
+		for p := s.readPointer(); p.State != publish.StateMaterializing || p.Pending == before.Pointer.Pending; p = s.readPointer() {
+			select {
+			case err := <-waited:
+				waited <- err
+				return ordinary("it ended before the pointer said materializing")
+			default:
+			}
+		}
+	} else {
+		time.Sleep(time.Duration(a.pause * float64(s.lockTime())))
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		return ordinary("it ended before it was stopped")
+	}
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			_ = cmd.Process.Signal(syscall.SIGCONT)
+		}
+	}
+	defer resume()
+	lease := s.readLease()
+	if lease == nil || lease.PID != pid {
+		resume()
+		return ordinary("it released the lock before it was stopped")
+	}
+	s.stats["publishes stopped past their lease"]++
+	stopped = true
+	s.expireLease()
+
+	// B: new edits, published over A's broken lease.
+	s.edit()
+	b := stormCmd{kind: "publish", args: s.publishArgs(true), target: s.target}
+	b.label = fmt.Sprintf("round %d: %s (while the round's first publish, pid %d, is stopped and its lease has expired)", round, b.describe(), pid)
+	s.phase.Store(&b.label)
+	r := s.exec(b)
+	stB := s.status()
+	s.t.Logf("[%s] %s: %s; live %s → %s", s.mode, b.label, r.how(), before.Pointer.Live, stB.Pointer.Live)
+	if r.code != 0 && r.code != exitPurgePending {
+		s.fail("%s [%s]: want exit 0 (or 3): %s", b.label, s.mode, r)
+		resume()
+		finish()
+		return s.status(), false
+	}
+	s.checkSuccess(b, r, before, stB, nil)
+
+	// A resumes; whatever it does, it must not touch what B made live.
+	label := fmt.Sprintf("round %d: the first publish (pid %d), resumed (SIGCONT) after %s committed %s", round, pid, "the second", stB.Pointer.Live)
+	s.phase.Store(&label)
+	resume()
+	ra := finish()
+	st := s.status()
+	s.t.Logf("[%s] %s: %s; live %s; its stderr: %s", s.mode, label, ra.how(), st.Pointer.Live, strings.TrimSpace(ra.stderr))
+	what := fmt.Sprintf("%s [%s] (%s; live %s → %s)", label, s.mode, ra.how(), stB.Pointer.Live, st.Pointer.Live)
+	const finding2 = "issue 13 finding 2: no fencing: a publish whose lease was broken goes on writing"
+	if st.Pointer.Live != stB.Pointer.Live {
+		s.fail("%s: %s is live, want %s, which the second publish committed after breaking the first one's lease (%s)\nthe first publish: %s", what, st.Pointer.Live, stB.Pointer.Live, finding2, ra)
+	}
+	if !s.verify(what, finding2) {
+		t.Logf("%s: the first publish: %s", what, ra)
+	}
+	if st.Lock != nil {
+		s.fail("%s: the lock is still held by %s@%s (pid %d)", what, st.Lock.Holder, st.Lock.Host, st.Lock.PID)
+	}
+	if st.Pointer.Live == stB.Pointer.Live {
+		s.checkFresh(what, finding2, st, true, false)
+	}
+	return st, s.failures == failed
+}
+
+// lockTime is how long a publish holds the lock, as the pause rounds measured it (the
+// median; 100 ms before any measure).
+func (s *storm) lockTime() time.Duration {
+	if len(s.lockTimes) == 0 {
+		return 100 * time.Millisecond
+	}
+	sorted := append([]time.Duration(nil), s.lockTimes...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	return sorted[len(sorted)/2]
+}
+
+// verify runs stump verify, which must exit 0; hint names the finding a failure shows.
+// A live tree found wrong stays noted until a verify passes again, so that later
+// failures say since when (publish does not repair what it believes unchanged).
+func (s *storm) verify(what, hint string) bool {
+	s.t.Helper()
+	v := stump(s.t, s.ws, s.cenv, "verify", "--site", stormSite, "--target", s.target)
+	if v.code == 0 {
+		s.damaged = ""
+		return true
+	}
+	if hint != "" {
+		hint = " (" + hint + ")"
+	}
+	s.fail("%s: stump verify: want exit 0%s%s: %s", what, hint, s.damageNote(), v)
+	if s.damaged == "" {
+		s.damaged = what
+	}
+	return false
+}
+
+// damageNote says since when the live tree is known wrong, or "".
+func (s *storm) damageNote() string {
+	if s.damaged == "" {
+		return ""
+	}
+	return "; note: the live tree has been wrong since " + s.damaged + ", and no command since repaired it (issue 13 finding 5: publish trusts the live tree)"
+}
+
+// readPointer reads _stump/current.json (a zero Pointer when it cannot).
+func (s *storm) readPointer() publish.Pointer {
+	var p publish.Pointer
+	if b, _, err := getObject(context.Background(), s.env.Client(), s.bucket, "_stump/current.json"); err == nil {
+		_ = json.Unmarshal(b, &p)
+	}
+	return p
+}
+
+// readLease reads _stump/lock (nil when there is none or it cannot be read).
+func (s *storm) readLease() *publish.Lease {
+	b, _, err := getObject(context.Background(), s.env.Client(), s.bucket, "_stump/lock")
+	if err != nil {
+		return nil
+	}
+	var l publish.Lease
+	if json.Unmarshal(b, &l) != nil {
+		return nil
+	}
+	return &l
+}
+
+// expireLease rewrites _stump/lock with its expiry in the past, as it is once a stopped
+// holder has missed its renewals for the lease's TTL.
+func (s *storm) expireLease() {
+	s.t.Helper()
+	l := s.readLease()
+	if l == nil {
+		s.t.Fatal("expireLease: no lease")
+	}
+	l.Expires = time.Now().Add(-time.Second).UTC()
+	b, err := json.Marshal(l)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	_, err = s.env.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("_stump/lock"),
+		Body: strings.NewReader(string(b)), ContentType: aws.String("application/json")})
+	if err != nil {
+		s.t.Fatalf("expire the lease: %v", err)
 	}
 }
 
@@ -504,9 +773,7 @@ func (s *storm) checkSuccess(c stormCmd, r cliRun, before, st *publish.Status, r
 	what := fmt.Sprintf("%s [%s] (exit %d; live %s → %s)", c.label, s.mode, r.code, before.Pointer.Live, st.Pointer.Live)
 	if recovered != nil {
 		s.stats["recoveries"]++
-		if v := stump(s.t, s.ws, s.cenv, "verify", "--site", stormSite, "--target", s.target); v.code != 0 {
-			s.fail("%s, after the kill of %s: stump verify: want exit 0: %s", what, recovered.label, v)
-		}
+		s.verify(what+", after the kill of "+recovered.label, "")
 		if st.Lock != nil {
 			s.fail("%s, after the kill of %s (pid %d): the lock is still held by %s@%s (pid %d)", what, recovered.label, recovered.pid, st.Lock.Holder, st.Lock.Host, st.Lock.PID)
 		}
@@ -531,7 +798,12 @@ func (s *storm) checkSuccess(c stormCmd, r cliRun, before, st *publish.Status, r
 		s.t.Logf("%s: a purge is pending (publish exited 3): stale pages are allowed until a publish exits 0; not checking what the edge serves", what)
 		return
 	}
-	s.checkFresh(what, st, c.kind == "publish", false)
+	hint := "a publish purges every URL it changes: an old copy served after it is either not purged or cached again " +
+		"after the purge by a fetch of the old deploy that was in flight (in atomic mode: one that read the old pointer before its purge)"
+	if c.kind == "rollback" {
+		hint = "issue 13 finding 3: rollback does not purge the CDN"
+	}
+	s.checkFresh(what, hint, st, c.kind == "publish", false)
 }
 
 // checkFresh fetches every URL of the live deploy through Varnish and compares the bytes
@@ -541,7 +813,7 @@ func (s *storm) checkSuccess(c stormCmd, r cliRun, before, st *publish.Status, r
 // When some URL is stale, the whole site is banned from Varnish and checked once more:
 // so one defect is reported once (the next commands have no reason to purge what this
 // one left stale), and the second check tells whether the origin itself is right.
-func (s *storm) checkFresh(what string, st *publish.Status, published, banned bool) bool {
+func (s *storm) checkFresh(what, hint string, st *publish.Status, published, banned bool) bool {
 	s.t.Helper()
 	live := st.Pointer.Live
 	rec := s.record(live)
@@ -581,12 +853,11 @@ func (s *storm) checkFresh(what string, st *publish.Status, published, banned bo
 	ok := true
 	if len(stale) > 0 {
 		ok = false
-		hint := ""
 		switch {
 		case banned:
-			hint = " even from the origin (after a BAN of the whole site): the live tree is not the live deploy"
-		case strings.Contains(what, "stump rollback"):
-			hint = " (issue 13 finding 3: rollback does not purge the CDN)"
+			hint = " even from the origin (after a BAN of the whole site): the live tree is not the live deploy" + s.damageNote()
+		case hint != "":
+			hint = " (" + hint + ")"
 		}
 		max := min(len(stale), 6)
 		s.fail("%s: %d of %d URLs of the live deploy %s are stale or wrong through Varnish%s:\n  %s%s",
@@ -594,7 +865,7 @@ func (s *storm) checkFresh(what string, st *publish.Status, published, banned bo
 		if !banned {
 			s.stats["commands followed by stale pages"]++
 			s.banAll(what)
-			s.checkFresh(what, st, published, true)
+			s.checkFresh(what, "", st, published, true)
 			return false
 		}
 	}
