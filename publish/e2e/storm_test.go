@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -295,9 +297,13 @@ func (s *storm) run() {
 		c.target = s.target
 		c.label = fmt.Sprintf("round %d: %s", round, c.describe())
 		s.phase.Store(&c.label)
-		if c.pause > 0 {
+		if c.pause > 0 || c.twice {
 			var ok bool
-			st, ok = s.pauseRound(round, c, before)
+			if c.twice {
+				st, ok = s.raceRound(c, before)
+			} else {
+				st, ok = s.pauseRound(round, c, before)
+			}
 			killed, needBreak = nil, !ok
 			continue
 		}
@@ -379,9 +385,11 @@ type stormCmd struct {
 	pause float64
 	// pauseAtMark: SIGSTOP it as soon as the pointer says it is materializing instead.
 	pauseAtMark bool
-	label       string
-	target      string // shown as $TARGET
-	recovery    bool
+	// twice: two of it at once, from the same workspace (see raceRound).
+	twice    bool
+	label    string
+	target   string // shown as $TARGET
+	recovery bool
 	// want is the deploy a rollback must make live, and why.
 	want, wantWhy string
 }
@@ -401,6 +409,8 @@ func (c stormCmd) describe() string {
 		fmt.Fprintf(&b, " with STUMP_FAULT_KILL_AT=%s", c.killAt)
 	case c.killAfter > 0:
 		fmt.Fprintf(&b, " killed after %s", c.killAfter.Round(time.Millisecond))
+	case c.twice:
+		b.WriteString(", twice at once from the same workspace")
 	case c.pauseAtMark:
 		b.WriteString(" stopped (SIGSTOP) as soon as the pointer says it is materializing")
 	case c.pause > 0:
@@ -449,7 +459,9 @@ func (s *storm) choose(killed *stormKill, before *publish.Status) stormCmd {
 		return stormCmd{kind: "publish", args: s.publishArgs(false), recovery: true}
 	}
 	switch n := s.rng.IntN(100); {
-	case n < 35:
+	case n < 8:
+		return stormCmd{kind: "publish", args: s.publishArgs(false), twice: true}
+	case n < 38:
 		step := stormKillSteps[s.rng.IntN(len(stormKillSteps))]
 		switch step {
 		case "put":
@@ -611,6 +623,52 @@ func (s *storm) pauseRound(round int, a stormCmd, before *publish.Status) (*publ
 	if st.Pointer.Live == stB.Pointer.Live {
 		s.checkFresh(what, finding2, st, true, false)
 	}
+	return st, s.failures == failed
+}
+
+// raceRound plays issue 13's finding 1: two publishes of the site started at once from
+// the same workspace, as CI does when two merges land close together. Each must either
+// succeed (exit 0 or 3) or be refused by the lock ("locked by", exit 1), at least one
+// must succeed, and then the live deploy is the workspace's content, served fresh, and
+// verify passes. It returns the status after the round and whether every check passed.
+func (s *storm) raceRound(c stormCmd, before *publish.Status) (*publish.Status, bool) {
+	t := s.t
+	t.Helper()
+	failed := s.failures
+	s.stats["publishes run twice at once"]++
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var runs [2]cliRun
+	var cmds [2]*exec.Cmd
+	var outs, errs [2]*bytes.Buffer
+	for i := range cmds {
+		cmds[i], outs[i], errs[i] = start(t, ctx, s.ws, s.cenv, c.args...)
+	}
+	for i := range cmds {
+		runs[i] = wait(t, cmds[i], outs[i], errs[i])
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("%s: timed out:\n%s\n%s", c.label, runs[0], runs[1])
+	}
+	st := s.status()
+	s.t.Logf("[%s] %s: %s and %s; live %s → %s", s.mode, c.label, runs[0].how(), runs[1].how(), before.Pointer.Live, st.Pointer.Live)
+	const finding1 = "issue 13 finding 1: publish builds into the shared public/<site> before it takes the lock, so one publish's build changes the tree the other uploads from"
+	succeeded := -1
+	for i, r := range runs {
+		switch {
+		case r.code == 0 || r.code == exitPurgePending:
+			succeeded = i
+		case r.code == 1 && strings.Contains(r.stderr, "locked by"):
+		default:
+			s.fail("%s [%s]: publish %d of 2: want exit 0 (or 3), or exit 1 refused by the lock (\"locked by\") (%s): %s", c.label, s.mode, i+1, finding1, r)
+		}
+	}
+	if succeeded < 0 {
+		s.fail("%s [%s]: neither publish succeeded", c.label, s.mode)
+		return st, false
+	}
+	s.verify(c.label+" ["+s.mode+"]", finding1)
+	s.checkSuccess(c, runs[succeeded], before, st, nil)
 	return st, s.failures == failed
 }
 
