@@ -30,7 +30,7 @@ import (
 )
 
 const (
-	stormRounds  = 26 // commands per mode, kills and recoveries included
+	stormRounds  = 30 // commands per mode, kills and recoveries included
 	stormPerSect = 8  // pages per section
 	stormHost    = "storm.test"
 	stormSite    = "s"
