@@ -33,6 +33,12 @@ type VarnishEnv struct {
 	Dir string
 }
 
+// Client returns an HTTP client that sends every request to this varnishd, keeping the
+// URL's host as the Host header (the generated VCL routes sites by Host): fetch
+// http://SITE-HOST/path with it. It does not follow redirects and asks for no
+// compression, so a test sees the bytes and statuses Varnish serves.
+func (v VarnishEnv) Client() *http.Client { return addrClient(v.Addr) }
+
 // varnishdPaths are where Debian's package puts varnishd, for a PATH without sbin.
 var varnishdPaths = []string{"/usr/sbin/varnishd", "/usr/local/sbin/varnishd"}
 
