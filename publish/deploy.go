@@ -117,6 +117,9 @@ type Deployer struct {
 	Mode string
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
+	// RepurgeDelay is how long after an atomic switch's purge the changed URLs are
+	// purged a second time (see purgeAgain); 0 means one second, < 0 never.
+	RepurgeDelay time.Duration
 	Now   func() time.Time
 	// StepHook, when set, is called after each protocol step by name ("lock",
 	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after

@@ -487,8 +487,8 @@ func (s *storm) choose(killed *stormKill, before *publish.Status) stormCmd {
 
 // pauseRound plays issue 13's finding 2 (no fencing) in the storm: publish A is stopped
 // (SIGSTOP) a while after it took the lock, as a laptop lid or a stalled CI runner
-// stops it; its lease is made to look expired (as it would be after its TTL, two
-// minutes, too long for a test), and publish B, with new edits, breaks it with
+// stops it; it runs with a two-second lease (STUMP_LOCK_TTL) so that the test can wait
+// for it to run out for real, and publish B, with new edits, breaks it with
 // --break-lock and commits. Then A is resumed. A must not change anything live after
 // its lease was broken: once A has ended (however), B's deploy is live, verify passes,
 // the lock is free and the edge serves B. It returns the status after the round and
@@ -500,7 +500,7 @@ func (s *storm) pauseRound(round int, a stormCmd, before *publish.Status) (*publ
 	failed := s.failures
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd, out, errb := start(t, ctx, s.ws, s.cenv, a.args...)
+	cmd, out, errb := start(t, ctx, s.ws, append(append([]string(nil), s.cenv...), "STUMP_LOCK_TTL=2s"), a.args...)
 	waited := make(chan error, 1)
 	var endedAt atomic.Int64 // unix nanoseconds
 	go func() {
@@ -584,7 +584,7 @@ func (s *storm) pauseRound(round int, a stormCmd, before *publish.Status) (*publ
 	}
 	s.stats["publishes stopped past their lease"]++
 	stopped = true
-	s.expireLease()
+	s.waitLeaseExpired()
 
 	// B: new edits, published over A's broken lease.
 	s.edit()
@@ -733,24 +733,15 @@ func (s *storm) readLease() *publish.Lease {
 	return &l
 }
 
-// expireLease rewrites _stump/lock with its expiry in the past, as it is once a stopped
-// holder has missed its renewals for the lease's TTL.
-func (s *storm) expireLease() {
+// waitLeaseExpired waits until the lease in _stump/lock (of a stopped holder, which
+// cannot renew it) has run out by the wall clock, with a little to spare.
+func (s *storm) waitLeaseExpired() {
 	s.t.Helper()
 	l := s.readLease()
 	if l == nil {
-		s.t.Fatal("expireLease: no lease")
+		s.t.Fatal("waitLeaseExpired: no lease")
 	}
-	l.Expires = time.Now().Add(-time.Second).UTC()
-	b, err := json.Marshal(l)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	_, err = s.env.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(s.bucket), Key: aws.String("_stump/lock"),
-		Body: strings.NewReader(string(b)), ContentType: aws.String("application/json")})
-	if err != nil {
-		s.t.Fatalf("expire the lease: %v", err)
-	}
+	time.Sleep(time.Until(l.Expires) + 300*time.Millisecond)
 }
 
 // killDelay is a random moment within about one clean publish.
