@@ -120,7 +120,7 @@ type Deployer struct {
 	// RepurgeDelay is how long after an atomic switch's purge the changed URLs are
 	// purged a second time (see purgeAgain); 0 means one second, < 0 never.
 	RepurgeDelay time.Duration
-	Now   func() time.Time
+	Now          func() time.Time
 	// StepHook, when set, is called after each protocol step by name ("lock",
 	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after
 	// each blob upload ("put") and each copy to the live tree ("copy"). Its error
