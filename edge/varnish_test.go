@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,19 @@ type switchProxy struct {
 	requests atomic.Int64
 	srv      *http.Server
 	addr     string
+
+	mu   sync.Mutex
+	seen []string // request URIs of the counted requests, in order
+}
+
+// since returns the request URIs counted after the first n.
+func (p *switchProxy) since(n int64) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if int(n) > len(p.seen) {
+		return nil
+	}
+	return append([]string(nil), p.seen[n:]...)
 }
 
 func newSwitchProxy(t *testing.T, website string) *switchProxy {
@@ -55,7 +69,10 @@ func newSwitchProxy(t *testing.T, website string) *switchProxy {
 			return
 		}
 		if r.Header.Get("User-Agent") != "stump-edge-probe" {
+			p.mu.Lock()
+			p.seen = append(p.seen, r.Host+" "+r.URL.RequestURI())
 			p.requests.Add(1)
+			p.mu.Unlock()
 		}
 		rp.ServeHTTP(w, r)
 	})}
