@@ -77,7 +77,7 @@ func TestEdgeLoad(t *testing.T) {
 	testenv.EnableWebsite(t, env, bucket, "")
 	proxy := newSwitchProxy(t, env.Website)
 	bin := buildStump(t)
-	cenv := cliEnv(env)
+	cenv := cliEnv(env, "STUMP_PURGE_TOKEN="+testPurgeToken)
 
 	ws := filepath.Join(t.TempDir(), "ws")
 	if err := sitegen.Generate(ws, sitegen.Options{Pages: pages, Seed: 7}); err != nil {
@@ -90,7 +90,7 @@ func TestEdgeLoad(t *testing.T) {
 	}
 	host := strings.TrimSuffix(strings.TrimPrefix(sitegen.BaseURL, "https://"), "/")
 	siteYAML := string(base) + "target: " + cliTarget(env, bucket) + "\ndeploy: { mode: " + mode + " }\n" +
-		"edge:\n  origin: http://" + proxy.addr + "\n  website_domain: " + env.WebsiteDomain + "\n"
+		"edge:\n  origin: http://" + proxy.addr + "\n  website_domain: " + env.WebsiteDomain + "\n  purgers: [127.0.0.1]\n"
 	writeWS(t, ws, map[string]string{"sites/gen/site.yaml": siteYAML})
 	loaded, err := config.ReadSite(&config.Workspace{}, "gen", sitePath, "sites/gen/site.yaml")
 	if err != nil {
@@ -104,7 +104,7 @@ func TestEdgeLoad(t *testing.T) {
 	deployOf(t, first)
 	t.Logf("first publish: %s", first.elapsed.Round(time.Millisecond))
 
-	v := testenv.Varnish(t, string(vcl))
+	v := testenv.VarnishWith(t, string(vcl), testenv.VarnishOptions{Env: []string{"STUMP_PURGE_TOKEN=" + testPurgeToken}})
 	writeWS(t, ws, map[string]string{"sites/gen/site.yaml": siteYAML +
 		"cdn:\n  - varnish: { endpoints: [\"" + v.URL + "\"], mode: xkey }\n"})
 

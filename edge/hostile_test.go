@@ -391,6 +391,15 @@ func TestHostile(t *testing.T) {
 				t.Errorf("%s: %d %q, want the blocked answer", p, r.status, r.body)
 			}
 		}
+		// The absolute form of the request target must not skip the rules.
+		for target, want := range map[string]int{"http://q.test/wp-login.php": 403, "HTTP://q.test//_stump/live": 404, "http://q.test/page/": 200} {
+			if st := rawStatus(t, h.v.Addr, "GET "+target+" HTTP/1.1\r\nHost: q.test\r\nConnection: close\r\n\r\n"); st != want {
+				t.Errorf("GET %s: %d, want %d", target, st, want)
+			}
+		}
+		if st := rawStatus(t, h.v.Addr, "GET /%zz/ HTTP/1.1\r\nHost: q.test\r\nConnection: close\r\n\r\n"); st != 400 {
+			t.Errorf("a broken escape: %d", st)
+		}
 		if r := h.send(hreq{host: "q.test", path: "/%5fstump/live"}); r.status != 404 || r.body != "404 of q" {
 			t.Errorf("/%%5fstump/live: %d %q", r.status, r.body)
 		}
@@ -438,6 +447,25 @@ func TestHostile(t *testing.T) {
 	})
 }
 
+// rawStatus sends one raw request over a new connection and returns the status.
+func rawStatus(t *testing.T, addr, raw string) int {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, raw)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", raw, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // proxyProtoGet sends one GET over a new connection to a PROXY-protocol listener,
 // claiming to come from client, and returns the status.
 func proxyProtoGet(t *testing.T, addr, client, host, path, xff string) int {
@@ -470,6 +498,7 @@ func TestSharedOriginHealth(t *testing.T) {
 	probe := "  probe: { interval: 100ms, timeout: 1s, window: 3, threshold: 2 }\n"
 	h := setupHostile(t, func(e *edgeEnv, bucket string) {
 		e.put("new/index.html", "new, in place", keys("new", "/"), pageCC)
+		e.put("inp/index.html", "in place home", keys("inp", "/"), pageCC) // its probe's URL
 		for i := 0; i < 5; i++ {
 			e.put(fmt.Sprintf("old/_stump/trees/%s/p%d/index.html", liveID, i), "old page", keys("old", "/"), pageCC)
 			e.put(fmt.Sprintf("inp/p%d/index.html", i), "in place page", keys("inp", "/"), pageCC)
