@@ -324,6 +324,11 @@ func TestHostile(t *testing.T) {
 		if blocked != 3 {
 			t.Errorf("8 misses from one PROXY-protocol client rotating X-Forwarded-For: %d blocked, want 3", blocked)
 		}
+		// A TLS terminator speaking PROXY passes the visitor's headers through: its
+		// geo header is the visitor's, not believed.
+		if st := rawStatus(t, h.v.ProxyAddr, "PROXY TCP4 192.0.2.78 127.0.0.1 40001 80\r\nGET / HTTP/1.1\r\nHost: geo.test\r\nX-Country: RU\r\nConnection: close\r\n\r\n"); st != 200 {
+			t.Errorf("X-Country: RU from a PROXY-protocol client: %d, want 200 (ignored)", st)
+		}
 	})
 
 	// 3. Purges need the token, from a purger, on the purge listener; a visitor behind

@@ -260,8 +260,8 @@ func render(b *bytes.Buffer, sites []*site, backends []*backend, purgers, truste
 	}
 	w("}\n\n")
 	if geo {
-		w("# Geo headers come from the trusted proxy in front (the connection's own peer,\n# remote.ip) or not at all; of several, the last is the proxy's (it appends).\nsub stump_geo_trust {\n")
-		w("    if (remote.ip ~ stump_trusted) {\n")
+		w("# Geo headers come from a trusted proxy in front (client.ip: the connection's peer, or\n# the address a PROXY-protocol listener was sent, so that a TLS terminator passing the\n# visitor's headers through is not believed) or not at all; of several, the last is\n# the proxy's (it appends).\nsub stump_geo_trust {\n")
+		w("    if (client.ip ~ stump_trusted) {\n")
 		for _, h := range geoHeaders {
 			w("        std.collect(req.http.%s);\n        set req.http.%s = regsub(req.http.%s, \"^(.*,)?\\s*([^,]*?)\\s*$\", \"\\2\");\n", h, h, h)
 		}
