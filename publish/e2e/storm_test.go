@@ -156,12 +156,15 @@ func newStorm(t *testing.T, env testenv.S3Env, mode string, rng *rand.Rand) *sto
 	s.bucket = testenv.NewBucket(t, env)
 	testenv.EnableWebsite(t, env, s.bucket, "")
 	s.target = targetURL(s.bucket, env.Endpoint)
-	s.cenv = cliEnv(env)
+	s.cenv = cliEnv(env, "STUMP_PURGE_TOKEN="+stormPurgeToken)
 	t.Logf("[%s] TARGET=%s", mode, s.target)
 	return s
 }
 
 // siteYAML is the site's config; cdn is the Varnish to purge ("" for none yet).
+// stormPurgeToken is the purge token varnishd and stump share in the storm.
+const stormPurgeToken = "storm-purge-token-0123456789"
+
 func (s *storm) siteYAML(varnishURL string) string {
 	y := "title: Storm\nbaseURL: https://" + stormHost + "/\nlanguageCode: en\ntheme: campaign\n" +
 		"menus:\n  main:\n    - { name: Home, url: /, weight: 1 }\n"
@@ -170,7 +173,8 @@ func (s *storm) siteYAML(varnishURL string) string {
 	}
 	y += "target: " + s.target + "\ndeploy: { mode: " + s.mode + " }\n" +
 		"edge:\n  origin: " + s.env.Website + "\n  website_domain: " + s.env.WebsiteDomain + "\n  host: " + stormHost + "\n" +
-		"  probe: { interval: 1s, timeout: 1s, window: 3, threshold: 2 }\n"
+		"  probe: { interval: 1s, timeout: 1s, window: 3, threshold: 2 }\n" +
+		"  purgers: [127.0.0.1]\n"
 	if varnishURL != "" {
 		// Hard purges: a purged URL is fetched again at once, never served stale by grace.
 		y += "cdn:\n  - varnish: { endpoints: [\"" + varnishURL + "\"], mode: xkey }\n"
@@ -220,7 +224,8 @@ func (s *storm) setUp() {
 	s.write(files)
 
 	vcl := mustStump(t, s.ws, s.cenv, "edge", "vcl", "--site", stormSite).stdout
-	v := testenv.Varnish(t, vcl)
+	// The edge's VCL takes purges only from the purgers ACL with the shared token.
+	v := testenv.VarnishWith(t, vcl, testenv.VarnishOptions{Env: []string{"STUMP_PURGE_TOKEN=" + stormPurgeToken}})
 	s.edge = v.Client()
 	s.write(map[string]string{"sites/" + stormSite + "/site.yaml": s.siteYAML(v.URL)})
 	t.Cleanup(func() {
