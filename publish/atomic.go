@@ -56,6 +56,9 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 	if err := d.materializeTree(ctx, lk, rec, live, plan); err != nil {
 		return err
 	}
+	if err := d.addTreeID(ctx, lk, rec.ID); err != nil {
+		return err
+	}
 	if err := d.stepDone("materialize"); err != nil {
 		return err
 	}
