@@ -119,13 +119,13 @@ func TestAtomicUnderLoad(t *testing.T) {
 	proxy := newSwitchProxy(t, env.Website)
 	bin := buildStump(t)
 	target := cliTarget(env, bucket)
-	cenv := cliEnv(env)
+	cenv := cliEnv(env, "STUMP_PURGE_TOKEN="+testPurgeToken)
 
 	ws := t.TempDir()
 	siteYAML := "title: A\nbaseURL: https://a.test/\nlanguageCode: en\ntheme: campaign\n" +
 		"menus:\n  main:\n    - { name: Home, url: /, weight: 1 }\n" +
 		"target: " + target + "\ndeploy: { mode: atomic }\n" +
-		"edge:\n  origin: http://" + proxy.addr + "\n  website_domain: " + env.WebsiteDomain + "\n  host: a.test\n" +
+		"edge:\n  origin: http://" + proxy.addr + "\n  website_domain: " + env.WebsiteDomain + "\n  purgers: [127.0.0.1]\n  host: a.test\n" +
 		"  probe: { interval: 1s, timeout: 1s, window: 3, threshold: 2 }\n"
 	writeWS(t, ws, map[string]string{"stump.yaml": "output: public\n", "sites/a/site.yaml": siteYAML,
 		"sites/a/content/_index.md": "---\ntitle: A\n---\nHome.\n"})
@@ -144,7 +144,7 @@ func TestAtomicUnderLoad(t *testing.T) {
 		return append([]string{"publish", "--site", "a", "--json"}, extra...)
 	}
 	v1 := deployOf(t, runStump(t, bin, ws, cenv, 2*time.Minute, pub()...))
-	v := testenv.Varnish(t, string(vcl))
+	v := testenv.VarnishWith(t, string(vcl), testenv.VarnishOptions{Env: []string{"STUMP_PURGE_TOKEN=" + testPurgeToken}})
 	defer func() {
 		if t.Failed() {
 			t.Logf("varnishd folder: %s", v.Dir)

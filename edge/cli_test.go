@@ -56,7 +56,7 @@ func TestCLI(t *testing.T) {
 	}
 
 	// A config error: exit 1, the file and the setting, no VCL.
-	bad := workspace(t, map[string]string{"a": good + "  defenses: { blocked_countries: [Russia] }\n"})
+	bad := workspace(t, map[string]string{"a": good + "  trusted_proxies: [10.0.0.1]\n  defenses: { blocked_countries: [Russia] }\n"})
 	code, out, errs = run("-C", bad, "edge", "vcl")
 	if code != 1 || out != "" || !strings.Contains(errs, "sites/a/site.yaml") || !strings.Contains(errs, `"Russia" is not a two-letter`) {
 		t.Errorf("broken config: %d %q %q", code, out, errs)

@@ -37,7 +37,18 @@ const (
 	DefaultBlockedStatus = 403
 	DefaultBlockedBody   = "Forbidden\n"
 	DefaultGeoHeader     = "X-Country"
+	DefaultNotFoundTTL   = 60 * time.Second
+	// DefaultPurgeTokenEnv names the environment variable that holds the purge token,
+	// for varnishd (std.getenv) and for stump (package purge/varnish).
+	DefaultPurgeTokenEnv = "STUMP_PURGE_TOKEN"
+	// MinPurgeTokenLen is the shortest purge token the VCL accepts: with a shorter one
+	// (or none) in varnishd's environment, every purge is refused.
+	MinPurgeTokenLen = 16
 )
+
+// DeployIDPattern is what a deploy id looks like (publish names them so: lower case,
+// to be a DNS label); a preview label that does not match never reaches the origin.
+const DeployIDPattern = `^[0-9]{8}t[0-9]{6}z-[0-9a-f]{6}$`
 
 type kv struct{ k, v string }
 
@@ -66,6 +77,13 @@ type backend struct {
 type rateLimit struct {
 	requests int
 	per      time.Duration
+	misses   bool // count only cache misses
+}
+
+// queryRule keeps params on the paths re matches.
+type queryRule struct {
+	re     string // over the URL path ("/search/")
+	params []string
 }
 
 // site is one site's edge settings, checked and ready to render.
@@ -80,17 +98,22 @@ type site struct {
 	backend     *backend
 	originHost  string
 	notFound    string
+	notFoundTTL time.Duration
 	grace       time.Duration
-	headers     []kv
-	rules       []headerRule
-	redirects   []redirect
-	metaHeaders []string // x-amz-meta-header-<name> names publish may store
+	query       []queryRule
+
+	purgeTokenEnv  string
+	purgeListener  string
+	previewAuthEnv string
+	headers        []kv
+	rules          []headerRule
+	redirects      []redirect
+	metaHeaders    []string // x-amz-meta-header-<name> names publish may store
 
 	wordpress     bool
 	geoHeader     string
 	countries     []string
 	rate          *rateLimit
-	trustXFF      bool
 	blockedStatus int
 	blockedReason string
 	blockedBody   string
@@ -102,6 +125,9 @@ var (
 	siteNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 	countryRE    = regexp.MustCompile(`^[A-Za-z]{2}$`)
 	urlPathRE    = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	listenerRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	paramRE      = regexp.MustCompile(`^[A-Za-z0-9_.~\[\]-]+$`)
 )
 
 // target is what the edge needs of a site's publish target.
@@ -153,7 +179,7 @@ func parseDur(what, s string, def time.Duration) (time.Duration, error) {
 }
 
 // check turns one site's config into a site, or says what is wrong with it.
-func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]*backend, order *[]*backend) (*site, error) {
+func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (*site, error) {
 	e := cfg.Edge
 	if !siteNameRE.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("site name %q cannot name surrogate keys", cfg.Name)
@@ -254,13 +280,10 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]
 			return nil, fmt.Errorf("edge.probe: window must be 1-64 and threshold 1-window (got %d and %d)", pr.window, pr.threshold)
 		}
 	}
-	key := oh + ":" + port
-	b := backends[key]
-	if b == nil {
-		b = &backend{name: fmt.Sprintf("origin_%d", len(*order)), host: oh, port: port, probe: pr, originHost: s.originHost}
-		backends[key] = b
-		*order = append(*order, b)
-	}
+	// One backend, and probe, per site, even when sites share an origin: one site's
+	// failing probe (its missing _stump/live) must not take the others down.
+	b := &backend{name: fmt.Sprintf("origin_%d", len(*order)), host: oh, port: port, probe: pr, originHost: s.originHost}
+	*order = append(*order, b)
 	s.backend = b
 
 	// Caching and pages.
@@ -273,6 +296,53 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]
 	}
 	if !urlPathRE.MatchString(s.notFound) || strings.Contains(s.notFound, "_stump") {
 		return nil, fmt.Errorf("edge.not_found %q is not a URL path like /404.html", e.NotFound)
+	}
+	if s.notFoundTTL, err = parseDur("edge.not_found_ttl", e.NotFoundTTL, DefaultNotFoundTTL); err != nil {
+		return nil, err
+	}
+	if s.notFoundTTL < time.Second {
+		return nil, fmt.Errorf("edge.not_found_ttl %q is under 1s: missing pages would reach the origin on every request", e.NotFoundTTL)
+	}
+
+	// Query strings: none but the allowlisted parameters.
+	for i, q := range e.Query {
+		re, err := globRegex(q.Path)
+		if err != nil {
+			return nil, fmt.Errorf("edge.query[%d]: path %q: %v", i, q.Path, err)
+		}
+		if len(q.Params) == 0 {
+			return nil, fmt.Errorf("edge.query[%d]: no params: list the parameter names the pages under %q read", i, q.Path)
+		}
+		qr := queryRule{re: re}
+		for _, p := range q.Params {
+			if !paramRE.MatchString(p) {
+				return nil, fmt.Errorf("edge.query[%d]: %q is not a query parameter name", i, p)
+			}
+			qr.params = append(qr.params, p)
+		}
+		s.query = append(s.query, qr)
+	}
+
+	// Purges and previews.
+	s.purgeTokenEnv = e.PurgeTokenEnv
+	if s.purgeTokenEnv == "" {
+		s.purgeTokenEnv = DefaultPurgeTokenEnv
+	}
+	if !envNameRE.MatchString(s.purgeTokenEnv) {
+		return nil, fmt.Errorf("edge.purge_token_env %q is not an environment variable name", e.PurgeTokenEnv)
+	}
+	if e.PurgeListener != "" && !listenerRE.MatchString(e.PurgeListener) {
+		return nil, fmt.Errorf("edge.purge_listener %q is not a listener name (varnishd -a NAME=ADDRESS)", e.PurgeListener)
+	}
+	s.purgeListener = e.PurgeListener
+	if e.PreviewAuthEnv != "" {
+		if !envNameRE.MatchString(e.PreviewAuthEnv) {
+			return nil, fmt.Errorf("edge.preview_auth_env %q is not an environment variable name", e.PreviewAuthEnv)
+		}
+		if s.previewHost == "" {
+			return nil, fmt.Errorf("edge.preview_auth_env is set but edge.preview_host is not")
+		}
+		s.previewAuthEnv = e.PreviewAuthEnv
 	}
 
 	// Headers.
@@ -350,6 +420,9 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]
 	d := e.Defenses
 	s.wordpress = d.WordPress == nil || *d.WordPress
 	if len(d.BlockedCountries) > 0 {
+		if len(e.TrustedProxies) == 0 {
+			return nil, fmt.Errorf("edge.defenses.blocked_countries needs edge.trusted_proxies: the country comes from geo_header, which the edge believes only from a trusted proxy (and strips from every other request)")
+		}
 		s.geoHeader = d.GeoHeader
 		if s.geoHeader == "" {
 			s.geoHeader = DefaultGeoHeader
@@ -375,8 +448,17 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, backends map[string]
 			return nil, fmt.Errorf("edge.defenses.rate_limit.per %q is not a duration like 10s", d.RateLimit.Per)
 		}
 		s.rate = &rateLimit{requests: d.RateLimit.Requests, per: per}
+		switch d.RateLimit.Count {
+		case "", "misses":
+			s.rate.misses = true
+		case "all":
+		default:
+			return nil, fmt.Errorf("edge.defenses.rate_limit.count %q is neither misses (the default) nor all", d.RateLimit.Count)
+		}
 	}
-	s.trustXFF = d.TrustXFF
+	if d.TrustXFF {
+		return nil, fmt.Errorf("edge.defenses.trust_xff is gone (it believed the first X-Forwarded-For hop, which the client writes): list the proxies in front of Varnish in edge.trusted_proxies instead")
+	}
 	s.blockedStatus = d.BlockedStatus
 	if s.blockedStatus == 0 {
 		s.blockedStatus = DefaultBlockedStatus

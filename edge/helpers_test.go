@@ -51,6 +51,13 @@ edge:
   preview_host: preview.example.org
   grace: 12h
   purgers: ["10.1.0.0/16", "192.0.2.4"]
+  trusted_proxies: ["10.2.0.0/16", "2001:db8::/32"]
+  purge_token_env: FULL_PURGE_TOKEN
+  purge_listener: purge
+  preview_auth_env: FULL_PREVIEW_AUTH
+  not_found_ttl: 30s
+  query:
+    - { path: "search/**", params: [q, page] }
   headers:
     Content-Security-Policy: "default-src 'self'; img-src 'self' data:"
     X-Extra: "a \"quoted\" value"
@@ -60,7 +67,6 @@ edge:
     geo_header: CF-IPCountry
     blocked_countries: [ru, KP]
     rate_limit: { requests: 100, per: 10s }
-    trust_xff: true
     blocked_status: 429
     blocked_body: "Slow down.\n"
 `)

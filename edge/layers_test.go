@@ -28,12 +28,12 @@ func TestVarnishLayers(t *testing.T) {
 		"index.html": "L home", "same/index.html": "same in both", "gone/index.html": "removed by the layer",
 		"changed/index.html": "changed v1", "404.html": "L 404",
 	} {
-		e.put("l/_stump/trees/base1/"+p, body, keys("/"+p), pageCC)
+		e.put("l/_stump/trees/20261206t030000z-aaaaaa/"+p, body, keys("/"+p), pageCC)
 	}
-	e.put("l/_stump/trees/layer2/changed/index.html", "changed v2", keys("/changed/"), pageCC)
-	e.put("l/_stump/trees/layer2/gone/index.html", "", map[string]string{"tombstone": "1", "surrogate-key": "l"}, "no-cache")
-	e.put("l/_stump/layers/layer2", "{}", map[string]string{"deploy": "layer2", "base": "base1"}, "public, max-age=31536000, immutable")
-	e.put("l/_stump/live", "layer2", map[string]string{"deploy": "layer2", "base": "base1", "surrogate-key": "l:pointer l"}, "public, max-age=5")
+	e.put("l/_stump/trees/20261206t040000z-bbbbbb/changed/index.html", "changed v2", keys("/changed/"), pageCC)
+	e.put("l/_stump/trees/20261206t040000z-bbbbbb/gone/index.html", "", map[string]string{"tombstone": "1", "surrogate-key": "l"}, "no-cache")
+	e.put("l/_stump/layers/20261206t040000z-bbbbbb", "{}", map[string]string{"deploy": "20261206t040000z-bbbbbb", "base": "20261206t030000z-aaaaaa"}, "public, max-age=31536000, immutable")
+	e.put("l/_stump/live", "20261206t040000z-bbbbbb", map[string]string{"deploy": "20261206t040000z-bbbbbb", "base": "20261206t030000z-aaaaaa", "surrogate-key": "l:pointer l"}, "public, max-age=5")
 
 	ws := &config.Workspace{}
 	site := loadSite(t, ws, "l", "baseURL: https://l.test/\ntarget: s3://"+bucket+"/l\ndeploy: { mode: atomic }\n"+
@@ -72,13 +72,13 @@ func TestVarnishLayers(t *testing.T) {
 			}
 		}
 	}
-	if r := e.get("layer2.preview.localhost", "/same/"); r.status != 200 || r.body != "same in both" {
+	if r := e.get("20261206t040000z-bbbbbb.preview.localhost", "/same/"); r.status != 200 || r.body != "same in both" {
 		t.Errorf("preview of the layered deploy, a path of its base: %d %q", r.status, r.body)
 	}
-	if r := e.get("layer2.preview.localhost", "/changed/"); r.status != 200 || r.body != "changed v2" {
+	if r := e.get("20261206t040000z-bbbbbb.preview.localhost", "/changed/"); r.status != 200 || r.body != "changed v2" {
 		t.Errorf("preview of the layered deploy, a path of its layer: %d %q", r.status, r.body)
 	}
-	if r := e.get("base1.preview.localhost", "/changed/"); r.status != 200 || r.body != "changed v1" {
+	if r := e.get("20261206t030000z-aaaaaa.preview.localhost", "/changed/"); r.status != 200 || r.body != "changed v1" {
 		t.Errorf("preview of the base (no marker: a full tree): %d %q", r.status, r.body)
 	}
 	if t.Failed() {

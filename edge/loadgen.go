@@ -26,6 +26,18 @@ type LoadOptions struct {
 	Conns    int           // connections (keep-alive), each sending every Conns-th request
 	Timeout  time.Duration // per request (default 10 s)
 	Seed     uint64
+
+	// LocalIP is the loopback address to send from (default: the system's choice), so
+	// that the edge sees separate clients.
+	LocalIP string
+	// ClientIPs > 0 sends X-Forwarded-For with one of that many client addresses
+	// (10.x.y.z), picked uniformly: visitors behind a trusted proxy.
+	ClientIPs int
+	// Vary turns each request into an attack: "query" appends a random query string
+	// (?v=<random>) to the picked path, "path" asks for a random missing path instead.
+	Vary string
+	// OK reports whether a status counts as a success (default: 200 only).
+	OK func(status int) bool
 }
 
 // LoadResult is what Load measured. Latencies count from the time a request was due,
@@ -33,7 +45,7 @@ type LoadOptions struct {
 // coordinated omission).
 type LoadResult struct {
 	Requests   int64         // requests sent
-	Errors     int64         // transport errors, bodies cut short, and statuses other than 200
+	Errors     int64         // transport errors, bodies cut short, and statuses OK refuses
 	Statuses   map[int]int64 // by status
 	FirstError string
 	Elapsed    time.Duration
@@ -66,6 +78,22 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	if ip := net.ParseIP(u.Hostname()); u.Scheme != "http" || ip == nil || !ip.IsLoopback() {
 		return nil, fmt.Errorf("load: %s is not an http:// loopback address", opts.URL)
 	}
+	var local net.Addr
+	if opts.LocalIP != "" {
+		ip := net.ParseIP(opts.LocalIP)
+		if ip == nil || !ip.IsLoopback() {
+			return nil, fmt.Errorf("load: local address %q is not a loopback address", opts.LocalIP)
+		}
+		local = &net.TCPAddr{IP: ip}
+	}
+	switch opts.Vary {
+	case "", "query", "path":
+	default:
+		return nil, fmt.Errorf("load: vary %q is neither query nor path", opts.Vary)
+	}
+	if opts.OK == nil {
+		opts.OK = func(status int) bool { return status == http.StatusOK }
+	}
 	switch {
 	case len(opts.Paths) == 0:
 		return nil, errors.New("load: no paths")
@@ -81,8 +109,9 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 	}
 	total := int64(opts.Rate) * int64(opts.Duration) / int64(time.Second)
 	interval := time.Second / time.Duration(opts.Rate)
+	dialer := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: local}
 	tr := &http.Transport{MaxIdleConns: opts.Conns, MaxIdleConnsPerHost: opts.Conns, MaxConnsPerHost: opts.Conns,
-		IdleConnTimeout: time.Minute, DisableCompression: true, Proxy: nil}
+		IdleConnTimeout: time.Minute, DisableCompression: true, Proxy: nil, DialContext: dialer.DialContext}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: opts.Timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -128,9 +157,20 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 				} else {
 					p = opts.Paths[r.IntN(len(opts.Paths))]
 				}
-				status, err := loadOne(ctx, client, opts.URL+p, opts.Host)
+				switch opts.Vary {
+				case "query":
+					p += fmt.Sprintf("?v=%016x", r.Uint64())
+				case "path":
+					p = fmt.Sprintf("/%016x/", r.Uint64())
+				}
+				xff := ""
+				if opts.ClientIPs > 0 {
+					n := r.IntN(opts.ClientIPs)
+					xff = fmt.Sprintf("10.%d.%d.%d", n>>16&0xff, n>>8&0xff, n&0xff)
+				}
+				status, err := loadOne(ctx, client, opts.URL+p, opts.Host, xff)
 				wk.lat = append(wk.lat, time.Since(due))
-				if err == nil && status != http.StatusOK {
+				if err == nil && !opts.OK(status) {
 					err = fmt.Errorf("status %d", status)
 				}
 				if status != 0 {
@@ -178,12 +218,15 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadResult, error) {
 }
 
 // loadOne sends one GET and reads the whole body.
-func loadOne(ctx context.Context, client *http.Client, u, host string) (int, error) {
+func loadOne(ctx context.Context, client *http.Client, u, host, xff string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
 		return 0, err
 	}
 	req.Host = host
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err

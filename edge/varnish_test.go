@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +31,19 @@ type switchProxy struct {
 	requests atomic.Int64
 	srv      *http.Server
 	addr     string
+
+	mu   sync.Mutex
+	seen []string // request URIs of the counted requests, in order
+}
+
+// since returns the request URIs counted after the first n.
+func (p *switchProxy) since(n int64) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if int(n) > len(p.seen) {
+		return nil
+	}
+	return append([]string(nil), p.seen[n:]...)
 }
 
 func newSwitchProxy(t *testing.T, website string) *switchProxy {
@@ -55,7 +69,10 @@ func newSwitchProxy(t *testing.T, website string) *switchProxy {
 			return
 		}
 		if r.Header.Get("User-Agent") != "stump-edge-probe" {
+			p.mu.Lock()
+			p.seen = append(p.seen, r.Host+" "+r.URL.RequestURI())
 			p.requests.Add(1)
+			p.mu.Unlock()
 		}
 		rp.ServeHTTP(w, r)
 	})}
@@ -106,6 +123,9 @@ func (e *edgeEnv) do(method, host, path string, hdr map[string]string) answer {
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
+	if method == "PURGE" || method == "BAN" {
+		req.Header.Set("X-Purge-Token", testPurgeToken)
+	}
 	resp, err := e.client.Do(req)
 	if err != nil {
 		e.t.Fatalf("%s %s%s: %v", method, host, path, err)
@@ -144,7 +164,8 @@ func TestVarnish(t *testing.T) {
 	e.put("c/index.html", "site C home", keys("c", "/"), pageCC)
 	e.put("e/index.html", "site E home, in place", keys("e", "/"), pageCC)
 	// Site d: atomic, deploy A live.
-	for id, changed := range map[string]string{"a": "A changed", "b": "B changed"} {
+	const idA, idB = "20261130t094500z-1a2b3c", "20261130t094600z-4d5e6f"
+	for id, changed := range map[string]string{idA: "A changed", idB: "B changed"} {
 		e.put("d/_stump/trees/"+id+"/index.html", "D home", keys("d", "/"), pageCC)
 		e.put("d/_stump/trees/"+id+"/changed/index.html", changed, keys("d", "/changed/"), pageCC)
 		e.put("d/_stump/trees/"+id+"/same/index.html", "same in both", keys("d", "/same/"), pageCC)
@@ -153,12 +174,13 @@ func TestVarnish(t *testing.T) {
 	live := func(id string) {
 		e.put("d/_stump/live", id, map[string]string{"deploy": id, "surrogate-key": "d:pointer d"}, "public, max-age=5")
 	}
-	live("a")
+	live(idA)
 
 	ws := &config.Workspace{Targets: map[string]string{"shared": "s3://" + bucket + "/b"}}
 	origin := "http://" + proxy.addr
 	edge := func(extra string) string {
-		return "edge:\n  origin: " + origin + "\n  website_domain: " + env.WebsiteDomain + "\n" + extra
+		return "edge:\n  origin: " + origin + "\n  website_domain: " + env.WebsiteDomain + "\n" +
+			"  trusted_proxies: [127.0.0.1]\n  purgers: [127.0.0.1]\n" + extra
 	}
 	sites := []*config.Loaded{
 		loadSite(t, ws, "a", "baseURL: https://a.test/\ntarget: s3://"+bucket+"/a\n"+
@@ -166,7 +188,7 @@ func TestVarnish(t *testing.T) {
 			edge("  probe: { interval: 200ms, timeout: 100ms, window: 3, threshold: 2 }\n")),
 		loadSite(t, ws, "b", "baseURL: https://b.test/\ntarget: shared\n"+edge("  aliases: [www.b.test]\n")),
 		loadSite(t, ws, "c", "baseURL: https://c.test/\ntarget: s3://"+bucket+"/c\n"+edge(
-			"  defenses:\n    blocked_countries: [RU, KP]\n    rate_limit: { requests: 3, per: 60s }\n    trust_xff: true\n    blocked_body: \"Nope.\\n\"\n")),
+			"  defenses:\n    blocked_countries: [RU, KP]\n    rate_limit: { requests: 3, per: 60s, count: all }\n    blocked_body: \"Nope.\\n\"\n")),
 		loadSite(t, ws, "d", "baseURL: https://d.test/\ntarget: s3://"+bucket+"/d\ndeploy: { mode: atomic }\n"+
 			edge("  preview_host: preview.localhost\n")),
 		// Atomic, but nothing published that way yet: served in place.
@@ -176,7 +198,7 @@ func TestVarnish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := testenv.Varnish(t, string(vcl))
+	v := testenv.VarnishWith(t, string(vcl), testenv.VarnishOptions{Env: []string{"STUMP_PURGE_TOKEN=" + testPurgeToken}})
 	e.url = v.URL
 
 	t.Run("routing", func(t *testing.T) {
@@ -327,20 +349,20 @@ func TestVarnish(t *testing.T) {
 		if r := e.get("d.test", "/same/"); r.h.Get("X-Cache") != "HIT" {
 			t.Fatalf("same, again: not a HIT")
 		}
-		if r := e.get("B.preview.localhost", "/changed/"); r.status != 200 || r.body != "B changed" {
+		if r := e.get(strings.ToUpper(idB)+".preview.localhost", "/changed/"); r.status != 200 || r.body != "B changed" {
 			t.Errorf("preview B: %d %q", r.status, r.body)
 		}
 		if r := e.get("d.test", "/changed/"); r.body != "A changed" {
 			t.Errorf("live host after the preview: %q", r.body)
 		}
-		if r := e.get("d.test", "/missing/"); r.status != 404 || r.body != "D 404 of a" {
+		if r := e.get("d.test", "/missing/"); r.status != 404 || r.body != "D 404 of "+idA {
 			t.Errorf("404 in tree A: %d %q", r.status, r.body)
 		}
-		if r := e.get("d.test", "/_stump/live"); r.status != 404 || r.body != "D 404 of a" {
+		if r := e.get("d.test", "/_stump/live"); r.status != 404 || r.body != "D 404 of "+idA {
 			t.Errorf("_stump/live served: %d %q", r.status, r.body)
 		}
 
-		live("b")
+		live(idB)
 		p := e.do("PURGE", "d.test", "/", map[string]string{"xkey-purge": "d:pointer d:url:/changed/ d:url:/404.html"})
 		if p.status != 200 || p.h.Get("X-Purged") == "" {
 			t.Fatalf("xkey purge: %d %q", p.status, p.body)
@@ -352,10 +374,10 @@ func TestVarnish(t *testing.T) {
 		if r.body != "same in both" || r.h.Get("X-Cache") != "HIT" {
 			t.Errorf("unchanged page after the switch: %q X-Cache %q", r.body, r.h.Get("X-Cache"))
 		}
-		if r := e.get("d.test", "/other-missing/"); r.status != 404 || r.body != "D 404 of b" {
+		if r := e.get("d.test", "/other-missing/"); r.status != 404 || r.body != "D 404 of "+idB {
 			t.Errorf("404 in tree B: %d %q", r.status, r.body)
 		}
-		if r := e.get("a1b2.preview.localhost", "/"); r.status != 404 {
+		if r := e.get("20261130t094700z-000000.preview.localhost", "/"); r.status != 404 {
 			t.Errorf("preview of an unknown deploy: %d %q", r.status, r.body)
 		}
 	})

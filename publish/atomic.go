@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -161,6 +162,9 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 		return err
 	}
 	if err := d.writeMarker(ctx, lk, rec); err != nil {
+		return err
+	}
+	if err := d.addTreeID(ctx, lk, rec.ID); err != nil {
 		return err
 	}
 	if err := d.stepDone("materialize"); err != nil {
@@ -361,13 +365,47 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 		return err
 	}
 	if d.Purger != nil {
-		commit.PendingPurge = d.purgeSwitch(ctx, d.purgeFrom(ctx, ptr, live), rec.Objects, ptr.PendingPurge, true)
+		from := d.purgeFrom(ctx, ptr, live)
+		commit.PendingPurge = d.purgeSwitch(ctx, from, rec.Objects, ptr.PendingPurge, true)
 		commit.PurgeOwed = ""
-		if _, err := d.putPointer(ctx, commit, tag); err != nil {
+		if tag, err = d.putPointer(ctx, commit, tag); err != nil {
 			return err
+		}
+		if more := d.purgeAgain(ctx, from, rec.Objects); len(more) > 0 {
+			commit.PendingPurge = d.mergePending(commit.PendingPurge, more)
+			if _, err := d.putPointer(ctx, commit, tag); err != nil {
+				return err
+			}
 		}
 	}
 	return d.stepDone("purge")
+}
+
+// purgeAgain purges the changed URLs of an atomic switch a second time, after
+// RepurgeDelay: a visitor's request that read the old pointer just before its purge can
+// still be fetching the old tree's page when the URL is purged, and would cache it under
+// the URL after the purge. The second purge removes what such requests stored. It
+// returns the work that failed (to keep as pending).
+func (d *Deployer) purgeAgain(ctx context.Context, from, to []Object) []byte {
+	delay := d.RepurgeDelay
+	if delay == 0 {
+		delay = time.Second
+	}
+	if delay < 0 {
+		return nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(delay):
+	}
+	more, err := d.Purger.Purge(ctx, d.Site, from, to, nil)
+	if err != nil {
+		d.Log.Warn("the second purge of the switch failed; recorded as pending", "site", d.Site, "err", err)
+		d.purgePending = true
+		return more
+	}
+	return nil
 }
 
 // writeLive writes _stump/live naming deploy id and the full tree base its tree reads

@@ -147,3 +147,41 @@ func TestAtomicKilledMidTree(t *testing.T) {
 		wantTree(t, m, v1)
 	}
 }
+
+// _stump/trees.txt lists the deploys that have a tree, newest first, in its body and in
+// its "ids" metadata (what the edge reads to refuse unknown preview labels); gc drops
+// the ids of the trees it deletes.
+func TestTreeIDsForTheEdge(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	d := newDeployer(m)
+	d.Mode = ModeAtomic
+	r1, err := publishSite(t, d, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := publishSite(t, d, v2, Options{Preview: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := ReadTreeIDs(ctx, m)
+	if err != nil || strings.Join(ids, " ") != r2.Deploy+" "+r1.Deploy {
+		t.Fatalf("tree ids = %v (%v), want [%s %s]", ids, err, r2.Deploy, r1.Deploy)
+	}
+	info, err := m.Head(ctx, TreesKey())
+	if err != nil || info.Meta.Metadata["ids"] != r2.Deploy+" "+r1.Deploy {
+		t.Fatalf("metadata ids = %q (%v)", info.Meta.Metadata["ids"], err)
+	}
+	r3, err := publishSite(t, d, v1, Options{Preview: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gc keeping one deploy keeps the newest (r3) and the live one (r1), and drops the
+	// tree of the preview r2.
+	if _, err := d.GC(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := ReadTreeIDs(ctx, m); strings.Join(ids, " ") != r3.Deploy+" "+r1.Deploy {
+		t.Errorf("after gc, tree ids = %v, want [%s %s]", ids, r3.Deploy, r1.Deploy)
+	}
+}

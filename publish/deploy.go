@@ -117,7 +117,10 @@ type Deployer struct {
 	Mode string
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
-	Now   func() time.Time
+	// RepurgeDelay is how long after an atomic switch's purge the changed URLs are
+	// purged a second time (see purgeAgain); 0 means one second, < 0 never.
+	RepurgeDelay time.Duration
+	Now          func() time.Time
 	// tree and liveTree are the layouts of the atomic deploy being made and of the
 	// live one (planTree), set by Publish before it writes the record.
 	tree, liveTree *treeLayout

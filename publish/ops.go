@@ -298,6 +298,9 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list the live tree: %w", err)
 	}
+	if err := d.dropTreeIDs(ctx, lk, dropTrees); err != nil {
+		return nil, err
+	}
 	if err := d.deleteBatched(ctx, lk, append(dead, drop...)); err != nil {
 		return nil, err
 	}

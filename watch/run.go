@@ -30,6 +30,7 @@ import (
 
 	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/edge"
 	"github.com/stump-dev/stump/publish"
 )
 
@@ -350,6 +351,9 @@ func (r *runner) siteConfig() {
 	base := "/"
 	if cfg.Base != nil && cfg.Base.Path != "" {
 		base = cfg.Base.Path
+	}
+	if q, err := edge.NewQueryRules(cfg.Edge); err == nil {
+		r.srv.SetQuery(q.Keep)
 	}
 	r.srv.SetSource(r.sess, base, rules)
 }

@@ -44,6 +44,7 @@ type Server struct {
 	src     Source
 	base    string // the baseURL's path: "/" or "/docs/"
 	rules   []publish.HeaderRule
+	query   func(urlPath, rawQuery string) string
 	built   bool   // a good build exists
 	seq     uint64 // bumped on every state change the browser should follow
 	errs    []ErrorItem
@@ -120,6 +121,15 @@ func (s *Server) SetSource(src Source, basePath string, rules []publish.HeaderRu
 	}
 	s.mu.Lock()
 	s.src, s.base, s.rules = src, basePath, rules
+	s.mu.Unlock()
+}
+
+// SetQuery sets what the server keeps of a query string, as the edge does (package
+// edge, QueryRules.Keep): keep returns the kept query for a path. Until it is set, or
+// with nil, no query is kept, as the edge keeps none by default.
+func (s *Server) SetQuery(keep func(urlPath, rawQuery string) string) {
+	s.mu.Lock()
+	s.query = keep
 	s.mu.Unlock()
 }
 
@@ -221,7 +231,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	src, base, rules, built, errs, v := s.src, s.base, s.rules, s.built, s.errs, s.versionLocked()
+	keep := s.query
 	s.mu.Unlock()
+	// Query strings as production treats them: ignored but for the parameters the
+	// site's edge.query keeps (a redirect carries only those).
+	if keep != nil {
+		r.URL.RawQuery = keep(r.URL.Path, r.URL.RawQuery)
+	} else {
+		r.URL.RawQuery = ""
+	}
 
 	if src == nil || !built {
 		// No good build yet: the error (or "building"), as a page that reloads when

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/stump-dev/stump/build"
+	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/diag"
+	"github.com/stump-dev/stump/edge"
 	"github.com/stump-dev/stump/publish"
 )
 
@@ -60,7 +62,7 @@ func TestServerURLs(t *testing.T) {
 		{"/news/a/", 200, "", "<p>Body of A.</p>"},
 		{"/news/a/index.html", 200, "", "<p>Body of A.</p>"},
 		{"/news/a", 302, "/news/a/", ""},
-		{"/news/a?x=1", 302, "/news/a/?x=1", ""},
+		{"/news/a?x=1", 302, "/news/a/", ""}, // the edge keeps no query by default
 		{"/about/", 200, "", "About us."},
 		{"/tags/go/", 200, "", `href="/news/a/"`},
 		{"/old-a/", 301, "/news/a/", ""},
@@ -82,6 +84,27 @@ func TestServerURLs(t *testing.T) {
 		}
 		if !strings.Contains(body, c.body) {
 			t.Errorf("GET %s: body does not hold %q:\n%.300s", c.path, c.body, body)
+		}
+	}
+}
+
+// Query strings are treated as the edge treats them: only edge.query's parameters
+// survive, sorted (here, on a redirect).
+func TestServerQuery(t *testing.T) {
+	srv, _, hs := newTestServer(t, smallSite)
+	q, err := edge.NewQueryRules(&config.Edge{Query: []config.EdgeQuery{{Path: "news/**", Params: []string{"q", "page"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetQuery(q.Keep)
+	for path, want := range map[string]string{
+		"/news/a?x=1&q=go&page=2": "/news/a/?page=2&q=go",
+		"/news/a?utm_source=x":    "/news/a/",
+		"/about?q=go":             "/about/",
+	} {
+		resp, _ := get(t, hs.URL+path)
+		if resp.StatusCode != 302 || resp.Header.Get("Location") != want {
+			t.Errorf("GET %s: %d Location %q, want 302 %q", path, resp.StatusCode, resp.Header.Get("Location"), want)
 		}
 	}
 }

@@ -113,12 +113,39 @@ type Edge struct {
 	NotFound string `yaml:"not_found"`
 	// Grace is how long stale objects are served while the origin is slow or down (default 24h).
 	Grace string `yaml:"grace"`
-	// Purgers are addresses or networks allowed to purge (default loopback).
+	// Purgers are addresses or networks allowed to purge, as the client address the
+	// edge derives (see TrustedProxies). None by default: loopback is not trusted.
 	Purgers []string `yaml:"purgers"`
+	// PurgeTokenEnv names the environment variable holding the purge token, in
+	// varnishd's environment and in stump's (default STUMP_PURGE_TOKEN). Purges without
+	// it in X-Purge-Token are refused.
+	PurgeTokenEnv string `yaml:"purge_token_env"`
+	// PurgeListener, when set, is the name of a varnishd listener (-a NAME=addr) that
+	// alone accepts purges.
+	PurgeListener string `yaml:"purge_listener"`
+	// TrustedProxies are the addresses or networks of the proxies in front of Varnish
+	// (TLS terminator, load balancer): the client address is the right-most
+	// X-Forwarded-For hop that is not one of them. Empty: the connection's address.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Query lists the query parameters that matter, by path glob; every other
+	// parameter is dropped from the cache key and the origin request.
+	Query []EdgeQuery `yaml:"query"`
+	// NotFoundTTL is how long a missing page is cached (default 60s).
+	NotFoundTTL string `yaml:"not_found_ttl"`
+	// PreviewAuthEnv names an environment variable of varnishd holding "user:password":
+	// previews then need that HTTP basic authentication.
+	PreviewAuthEnv string `yaml:"preview_auth_env"`
 	// Headers override the default security headers; an empty value removes one.
 	Headers  map[string]string `yaml:"headers"`
 	Probe    EdgeProbe         `yaml:"probe"`
 	Defenses EdgeDefenses      `yaml:"defenses"`
+}
+
+// EdgeQuery keeps the named query parameters on the paths Path (a glob, as headers
+// rules use) matches.
+type EdgeQuery struct {
+	Path   string   `yaml:"path"`
+	Params []string `yaml:"params"`
 }
 
 // EdgeProbe is the origin health check.
@@ -138,15 +165,19 @@ type EdgeDefenses struct {
 	GeoHeader        string         `yaml:"geo_header"`
 	BlockedCountries []string       `yaml:"blocked_countries"`
 	RateLimit        *EdgeRateLimit `yaml:"rate_limit"`
-	TrustXFF         bool           `yaml:"trust_xff"`
-	BlockedStatus    int            `yaml:"blocked_status"`
-	BlockedBody      string         `yaml:"blocked_body"`
+	// TrustXFF is refused: edge.trusted_proxies replaced it.
+	TrustXFF      bool   `yaml:"trust_xff"`
+	BlockedStatus int    `yaml:"blocked_status"`
+	BlockedBody   string `yaml:"blocked_body"`
 }
 
 // EdgeRateLimit allows Requests per Per (a duration) for each client.
 type EdgeRateLimit struct {
 	Requests int    `yaml:"requests"`
 	Per      string `yaml:"per"`
+	// Count is "misses" (the default: only requests the cache cannot answer count, so
+	// many visitors behind one address are spared) or "all".
+	Count string `yaml:"count"`
 }
 
 // Cache holds TTLs as Go durations ("60s", "1h"). Fingerprinted assets are always

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/stump-dev/stump/build"
+	"github.com/stump-dev/stump/edge"
 	"github.com/stump-dev/stump/publish"
 	"github.com/stump-dev/stump/publish/website"
 )
@@ -32,7 +33,16 @@ func serveCommand() *cli.Command {
 				if err != nil {
 					return fmt.Errorf("cannot listen on %s:%d (%v); is the port taken? pick another with --port", c.String("bind"), c.Int("port"), err)
 				}
-				srv := &http.Server{Handler: &website.Handler{Store: st.store, Log: logger(c)}, ReadHeaderTimeout: 10 * time.Second}
+				h := &website.Handler{Store: st.store, Log: logger(c)}
+				// Query strings as the edge treats them (docs/edge.md).
+				if cfg, err := ws.LoadSiteConfig(site); err == nil {
+					q, err := edge.NewQueryRules(cfg.Edge)
+					if err != nil {
+						return fmt.Errorf("%s: %w", site, err)
+					}
+					h.KeepQuery = q.Keep
+				}
+				srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				fmt.Fprintf(c.App.Writer, "%s: serving %s at http://%s/ (Ctrl-C stops)\n", site, st.target, ln.Addr())
 				go func() {
 					<-c.Context.Done()

@@ -179,7 +179,13 @@ func (e S3Env) WebsiteURL(bucket, path string) string {
 // endpoint's address, keeping the URL's host as the Host header (which names the
 // bucket). It does not follow redirects, so that tests see them.
 func (e S3Env) WebsiteClient() *http.Client {
-	addr := strings.TrimPrefix(strings.TrimPrefix(e.Website, "http://"), "https://")
+	return addrClient(strings.TrimPrefix(strings.TrimPrefix(e.Website, "http://"), "https://"))
+}
+
+// addrClient returns an HTTP client that connects to addr (host:port) whatever the
+// URL's host, which it sends as the Host header; it does not follow redirects and asks
+// for no compression.
+func addrClient(addr string) *http.Client {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
 		Timeout: 30 * time.Second,

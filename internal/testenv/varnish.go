@@ -28,10 +28,21 @@ type VarnishEnv struct {
 	URL string
 	// Addr is 127.0.0.1:PORT.
 	Addr string
+	// ProxyURL and ProxyAddr are a second listener speaking the PROXY protocol (v1 or
+	// v2), when VarnishOptions.Proxy asked for it.
+	ProxyURL, ProxyAddr string
+	// NamedURL and NamedAddr are a third listener, named VarnishOptions.Listener.
+	NamedURL, NamedAddr string
 	// Dir is varnishd's working folder (-n): `varnishlog -n DIR -d` shows what it did,
 	// `varnishadm -n DIR ban.list` asks it (the admin port listens on loopback).
 	Dir string
 }
+
+// Client returns an HTTP client that sends every request to this varnishd, keeping the
+// URL's host as the Host header (the generated VCL routes sites by Host): fetch
+// http://SITE-HOST/path with it. It does not follow redirects and asks for no
+// compression, so a test sees the bytes and statuses Varnish serves.
+func (v VarnishEnv) Client() *http.Client { return addrClient(v.Addr) }
 
 // varnishdPaths are where Debian's package puts varnishd, for a PATH without sbin.
 var varnishdPaths = []string{"/usr/sbin/varnishd", "/usr/local/sbin/varnishd"}
@@ -58,6 +69,22 @@ func findVarnishd() (bin, why string) {
 // fails the test with the compiler's message.
 func Varnish(t testing.TB, vcl string) VarnishEnv {
 	t.Helper()
+	return VarnishWith(t, vcl, VarnishOptions{})
+}
+
+// VarnishOptions are what VarnishWith adds to Varnish's varnishd.
+type VarnishOptions struct {
+	// Env is added to varnishd's environment (the VCL reads it with std.getenv).
+	Env []string
+	// Proxy adds a loopback listener that speaks the PROXY protocol (-a ADDR,PROXY).
+	Proxy bool
+	// Listener, when set, adds a loopback listener with this name (-a NAME=ADDR).
+	Listener string
+}
+
+// VarnishWith is Varnish with more listeners or environment.
+func VarnishWith(t testing.TB, vcl string, o VarnishOptions) VarnishEnv {
+	t.Helper()
 	bin, why := findVarnishd()
 	if bin == "" {
 		varnishUnavailable(t, why)
@@ -71,7 +98,7 @@ func Varnish(t testing.TB, vcl string) VarnishEnv {
 	var v *varnishd
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		v, err = startVarnishd(bin, dir, vclPath)
+		v, err = startVarnishd(bin, dir, vclPath, o)
 		if !errors.Is(err, errPortTaken) {
 			break
 		}
@@ -119,32 +146,58 @@ type varnishd struct {
 	once sync.Once
 }
 
-func startVarnishd(bin, dir, vclPath string) (*varnishd, error) {
+func startVarnishd(bin, dir, vclPath string, o VarnishOptions) (*varnishd, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	env := VarnishEnv{URL: "http://" + addr, Addr: addr}
+	var extra []string
+	if o.Proxy {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		env.ProxyAddr = "127.0.0.1:" + strconv.Itoa(p)
+		env.ProxyURL = "http://" + env.ProxyAddr
+		extra = append(extra, "-a", env.ProxyAddr+",PROXY")
+	}
+	if o.Listener != "" {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		env.NamedAddr = "127.0.0.1:" + strconv.Itoa(p)
+		env.NamedURL = "http://" + env.NamedAddr
+		extra = append(extra, "-a", o.Listener+"="+env.NamedAddr)
+	}
+	var penv []string
+	if len(o.Env) > 0 {
+		penv = append(os.Environ(), o.Env...)
+	}
 	work := filepath.Join(dir, "varnishd")
 	if err := os.RemoveAll(work); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "varnishd.log")
-	p, err := startProcess(bin, []string{
+	p, err := startProcess(bin, append(append([]string{
 		"-F",         // stay in the foreground, as our child
 		"-j", "none", // no jail: works as root and as any user
 		"-a", addr,
+	}, extra...), []string{
 		"-T", "127.0.0.1:0", // admin port on loopback, for varnishadm -n
 		"-n", work,
 		"-s", "malloc,64m",
 		"-f", vclPath,
 		"-p", "thread_pools=1", // a test needs few threads
 		"-p", "thread_pool_min=10",
-	}, nil, logPath)
+	}...), penv, logPath)
 	if err != nil {
 		return nil, err
 	}
-	v := &varnishd{process: p, env: VarnishEnv{URL: "http://" + addr, Addr: addr, Dir: work}}
+	env.Dir = work
+	v := &varnishd{process: p, env: env}
 
 	client := &http.Client{Timeout: 2 * time.Second}
 	// Compiling the VCL takes about a second; more on a loaded machine.

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -65,7 +66,7 @@ func TestVarnishBadVCL(t *testing.T) {
 	if err := os.WriteFile(p, []byte("vcl 4.1;\nbackend b { .host = \"127.0.0.1\"; .port = \"9\"; }\nsub vcl_recv { set req.nope = 1; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := startVarnishd(bin, dir, p)
+	v, err := startVarnishd(bin, dir, p, VarnishOptions{})
 	if err == nil {
 		v.stop()
 		t.Fatal("a bad VCL started")
@@ -85,7 +86,7 @@ func TestVarnishMissingVMOD(t *testing.T) {
 	if err := os.WriteFile(p, []byte("vcl 4.1;\nimport stumpnosuchvmod;\nbackend b { .host = \"127.0.0.1\"; .port = \"9\"; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := startVarnishd(bin, dir, p)
+	v, err := startVarnishd(bin, dir, p, VarnishOptions{})
 	if err == nil {
 		v.stop()
 		t.Fatal("a VCL importing a missing VMOD started")
@@ -127,7 +128,7 @@ func TestVarnishStop(t *testing.T) {
 	if err := os.WriteFile(p, []byte("vcl 4.1;\nbackend b { .host = \"127.0.0.1\"; .port = \"9\"; }\nsub vcl_recv { return (synth(200)); }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v, err := startVarnishd(bin, dir, p)
+	v, err := startVarnishd(bin, dir, p, VarnishOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,5 +148,36 @@ func TestVarnishStop(t *testing.T) {
 	}
 	if _, err := http.Get(v.env.URL + "/"); err == nil {
 		t.Error("varnishd still answers")
+	}
+}
+
+// TestVarnishWith: the environment reaches std.getenv, and the named and PROXY
+// listeners answer (local.socket names the listener, client.ip is the PROXY source).
+func TestVarnishWith(t *testing.T) {
+	needVarnishd(t)
+	vcl := "vcl 4.1;\nimport std;\nbackend default none;\nsub vcl_recv { return (synth(200)); }\n" +
+		"sub vcl_synth { set resp.http.X-Env = std.getenv(\"TESTENV_VALUE\"); set resp.http.X-Socket = local.socket; set resp.http.X-Client = client.ip; }\n"
+	v := VarnishWith(t, vcl, VarnishOptions{Env: []string{"TESTENV_VALUE=hello"}, Proxy: true, Listener: "admin2"})
+	resp, err := http.Get(v.NamedURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Env") != "hello" || resp.Header.Get("X-Socket") != "admin2" {
+		t.Errorf("named listener: X-Env %q X-Socket %q", resp.Header.Get("X-Env"), resp.Header.Get("X-Socket"))
+	}
+	c, err := net.Dial("tcp", v.ProxyAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "PROXY TCP4 192.0.2.1 127.0.0.1 4000 80\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	pr, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr.Body.Close()
+	if pr.Header.Get("X-Client") != "192.0.2.1" {
+		t.Errorf("PROXY listener: client.ip %q", pr.Header.Get("X-Client"))
 	}
 }

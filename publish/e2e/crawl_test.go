@@ -260,6 +260,12 @@ func startCrawler(t testing.TB, env testenv.S3Env, bucket string) *crawler {
 			seed: func(ctx context.Context) ([]string, error) { return livePages(ctx, c, bucket) }}
 		crawl = w.crawl
 	}
+	return runCrawler(crawl)
+}
+
+// runCrawler runs crawl over and over in a goroutine until stopped (see crawler.stop),
+// 20 ms apart, adding up what each pass found.
+func runCrawler(crawl func(ctx context.Context) (pages int, broken []string, err error)) *crawler {
 	ctx, cancel := context.WithCancel(context.Background())
 	cr := &crawler{cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -341,6 +347,9 @@ type webCrawl struct {
 	client *http.Client
 	url    func(path string) string
 	seed   func(ctx context.Context) ([]string, error)
+	// strict: every seed must answer 200 (the seeds are pages known to be live, not a
+	// listing that a deploy may have changed since).
+	strict bool
 }
 
 func (w *webCrawl) get(ctx context.Context, p string) (int, string, []byte, error) {
@@ -395,6 +404,10 @@ func (w *webCrawl) crawl(ctx context.Context) (pages int, broken []string, err e
 		status, ctype, body, err := w.get(ctx, p)
 		if err != nil {
 			return 0, nil, err
+		}
+		if w.strict && status != http.StatusOK {
+			broken = append(broken, fmt.Sprintf("page %s: HTTP %d", p, status))
+			continue
 		}
 		// A seed may be gone (deleted since the listing) or not live yet (the first
 		// deploy): only pages that answer are crawled.

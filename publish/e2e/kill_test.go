@@ -56,14 +56,21 @@ func parsePublish(t testing.TB, r cliRun) *publish.Result {
 	return out.Sites[0].Result
 }
 
-func readStatus(t testing.TB, dir string, env []string, target string) *publish.Status {
+// readStatusOf runs stump status --json for a site and target.
+func readStatusOf(t testing.TB, dir string, env []string, site, target string) *publish.Status {
 	t.Helper()
-	r := mustStump(t, dir, env, "status", "--site", "k", "--target", target, "--json")
+	r := mustStump(t, dir, env, "status", "--site", site, "--target", target, "--json")
 	var st publish.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		t.Fatalf("status --json: %v: %s", err, r)
 	}
 	return &st
+}
+
+// readStatus runs stump status --json for site k.
+func readStatus(t testing.TB, dir string, env []string, target string) *publish.Status {
+	t.Helper()
+	return readStatusOf(t, dir, env, "k", target)
 }
 
 // TestKilledAtEveryStep publishes v1, then kills a publish of v2 (SIGKILL, through

@@ -177,11 +177,15 @@ type cliRun struct {
 }
 
 func (r cliRun) String() string {
-	how := fmt.Sprintf("exit %d", r.code)
+	return fmt.Sprintf("stump %s (pid %d): %s\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.pid, r.how(), r.stdout, r.stderr)
+}
+
+// how says how the process ended: "exit N" or "killed by signal N (name)".
+func (r cliRun) how() string {
 	if r.signal != 0 {
-		how = "killed by " + r.signal.String()
+		return fmt.Sprintf("killed by signal %d (%v)", int(r.signal), r.signal)
 	}
-	return fmt.Sprintf("stump %s (pid %d): %s\nstdout:\n%s\nstderr:\n%s", strings.Join(r.args, " "), r.pid, how, r.stdout, r.stderr)
+	return fmt.Sprintf("exit %d", r.code)
 }
 
 // start starts stump in the workspace dir with env.
@@ -201,7 +205,16 @@ func start(t testing.TB, ctx context.Context, dir string, env []string, args ...
 // wait waits for a started stump.
 func wait(t testing.TB, cmd *exec.Cmd, out, errb *bytes.Buffer) cliRun {
 	t.Helper()
-	err := cmd.Wait()
+	r, err := ended(cmd, out, errb, cmd.Wait())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// ended tells how a started stump ended, from what cmd.Wait returned; the error is
+// one of waiting (not an exit status).
+func ended(cmd *exec.Cmd, out, errb *bytes.Buffer, err error) (cliRun, error) {
 	r := cliRun{args: cmd.Args[1:], pid: cmd.Process.Pid, stdout: out.String(), stderr: errb.String()}
 	var ee *exec.ExitError
 	switch {
@@ -212,9 +225,9 @@ func wait(t testing.TB, cmd *exec.Cmd, out, errb *bytes.Buffer) cliRun {
 			r.signal = ws.Signal()
 		}
 	default:
-		t.Fatalf("stump %s: %v", strings.Join(r.args, " "), err)
+		return r, fmt.Errorf("stump %s: %w", strings.Join(r.args, " "), err)
 	}
-	return r
+	return r, nil
 }
 
 // stump runs the CLI in dir with env and returns how it ended. It fails the test when

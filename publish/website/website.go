@@ -22,6 +22,10 @@ import (
 type Handler struct {
 	Store store.Store
 	Log   *slog.Logger
+	// KeepQuery returns what the server keeps of a request's query string, as the
+	// edge does (package edge, QueryRules.Keep); nil keeps none, the edge's default.
+	// Only redirects carry a query.
+	KeepQuery func(urlPath, rawQuery string) string
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -29,6 +33,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	if h.KeepQuery != nil {
+		r.URL.RawQuery = h.KeepQuery(r.URL.Path, r.URL.RawQuery)
+	} else {
+		r.URL.RawQuery = ""
 	}
 	key := strings.TrimPrefix(r.URL.Path, "/")
 	if key == "" || strings.HasSuffix(key, "/") {
@@ -45,7 +54,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// "/about" → "/about/" when about/index.html exists, as S3 websites do.
 		if !strings.HasSuffix(r.URL.Path, "/") {
 			if _, herr := h.head(r, root, key+"/index.html"); herr == nil {
-				http.Redirect(w, r, r.URL.Path+"/", http.StatusFound)
+				to := r.URL.Path + "/"
+				if r.URL.RawQuery != "" {
+					to += "?" + r.URL.RawQuery
+				}
+				http.Redirect(w, r, to, http.StatusFound)
 				return
 			}
 		}

@@ -58,6 +58,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/", 200, "home", ""},
 		{"GET", "/news/", 200, "news", ""},
 		{"GET", "/news", 302, "", "/news/"},
+		{"GET", "/news?utm_source=x&q=1", 302, "", "/news/"}, // no query is kept by default
 		{"GET", "/old/", 301, "", "/news/"},
 		{"GET", "/missing/", 404, "not here", ""},
 		{"GET", "/_stump/current.json", 404, "not here", ""},
@@ -70,6 +71,16 @@ func TestHandler(t *testing.T) {
 		if res.StatusCode != tc.code || (tc.body != "" && body != tc.body) || res.Header.Get("Location") != tc.loc {
 			t.Errorf("%s %s = %d %q Location %q; want %d %q %q", tc.method, tc.path, res.StatusCode, body, res.Header.Get("Location"), tc.code, tc.body, tc.loc)
 		}
+	}
+	// With the edge's rule for the site: only its parameters survive, sorted.
+	srv.Config.Handler = &Handler{Store: m, KeepQuery: func(p, q string) string {
+		if p == "/news" && q != "" {
+			return "q=1"
+		}
+		return ""
+	}}
+	if res, _ := get("GET", "/news?utm_source=x&q=1"); res.StatusCode != 302 || res.Header.Get("Location") != "/news/?q=1" {
+		t.Errorf("kept query: %d %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	res, _ := get("GET", "/")
 	if res.Header.Get("Cache-Control") != "public, max-age=60" || res.Header.Get("Content-Type") != "text/html; charset=utf-8" || res.Header.Get("X-Amz-Meta-Surrogate-Key") != "s s:url:/" {

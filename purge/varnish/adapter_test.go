@@ -34,7 +34,7 @@ func newFake(t *testing.T) *fake {
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := int(f.n.Add(1))
 		line := fmt.Sprintf("%s %s host=%s", r.Method, r.URL.RequestURI(), r.Host)
-		for _, h := range []string{"xkey-purge", "xkey-softpurge", "X-Ban-Url", "X-Purge-Soft"} {
+		for _, h := range []string{"xkey-purge", "xkey-softpurge", "X-Ban-Url", "X-Purge-Soft", "X-Purge-Token"} {
 			if v := r.Header.Get(h); v != "" {
 				line += fmt.Sprintf(" [%s: %s]", h, v)
 			}
@@ -472,6 +472,51 @@ func TestFromSettings(t *testing.T) {
 	s = purge.NewSettings("cdn[0].varnish", map[string]any{"endpoints": "ftp://v"}, nil)
 	if _, err := FromSettings(context.Background(), s); err == nil || !strings.Contains(err.Error(), "cdn[0].varnish") {
 		t.Errorf("bad endpoint: %v", err)
+	}
+}
+
+// The purge token comes from the environment (STUMP_PURGE_TOKEN, or the variable
+// token_env names) and goes with every request, never into Plan's lines.
+func TestToken(t *testing.T) {
+	env := map[string]string{"STUMP_PURGE_TOKEN": "default-token-0123456789", "OTHER_TOKEN": " other-token-0123456789 \n"}
+	for _, tc := range []struct {
+		settings map[string]any
+		want     string
+	}{
+		{map[string]any{}, "default-token-0123456789"},
+		{map[string]any{"token_env": "OTHER_TOKEN"}, "other-token-0123456789"},
+		{map[string]any{"token_env": "UNSET_TOKEN"}, ""},
+	} {
+		f := newFake(t)
+		tc.settings["endpoints"] = []any{f.srv.URL}
+		s := purge.NewSettings("cdn[0].varnish", tc.settings, func(k string) string { return env[k] })
+		cdn, err := FromSettings(context.Background(), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Done(); err != nil {
+			t.Fatal(err)
+		}
+		lines, _, err := cdn.(*CDN).Plan(sampleReq)
+		if err != nil || strings.Contains(strings.Join(lines, "\n"), "token-") {
+			t.Errorf("Plan shows the token: %q %v", lines, err)
+		}
+		if _, err := cdn.Purge(context.Background(), sampleReq); err != nil {
+			t.Fatal(err)
+		}
+		for _, got := range f.requests() {
+			has := strings.Contains(got, "[X-Purge-Token: "+tc.want+"]")
+			if tc.want == "" {
+				has = !strings.Contains(got, "X-Purge-Token")
+			}
+			if !has {
+				t.Errorf("%v: request %q, want token %q", tc.settings, got, tc.want)
+			}
+		}
+	}
+	s := purge.NewSettings("cdn[0].varnish", map[string]any{"endpoints": "http://v", "token_env": "a=b"}, nil)
+	if _, err := FromSettings(context.Background(), s); err == nil || !strings.Contains(err.Error(), "token_env") {
+		t.Errorf("token_env holding a value: %v", err)
 	}
 }
 

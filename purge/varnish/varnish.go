@@ -20,6 +20,10 @@
 // backoff (honouring Retry-After); other answers fail at once with a sentence that says
 // what to fix. The Host header is the site's (Config.Host, else the host of the
 // request's base URL): Varnish hashes objects by Host and URL.
+//
+// Every request carries the purge token (Config.Token, from the environment variable
+// STUMP_PURGE_TOKEN unless site.yaml names another) in X-Purge-Token: the VCL stump edge
+// generates refuses purges without it (docs/edge.md).
 package varnish
 
 import (
@@ -57,6 +61,11 @@ const (
 	defaultAttempts       = 4
 	defaultBaseDelay      = 200 * time.Millisecond
 	defaultMaxDelay       = 5 * time.Second
+
+	// DefaultTokenEnv is the environment variable the purge token is read from.
+	DefaultTokenEnv = "STUMP_PURGE_TOKEN"
+	// TokenHeader carries the purge token.
+	TokenHeader = "X-Purge-Token"
 )
 
 // Config sets up the adapter (site.yaml: cdn: - varnish: {endpoints, mode, host, soft}).
@@ -73,6 +82,10 @@ type Config struct {
 	// the origin is spared, but the first visitor after the purge may get the old copy
 	// while Varnish fetches the new one. Bans are always hard.
 	Soft bool
+
+	// Token is sent in X-Purge-Token with every request ("" sends none). It is a
+	// secret: never shown by Plan, reports or errors.
+	Token string
 
 	// AddedByURL also PURGEs, in xkey mode, each URL the deploy added (Request.Added):
 	// set it when the VCL does not tag a cached 404 with its URL's key, as the
@@ -181,10 +194,26 @@ func (c *CDN) Name() string {
 
 // FromSettings builds the adapter from a site.yaml entry:
 //
-//	varnish: { endpoints: [http://127.0.0.1:6081], mode: xkey, host: www.example.org, soft: false, added_by_url: false }
+//	varnish: { endpoints: [http://127.0.0.1:6081], mode: xkey, host: www.example.org, soft: false, added_by_url: false, token_env: STUMP_PURGE_TOKEN }
+//
+// The purge token is read from the environment variable token_env (default
+// STUMP_PURGE_TOKEN), never from site.yaml.
 func FromSettings(_ context.Context, s *purge.Settings) (purge.CDN, error) {
 	var cfg Config
 	var err error
+	env, err := s.String("token_env", false)
+	if err != nil {
+		return nil, err
+	}
+	if env == "" {
+		env = DefaultTokenEnv
+	}
+	if strings.ContainsAny(env, " =$") {
+		return nil, s.Errorf("token_env", "must name an environment variable (like %s), not hold a token", DefaultTokenEnv)
+	}
+	// Optional: the recommended VCL (stump.vcl) needs none; the edge's VCL refuses
+	// purges without it, and a 403 says so.
+	cfg.Token = strings.TrimSpace(s.Env(env))
 	if cfg.Endpoints, err = s.Strings("endpoints", true); err != nil {
 		return nil, err
 	}
@@ -643,6 +672,9 @@ func (c *CDN) send(ctx context.Context, ep endpoint, host string, cl call) (int6
 			req.Header[k] = v
 		}
 		req.Header.Set("User-Agent", "stump-purge")
+		if c.cfg.Token != "" {
+			req.Header.Set(TokenHeader, c.cfg.Token)
+		}
 		resp, err := c.client.Do(req)
 		var retryAfter time.Duration
 		if err == nil {
@@ -696,7 +728,8 @@ func jitter(d time.Duration) time.Duration {
 func hint(code int, method string, body []byte) string {
 	switch code {
 	case http.StatusForbidden:
-		return " (this machine is not in the VCL's purgers ACL)"
+		return " (this machine is not in the VCL's purgers ACL, or the purge token is missing or wrong: stump sends $" +
+			DefaultTokenEnv + " (or the variable token_env names) in " + TokenHeader + ", and varnishd must have the same value)"
 	case http.StatusMethodNotAllowed, http.StatusNotImplemented, http.StatusNotFound:
 		return fmt.Sprintf(" (the VCL does not accept %s: load the recommended VCL, docs/varnish.md)", method)
 	case http.StatusBadRequest:

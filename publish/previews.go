@@ -1,0 +1,110 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+
+	"github.com/stump-dev/stump/publish/store"
+)
+
+// The edge serves a deploy's tree at <id>.<preview host>. So that a random label that
+// looks like a deploy id never reaches the origin, publish keeps _stump/trees: the ids of
+// the deploys that have a tree, newest first, in its body (one a line) and in its
+// metadata "ids" (space-separated), which the edge reads from the response headers of a
+// cached fetch. S3 allows 2 KiB of user metadata, so the list holds the newest
+// MaxTreeIDs; older previews are no longer served at the edge (stump deploys still
+// lists them, and rollback --to still makes them live).
+
+// MaxTreeIDs bounds the ids in _stump/trees.
+const MaxTreeIDs = 60
+
+var treesKey = path.Join(internalPrefix, "trees.txt")
+
+// TreesKey is the key of the list of deploys with trees (for the edge).
+func TreesKey() string { return treesKey }
+
+// TreesSurrogateKey is the surrogate key of a site's _stump/trees.txt.
+func TreesSurrogateKey(site string) string { return site + ":trees" }
+
+// ReadTreeIDs returns the ids in _stump/trees.txt, newest first (none when absent).
+func ReadTreeIDs(ctx context.Context, s store.Store) ([]string, error) {
+	b, _, err := store.GetBytes(ctx, s, treesKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", treesKey, err)
+	}
+	return strings.Fields(string(b)), nil
+}
+
+// writeTreeIDs writes ids (newest first, deduplicated, at most MaxTreeIDs).
+func (d *Deployer) writeTreeIDs(ctx context.Context, lk *lock, ids []string) error {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if id == "" || seen[id] || len(out) == MaxTreeIDs {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	body := strings.Join(out, "\n") + "\n"
+	return lk.fenced(ctx, func(ctx context.Context) error {
+		_, err := store.PutBytes(ctx, d.Store, treesKey, []byte(body), store.PutOptions{Meta: store.Meta{
+			ContentType:  "text/plain; charset=utf-8",
+			CacheControl: "public, max-age=5, s-maxage=5",
+			Metadata:     map[string]string{"ids": strings.Join(out, " "), "surrogate-key": TreesSurrogateKey(d.Site) + " " + d.Site},
+		}})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", treesKey, err)
+		}
+		return nil
+	})
+}
+
+// addTreeID records that deploy id has a tree, and purges the list at the edge.
+func (d *Deployer) addTreeID(ctx context.Context, lk *lock, id string) error {
+	ids, err := ReadTreeIDs(ctx, d.Store)
+	if err != nil {
+		return err
+	}
+	if err := d.writeTreeIDs(ctx, lk, append([]string{id}, ids...)); err != nil {
+		return err
+	}
+	if kp, ok := d.Purger.(KeyPurger); ok {
+		if _, err := kp.PurgeKeys(ctx, d.Site, []string{TreesSurrogateKey(d.Site)}); err != nil {
+			// A stale list only delays a new preview by its 5 s TTL.
+			d.Log.Warn("purging the list of previews failed", "site", d.Site, "err", err)
+		}
+	}
+	return nil
+}
+
+// dropTreeIDs removes ids (trees gc deleted) from the list.
+func (d *Deployer) dropTreeIDs(ctx context.Context, lk *lock, drop []string) error {
+	if len(drop) == 0 {
+		return nil
+	}
+	ids, err := ReadTreeIDs(ctx, d.Store)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, id := range drop {
+		gone[id] = true
+	}
+	var keep []string
+	for _, id := range ids {
+		if !gone[id] {
+			keep = append(keep, id)
+		}
+	}
+	if len(keep) == len(ids) {
+		return nil
+	}
+	return d.writeTreeIDs(ctx, lk, keep)
+}
