@@ -1029,18 +1029,16 @@ func (s *storm) record(id string) *publish.Record {
 	if r, ok := s.records[id]; ok {
 		return r
 	}
-	b, _, err := getObject(context.Background(), s.env.Client(), s.bucket, "_stump/deploys/"+id+".json")
+	// Through the publish package: records are a header and chunks of objects.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := publish.ReadRecord(ctx, openStore(s.t, s.env, s.bucket, s.env.Endpoint, 20*time.Second, nil), id)
 	if err != nil {
 		s.t.Logf("read the record of %s: %v", id, err)
 		return nil
 	}
-	var r publish.Record
-	if err := json.Unmarshal(b, &r); err != nil {
-		s.t.Logf("the record of %s: %v", id, err)
-		return nil
-	}
-	s.records[id] = &r
-	return &r
+	s.records[id] = r
+	return r
 }
 
 // whose names the deploys whose record has sum at path, to tell what a stale answer is.
