@@ -66,7 +66,8 @@ type KeyPurger interface {
 // (Record.Spent), would exceed the number of objects of the site (so over any run of
 // deploys the layers cost at most as much as the full trees), and when its layer alone
 // would hold more than half the site (it costs about what a full tree does, and a new
-// base makes the next deploys cheap). Previews are always full trees.
+// base makes the next deploys cheap). Previews follow the same rules (the edge finds
+// a preview's base from its tree's marker).
 
 // layersKey is the marker of a complete tree: written once the tree is, before
 // anything names it; its metadata "deploy" and "base" say how to read it.
@@ -157,7 +158,7 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 		}
 		return d.stepDone("upload")
 	})
-	g.Go(func() error { return d.materializeTree(gctx, lk, rec, live, plan, preview, cache, ready) })
+	g.Go(func() error { return d.materializeTree(gctx, lk, rec, live, plan, cache, ready) })
 	if err := g.Wait(); err != nil {
 		return err
 	}
@@ -179,7 +180,7 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 // planTree decides whether rec gets a layer over the live deploy's base or a full
 // tree, sets rec.Base, rec.Spent and rec.Layer, and returns rec's layout and the live
 // deploy's (nil when the live deploy has no tree).
-func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool, cache *chunkCache) (*treeLayout, *treeLayout, error) {
+func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunkCache) (*treeLayout, *treeLayout, error) {
 	if live == nil || live.Mode != ModeAtomic {
 		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
 		return layerOf(rec, nil), nil, nil
@@ -191,9 +192,6 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool
 	full := func() (*treeLayout, *treeLayout, error) {
 		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
 		return layerOf(rec, nil), liveLayout, nil
-	}
-	if preview {
-		return full()
 	}
 	var base *Record
 	if live.Base == "" {
@@ -226,11 +224,11 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, preview bool
 // bytes were confirmed when that tree was made), changed pages and static files from
 // their blobs once upload confirmed them (ready), fingerprinted assets from their own
 // keys, and tombstones. The caller writes the tree's marker.
-func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache, ready *readySet) error {
+func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, cache *chunkCache, ready *readySet) error {
 	t, liveLayout := d.tree, d.liveTree
 	if t == nil || t.id != rec.ID {
 		var err error
-		if t, liveLayout, err = d.planTree(ctx, rec, live, preview, cache); err != nil {
+		if t, liveLayout, err = d.planTree(ctx, rec, live, cache); err != nil {
 			return err
 		}
 	}

@@ -440,7 +440,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if treeMode {
 		// Where the tree goes (a layer over the live deploy's base, or a full tree)
 		// is part of the record.
-		if d.tree, d.liveTree, err = d.planTree(ctx, rec, live, opts.Preview, cache); err != nil {
+		if d.tree, d.liveTree, err = d.planTree(ctx, rec, live, cache); err != nil {
 			return res, err
 		}
 	}

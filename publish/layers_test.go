@@ -349,3 +349,35 @@ func TestLayerOverATreeWithoutMarker(t *testing.T) {
 	}
 	wantTree(t, m, v2)
 }
+
+// TestAtomicPreviewIsALayer: a preview over an atomic live deploy costs its change
+// (a layer over the live base), changes nothing live, and made live by rollback --to
+// serves whole.
+func TestAtomicPreviewIsALayer(t *testing.T) {
+	m := mem.New()
+	cnt := store.Count(m)
+	d := newDeployer(cnt)
+	d.Mode = ModeAtomic
+	v1 := bigSite(100, nil)
+	r1, err := publishSite(t, d, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := bigSite(100, map[int]string{9: " previewed"})
+	cnt.Reset()
+	p, err := publishSite(t, d, v2, Options{Preview: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Base != r1.Deploy || cnt.Counts()["Copy"] != 1 {
+		t.Errorf("preview: base %q, %d copies; want a layer of one copy over %s", p.Base, cnt.Counts()["Copy"], r1.Deploy)
+	}
+	wantTree(t, m, v1)
+	if _, err := d.Rollback(context.Background(), p.Deploy); err != nil {
+		t.Fatal(err)
+	}
+	wantTree(t, m, v2)
+	if probs, err := d.Verify(context.Background()); err != nil || len(probs) != 0 {
+		t.Errorf("verify: %v %v", probs, err)
+	}
+}
