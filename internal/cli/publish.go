@@ -380,6 +380,11 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: finished the interrupted deploy %s\n", o.Site, r.Repaired)
 		}
 		fmt.Fprintf(w, "%s: deploy %s is live on %s: %s in %.1fs\n", o.Site, r.Deploy, o.Target, r.Plan.Summary(), r.Seconds)
+		if r.Base != "" {
+			fmt.Fprintf(w, "%s: its tree is a layer of %d objects over deploy %s\n", o.Site, r.Layer, r.Base)
+		} else if r.Layer > 0 {
+			fmt.Fprintf(w, "%s: its tree is full (%d objects)\n", o.Site, r.Layer)
+		}
 		if r.Warning != "" {
 			fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", o.Site, r.Warning)
 		}
