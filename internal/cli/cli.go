@@ -83,6 +83,8 @@ func isFlagError(err error) bool {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	cli.VersionFlag = versionFlag
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintf(c.App.Writer, "stump %s\n", c.App.Version) }
 	app := &cli.App{
 		Name:  "stump",
 		Usage: "build static sites, publish them atomically to S3, purge exactly what changed",
@@ -94,7 +96,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
-		HideVersion:          true,
+		Version:              buildVersion(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "use the workspace in `DIR` (default: the nearest folder upwards holding stump.yaml)", EnvVars: []string{"STUMP_DIR"}},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what stump does (to stderr)", EnvVars: []string{"STUMP_VERBOSE"}},

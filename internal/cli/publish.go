@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -133,11 +131,7 @@ func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, e
 		Order:    st.cfg.Deploy.Order,
 		Mode:     st.cfg.Deploy.Mode,
 	}
-	if spec := os.Getenv("STUMP_FAULT_KILL_AT"); spec != "" {
-		d.StepHook = signalAt(spec, syscall.SIGKILL)
-	} else if spec := os.Getenv("STUMP_FAULT_STOP_AT"); spec != "" {
-		d.StepHook = signalAt(spec, syscall.SIGSTOP)
-	}
+	d.StepHook = faultHook()
 	if ttl := os.Getenv("STUMP_LOCK_TTL"); ttl != "" {
 		v, err := time.ParseDuration(ttl)
 		if err != nil || v < time.Second {
@@ -153,35 +147,6 @@ func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, e
 		d.Purger = purger
 	}
 	return d, nil
-}
-
-// signalAt returns a step hook that sends this process sig at a protocol step: "STEP"
-// or "STEP:N" (the Nth time, for "put" and "copy"). It exists for the tests that check
-// a publish killed (SIGKILL, from STUMP_FAULT_KILL_AT) or paused (SIGSTOP, from
-// STUMP_FAULT_STOP_AT; the test sends SIGCONT) at any point leaves a state the next
-// run repairs; it is not a user setting.
-func signalAt(spec string, sig syscall.Signal) func(string) error {
-	step, nth, _ := strings.Cut(spec, ":")
-	n, _ := strconv.Atoi(nth)
-	n = max(n, 1)
-	var mu sync.Mutex
-	seen := 0
-	return func(name string) error {
-		if name != step {
-			return nil
-		}
-		mu.Lock()
-		seen++
-		hit := seen == n
-		mu.Unlock()
-		if hit {
-			_ = syscall.Kill(os.Getpid(), sig)
-			if sig == syscall.SIGKILL {
-				select {} // the signal ends the process
-			}
-		}
-		return nil
-	}
 }
 
 func cachePolicy(cfg *config.Loaded) publish.CachePolicy {
