@@ -237,3 +237,30 @@ install_chromium() {
 	[ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium"
 	say "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
 }
+
+# ---------------------------------------------------------------------------------------
+# WordPress, the CMS that `stump wordpress` pulls from: Debian's wordpress, served by
+# php-cli's built-in server, with MariaDB. internal/testenv.WordPress starts a fresh
+# instance per test (its own mariadbd on a Unix socket, php -S on a free loopback port,
+# WordPress installed and a user "stump" with an application password), about ten
+# seconds; nothing needs starting here.
+#
+#   install_wordpress   # Debian's wordpress, php-cli, php-mysql, mariadb-server
+# ---------------------------------------------------------------------------------------
+
+# install_wordpress installs the Debian packages a test WordPress needs unless they are
+# there. Debian's packages also bring Apache and a mariadb.service; the tests use neither.
+install_wordpress() {
+	if [ -r /usr/share/wordpress/wp-settings.php ] && command -v php >/dev/null &&
+		php -r 'exit(extension_loaded("mysqli") ? 0 : 1);' && [ -x /usr/sbin/mariadbd ] &&
+		command -v mariadb-install-db >/dev/null; then
+		return 0
+	fi
+	step "installing Debian's wordpress, php-cli, php-mysql and mariadb-server (a minute or two)"
+	local start=$SECONDS log
+	mkdir -p "$(repo_root)/.stump/log"
+	log="$(repo_root)/.stump/log/install-wordpress.log"
+	apt_install wordpress php-cli php-mysql mariadb-server 2>"$log" ||
+		die "could not install WordPress's packages (log: $log)"
+	say "wordpress $(dpkg-query -W -f '${Version}' wordpress 2>/dev/null), $(php -r 'echo "PHP ", PHP_VERSION;'), installed in $((SECONDS - start))s"
+}
