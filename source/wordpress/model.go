@@ -53,8 +53,8 @@ type restMedia struct {
 	AltText      string   `json:"alt_text"`
 	Caption      rendered `json:"caption"`
 	MediaDetails struct {
-		Width  int                  `json:"width"`
-		Height int                  `json:"height"`
+		Width  int                 `json:"width"`
+		Height int                 `json:"height"`
 		Sizes  map[string]restSize `json:"sizes"`
 	} `json:"media_details"`
 }
@@ -133,7 +133,9 @@ func (m restMedia) image() *GalleryImage {
 	if m.MediaDetails.Width > 0 {
 		cands = append(cands, cand{m.SourceURL, m.MediaDetails.Width})
 	}
-	sortCands := func(i, j int) bool { return cands[i].w < cands[j].w || cands[i].w == cands[j].w && cands[i].url < cands[j].url }
+	sortCands := func(i, j int) bool {
+		return cands[i].w < cands[j].w || cands[i].w == cands[j].w && cands[i].url < cands[j].url
+	}
 	for i := 1; i < len(cands); i++ {
 		for j := i; j > 0 && sortCands(j, j-1); j-- {
 			cands[j], cands[j-1] = cands[j-1], cands[j]

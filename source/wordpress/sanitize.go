@@ -218,4 +218,3 @@ func PlainText(s string) string {
 	}
 	return strings.Join(strings.Fields(b.String()), " ")
 }
-

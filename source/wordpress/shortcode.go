@@ -17,7 +17,7 @@ import (
 // GalleryImage is one image of a [gallery]: its URL, alt text, caption and srcset.
 type GalleryImage struct {
 	URL, Alt, Caption, Srcset string
-	Width, Height           int
+	Width, Height             int
 }
 
 // shortcodeEnv is what rendering shortcodes needs from outside.
