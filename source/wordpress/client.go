@@ -42,6 +42,8 @@ type ClientOptions struct {
 	// HTTP is the client to use (default: a new one; Timeout applies per request).
 	HTTP *http.Client
 	Log  *slog.Logger
+	// PageSize is per_page of collection requests (default and most WordPress allows: 100).
+	PageSize int
 }
 
 // Client talks to one WordPress REST API. It is safe for concurrent use.
@@ -95,6 +97,9 @@ func NewClient(root *url.URL, opts ClientOptions) *Client {
 	}
 	if opts.RetryWait <= 0 {
 		opts.RetryWait = time.Second
+	}
+	if opts.PageSize <= 0 || opts.PageSize > 100 {
+		opts.PageSize = 100
 	}
 	if opts.MaxRetryAfter <= 0 {
 		opts.MaxRetryAfter = time.Minute
@@ -334,6 +339,7 @@ func (c *Client) do(ctx context.Context, method, u string, handle func(*http.Res
 				req.SetBasicAuth(c.opts.User, c.opts.Password)
 			}
 			c.requests.Add(1)
+			c.log.Debug("wordpress: request", "method", method, "url", u)
 			resp, err := c.http.Do(req)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -402,7 +408,7 @@ func parseRetryAfter(v string, max time.Duration) time.Duration {
 func (c *Client) GetAll(ctx context.Context, route string, q url.Values) ([]json.RawMessage, error) {
 	q = cloneValues(q)
 	if q.Get("per_page") == "" {
-		q.Set("per_page", "100")
+		q.Set("per_page", strconv.Itoa(c.opts.PageSize))
 	}
 	q.Set("page", "1")
 	var first []json.RawMessage

@@ -37,9 +37,10 @@ type Options struct {
 	CacheDir string
 	// Full pulls everything, not only what changed since the last pull.
 	Full bool
-	// Retries and RetryWait tune the client (0: its defaults).
+	// Retries, RetryWait and PageSize tune the client (0: its defaults).
 	Retries   int
 	RetryWait time.Duration
+	PageSize  int
 	HTTP      *http.Client
 	Log       *slog.Logger
 	// Now is the clock (default time.Now), for scheduled posts.
@@ -176,7 +177,7 @@ func (o Options) clientOptions() ClientOptions {
 		timeout = d
 	}
 	return ClientOptions{User: o.Config.User, Password: o.Password, Concurrency: o.Config.Concurrency,
-		Timeout: timeout, Retries: o.Retries, RetryWait: o.RetryWait, HTTP: o.HTTP, Log: o.Log}
+		Timeout: timeout, Retries: o.Retries, RetryWait: o.RetryWait, PageSize: o.PageSize, HTTP: o.HTTP, Log: o.Log}
 }
 
 // kinds are the REST bases pulled, sorted (default posts and pages).
@@ -388,7 +389,10 @@ func decodeItems(raw []json.RawMessage, kind string, t postType, home *url.URL) 
 			continue
 		}
 		mod := parseGMT(p.ModifiedGMT)
-		if s := mod.Format(time.RFC3339); !mod.IsZero() && s > newest {
+		// A scheduled post created as such carries its future date as its modification
+		// time: it must not move the next pull's modified_after past real edits. (It
+		// is fetched again by each pull until its time; that writes nothing.)
+		if s := mod.Format(time.RFC3339); !mod.IsZero() && p.Status != "future" && s > newest {
 			newest = s
 		}
 		it := &Item{
