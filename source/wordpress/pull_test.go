@@ -401,12 +401,19 @@ func faultProxy(t *testing.T, target string, fault func(http.ResponseWriter, *ht
 	u, _ := url.Parse(target)
 	var self string
 	rp := httputil.NewSingleHostReverseProxy(u)
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		director(r)
+		r.Host = u.Host // WordPress redirects any other host to its own
+	}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if stripLink {
 			resp.Header.Del("Link")
 		}
-		for _, l := range resp.Header.Values("Link") {
-			resp.Header.Set("Link", strings.ReplaceAll(l, target, self))
+		for _, h := range []string{"Link", "Location"} {
+			if v := resp.Header.Get(h); v != "" {
+				resp.Header.Set(h, strings.ReplaceAll(v, target, self))
+			}
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
