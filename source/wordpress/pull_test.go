@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -406,6 +407,7 @@ func faultProxy(t *testing.T, target string, fault func(http.ResponseWriter, *ht
 		director(r)
 		r.Host = u.Host // WordPress redirects any other host to its own
 	}
+	rp.ErrorLog = log.New(io.Discard, "", 0)
 	rp.ModifyResponse = func(resp *http.Response) error {
 		if stripLink {
 			resp.Header.Del("Link")

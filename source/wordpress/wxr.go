@@ -105,7 +105,7 @@ func ImportWXR(ctx context.Context, r io.Reader, o Options) (*Report, error) {
 	var items []*Item
 	seen := map[string]map[string]bool{}
 	for _, w := range f.Channel.Items {
-		kind := kindOfType(w.Type)
+		kind := kindOfType(w.Type, wanted)
 		if !wanted[kind] || (w.Status != "publish" && w.Status != "future") || w.Password != "" || w.PostID <= 0 {
 			continue
 		}
@@ -182,13 +182,19 @@ func ImportWXR(ctx context.Context, r io.Reader, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// kindOfType is the REST base stump uses for a post type of a WXR file.
-func kindOfType(t string) string {
+// kindOfType is the REST base stump uses for a post type of a WXR file (which names
+// types, not REST bases): post is posts, page is pages, and a custom type matches the
+// configured type of its name or its name plus "s" (event: events), WordPress's usual
+// REST base.
+func kindOfType(t string, wanted map[string]bool) string {
 	switch t {
 	case "post":
 		return "posts"
 	case "page":
 		return "pages"
+	}
+	if !wanted[t] && wanted[t+"s"] {
+		return t + "s"
 	}
 	return t
 }
