@@ -250,8 +250,8 @@ func listenLogger(c *cli.Context) *slog.Logger {
 
 // listenRun is one run of the listener: pull; when the pull changed nothing and the
 // run was a poll, stop there; else publish (build, upload, switch, purge).
-func listenRun(ctx context.Context, c *cli.Context, ws *build.Workspace, site, reason string) wordpress.RunResult {
-	res := wordpress.RunResult{Start: time.Now(), Reason: reason}
+func listenRun(ctx context.Context, c *cli.Context, ws *build.Workspace, site, reason string) (res wordpress.RunResult) {
+	res = wordpress.RunResult{Start: time.Now(), Reason: reason}
 	defer func() { res.End = time.Now() }()
 	cfg, err := ws.LoadSiteConfig(site)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -189,7 +190,7 @@ func startWordPress(tools map[string]string, dir string) (*WP, error) {
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			w.Password = strings.TrimSpace(lines[len(lines)-1])
 		}
-		srv, err := startProcess(w.php, []string{"-S", "127.0.0.1:" + strconv.Itoa(port),
+		srv, err := startGroup(w.php, []string{"-S", "127.0.0.1:" + strconv.Itoa(port),
 			"-t", filepath.Join(dir, "www"), filepath.Join(dir, "router.php")},
 			append(w.env(), "PHP_CLI_SERVER_WORKERS=4"), filepath.Join(dir, "php-"+strconv.Itoa(attempt)+".log"))
 		if err != nil {
@@ -208,6 +209,7 @@ func startWordPress(tools map[string]string, dir string) (*WP, error) {
 			w.procs = append(w.procs, srv)
 			return w, nil
 		}
+		killGroup(srv.cmd.Process.Pid, syscall.SIGKILL)
 		srv.terminate(0)
 		if attempt < 4 && strings.Contains(srv.logTail(), "Address already in use") {
 			continue
@@ -288,11 +290,42 @@ func (w *WP) TryPHP(code string) (string, error) {
 	return w.runPHP(f.Name())
 }
 
-// Stop stops the web server and the database. The folder stays (WordPress removes it
-// at the end of the test).
+// Stop stops the web server (its workers too) and the database: WordPress is down, its
+// port refuses connections. The folder stays (WordPress removes it at the end of the
+// test).
 func (w *WP) Stop() {
 	for i := len(w.procs) - 1; i >= 0; i-- {
-		w.procs[i].terminate(5 * time.Second)
+		p := w.procs[i]
+		if p.cmd.SysProcAttr != nil && p.cmd.SysProcAttr.Setpgid {
+			killGroup(p.cmd.Process.Pid, syscall.SIGTERM)
+		}
+		p.terminate(5 * time.Second)
+		if p.cmd.SysProcAttr != nil && p.cmd.SysProcAttr.Setpgid {
+			killGroup(p.cmd.Process.Pid, syscall.SIGKILL)
+		}
 	}
 	w.procs = nil
+}
+
+// startGroup is startProcess with the process in a group of its own (groupProcAttr).
+func startGroup(bin string, args, env []string, logPath string) (*process, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.SysProcAttr = groupProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("%s: %w", bin, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFile: logFile}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
 }

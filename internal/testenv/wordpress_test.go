@@ -38,4 +38,13 @@ func TestWordPress(t *testing.T) {
 	if got := get(false); len(got) != 0 {
 		t.Fatalf("without a password the future post is visible: %v", got)
 	}
+	// Stop takes WordPress down: nothing answers any more (php -S's workers included).
+	wp.Stop()
+	for i := 0; i < 8; i++ {
+		resp, err := http.Get(wp.URL + "/wp-json/")
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("WordPress still answers after Stop: HTTP %d", resp.StatusCode)
+		}
+	}
 }

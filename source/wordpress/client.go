@@ -139,6 +139,9 @@ func Discover(ctx context.Context, siteURL string, opts ClientOptions) (*Client,
 			// Nothing answers: no point probing other paths.
 			return nil, fmt.Errorf("WordPress at %s did not answer: %w", siteURL, err)
 		}
+		if apiErr.Status >= 500 {
+			return nil, fmt.Errorf("WordPress at %s is failing (its front page answers HTTP %d): %w", siteURL, apiErr.Status, err)
+		}
 		firstErr = err
 	}
 	// 2. The usual places: /wp-json/, then ?rest_route=/ (pretty permalinks off).
