@@ -348,6 +348,24 @@ func TestPull(t *testing.T) {
 		}
 	})
 
+	t.Run("a scheduled post goes live when its time comes", func(t *testing.T) {
+		// What WordPress's cron does at the post's time: publish it, without touching its
+		// modification time. The pull after that time fetches it again (its permalink
+		// is a pretty one now).
+		wp.PHP(t, `wp_publish_post(9);`)
+		later := opts
+		later.Now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+		rep, err := Pull(ctx, later)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readTree(t, site)["content/news/later/index.md"]
+		mustContain(t, "later", got, "status: publish", "url: /"+month+"/later/", "- /news/later/")
+		if !rep.NextScheduled.IsZero() {
+			t.Errorf("still a scheduled post: %v", rep.NextScheduled)
+		}
+	})
+
 	t.Run("plain permalinks: ?rest_route= found without the Link header", func(t *testing.T) {
 		wp.PHP(t, `update_option('permalink_structure', ''); flush_rewrite_rules();`)
 		defer wp.PHP(t, `update_option('permalink_structure', '/%year%/%monthnum%/%postname%/'); flush_rewrite_rules();`)
