@@ -550,6 +550,13 @@ func apply(ctx context.Context, o Options, st *State, c *Client, items []*Item, 
 	}
 	pages := make([]*page, 0, len(items))
 	for _, it := range items {
+		if it.Hierarchical && cleanPath(it.Path) == "/" {
+			// WordPress's front page: the site's home is content/_index.md.
+			rep.Warnings = append(rep.Warnings, Warning{ID: it.ID, Kind: it.Kind, Title: it.Title,
+				Message: "is WordPress's front page: not pulled (the site's home page is content/_index.md)"})
+			gone[it.Kind] = append(gone[it.Kind], strconv.Itoa(it.ID))
+			continue
+		}
 		p := mapItem(it, sectionOf(o, it.Kind), san, env)
 		key := it.Kind + "/" + strconv.Itoa(it.ID)
 		parent := "content/" + sectionOf(o, it.Kind)

@@ -374,6 +374,21 @@ func TestPull(t *testing.T) {
 		}
 	})
 
+	t.Run("the front page is left to content/_index.md", func(t *testing.T) {
+		wp.PHP(t, `update_option('show_on_front', 'page'); update_option('page_on_front', 6);`)
+		defer wp.PHP(t, `update_option('show_on_front', 'posts'); update_option('page_on_front', 0);`)
+		full := opts
+		full.Full = true
+		rep, err := Pull(ctx, full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := readTree(t, site)["content/about/index.md"]; ok {
+			t.Errorf("the front page was pulled")
+		}
+		mustContain(t, "warnings", warningsText(rep), `page 6 "About": is WordPress's front page`)
+	})
+
 	t.Run("plain permalinks: ?rest_route= found without the Link header", func(t *testing.T) {
 		wp.PHP(t, `update_option('permalink_structure', ''); flush_rewrite_rules();`)
 		defer wp.PHP(t, `update_option('permalink_structure', '/%year%/%monthnum%/%postname%/'); flush_rewrite_rules();`)

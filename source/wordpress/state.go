@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 )
 
 // StateFile is the pull state in the site folder (a dot file: never part of a build).
@@ -77,19 +76,6 @@ func (st *State) save(siteDir string) (bool, error) {
 		return false, nil
 	}
 	return true, writeFileAtomic(p, b)
-}
-
-// owner returns the kind and id of the item whose folder is dir, or "" when none.
-func (st *State) owner(dir string) (string, int) {
-	for kind, t := range st.Types {
-		for id, it := range t.Items {
-			if it.Dir == dir {
-				n, _ := strconv.Atoi(id)
-				return kind, n
-			}
-		}
-	}
-	return "", 0
 }
 
 func (st *State) typ(kind string) *TypeState {
