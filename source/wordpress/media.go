@@ -181,7 +181,10 @@ func (m *mediaStore) fetchAll(ctx context.Context, urls []string) error {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for _, u := range dedupe(urls) {
-		if name, ok := m.names[u]; ok {
+		m.mu.Lock()
+		name, ok := m.names[u]
+		m.mu.Unlock()
+		if ok {
 			if _, err := m.get(name); err == nil {
 				continue
 			}

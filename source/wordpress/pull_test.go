@@ -470,13 +470,14 @@ func faultProxy(t *testing.T, target string, fault func(http.ResponseWriter, *ht
 		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 		return nil
 	}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if fault != nil && fault(w, r) {
 			return
 		}
 		rp.ServeHTTP(w, r)
 	}))
+	self = "http://" + srv.Listener.Addr().String() // before the first request can read it
+	srv.Start()
 	t.Cleanup(srv.Close)
-	self = srv.URL
 	return srv.URL
 }
