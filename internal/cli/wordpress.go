@@ -51,7 +51,7 @@ func wordpressCommand() *cli.Command {
 						if c.Bool("json") {
 							return printJSON(c, rep)
 						}
-						printPullReport(c, site, "pulled", rep, c.App.Writer)
+						printPullReport(c, site, "fetched", rep, c.App.Writer)
 						return nil
 					})
 				},
@@ -165,7 +165,7 @@ func printPullReport(c *cli.Context, site, verb string, rep *wordpress.Report, w
 	if rep.API != "" {
 		from = " from " + rep.API
 	}
-	fmt.Fprintf(w, "%s: %s %d changed items%s (%d requests): %d files written, %d removed\n",
+	fmt.Fprintf(w, "%s: %s %d items%s (%d requests): %d files written, %d removed\n",
 		site, verb, rep.Fetched, from, rep.Requests, len(rep.Written), len(rep.Removed))
 	if !rep.NextScheduled.IsZero() {
 		fmt.Fprintf(w, "%s: next scheduled post goes live at %s: publish again then\n", site, rep.NextScheduled.UTC().Format(time.RFC3339))
@@ -190,7 +190,7 @@ func pullBeforePublish(c *cli.Context, ws *build.Workspace, site string) error {
 	if err != nil {
 		return fmt.Errorf("pulling from WordPress (nothing was published): %w", err)
 	}
-	printPullReport(c, site, "pulled", rep, c.App.ErrWriter)
+	printPullReport(c, site, "fetched", rep, c.App.ErrWriter)
 	return nil
 }
 
@@ -282,7 +282,7 @@ func listenRun(ctx context.Context, c *cli.Context, ws *build.Workspace, site, r
 	}
 	res.OK = true
 	r := out.Result
-	res.Summary = fmt.Sprintf("pulled %d changed items (%d files written, %d removed); deploy %s: %s", rep.Fetched, len(rep.Written), len(rep.Removed), r.Deploy, r.Plan.Summary())
+	res.Summary = fmt.Sprintf("fetched %d items (%d files written, %d removed); deploy %s: %s", rep.Fetched, len(rep.Written), len(rep.Removed), r.Deploy, r.Plan.Summary())
 	if !r.Noop {
 		for _, o := range r.Plan.Writes {
 			res.Changed = append(res.Changed, o.Path)

@@ -2,6 +2,7 @@ package wordpress
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -103,6 +104,9 @@ func TestPullBadInput(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q lacks %q", err, w)
 				}
+			}
+			if (c.name == "wrong password") != errors.Is(err, ErrAuth) {
+				t.Errorf("errors.Is(%v, ErrAuth) = %v", err, errors.Is(err, ErrAuth))
 			}
 			if strings.Contains(err.Error(), wp.Password) {
 				t.Errorf("the error shows the password: %v", err)

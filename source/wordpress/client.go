@@ -81,6 +81,12 @@ func (e *APIError) Error() string {
 // ErrAuth is wrapped by errors from a request WordPress refused for its credentials.
 var ErrAuth = errors.New("WordPress refused the credentials")
 
+// authError is an *APIError that WordPress answered for the credentials (401, 403).
+type authError struct{ *APIError }
+
+func (e authError) Is(target error) bool { return target == ErrAuth }
+func (e authError) Unwrap() error        { return e.APIError }
+
 // NewClient returns a client for the API root (as Discover finds it).
 func NewClient(root *url.URL, opts ClientOptions) *Client {
 	if opts.Concurrency <= 0 {
@@ -252,7 +258,7 @@ func (c *Client) Get(ctx context.Context, route string, q url.Values, v any) (ht
 				e.Code, e.Message = wpErr.Code, wpErr.Message
 			}
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-				return fmt.Errorf("%w (user %q): %w", ErrAuth, c.opts.User, e)
+				return authError{e}
 			}
 			if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
 				return retryable{e}
