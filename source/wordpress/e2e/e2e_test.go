@@ -255,6 +255,7 @@ wp_insert_post(['post_title' => 'Secret draft', 'post_name' => 'secret-draft', '
 				t.Errorf("the edit rewrote %s, which does not show the post", p)
 			}
 			if strings.Contains(p, "other-news") || strings.HasPrefix(p, "tags/other/") || strings.Contains(p, "hostile") {
+				// pages that do not show the edited post
 				t.Errorf("the edit rewrote %s", p)
 			}
 		}
@@ -265,6 +266,15 @@ wp_insert_post(['post_title' => 'Secret draft', 'post_name' => 'secret-draft', '
 		e.waitFor("a trashed post", "/"+month+"/rally-tonight/", func(code int, _ string) bool { return code == 404 || code == 403 })
 		if code, _ := e.get("/news/rally-tonight/"); code == 200 {
 			t.Errorf("the alias of the trashed post is still live")
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		accepted := e.state().Accepted
+		e.wp.PHP(t, `$p = get_page_by_path('other-news', OBJECT, 'post'); wp_delete_post($p->ID, true);`)
+		e.waitFor("a deleted post", "/"+month+"/other-news/", func(code int, _ string) bool { return code == 404 || code == 403 })
+		if st := e.state(); st.Accepted <= accepted {
+			t.Errorf("the plugin sent no event for the deletion: %+v", st)
 		}
 	})
 
