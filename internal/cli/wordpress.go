@@ -211,14 +211,15 @@ func wordpressListen(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: l.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
+		h := l.Handler()
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second}
 		if len(secret) == 0 {
 			srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == "/hook" {
 					http.Error(w, "webhooks are off: "+envWPSecret+" is not set", http.StatusUnauthorized)
 					return
 				}
-				l.Handler().ServeHTTP(w, r)
+				h.ServeHTTP(w, r)
 			})
 		}
 		fmt.Fprintf(c.App.Writer, "%s: listening on http://%s (POST /hook, GET /status)\n", site, ln.Addr())

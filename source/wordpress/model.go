@@ -1,6 +1,7 @@
 package wordpress
 
 import (
+	"sort"
 	"strings"
 	"time"
 )
@@ -111,7 +112,8 @@ func parseGMT(s string) time.Time {
 	return time.Time{}
 }
 
-// bestSrcset builds a srcset from a media item's sizes (and its full size).
+// image is a media item as an image: its URL, alt text, caption, and a srcset of its
+// sizes (and its full size), narrowest first.
 func (m restMedia) image() *GalleryImage {
 	if m.SourceURL == "" {
 		return nil
@@ -133,14 +135,9 @@ func (m restMedia) image() *GalleryImage {
 	if m.MediaDetails.Width > 0 {
 		cands = append(cands, cand{m.SourceURL, m.MediaDetails.Width})
 	}
-	sortCands := func(i, j int) bool {
+	sort.Slice(cands, func(i, j int) bool {
 		return cands[i].w < cands[j].w || cands[i].w == cands[j].w && cands[i].url < cands[j].url
-	}
-	for i := 1; i < len(cands); i++ {
-		for j := i; j > 0 && sortCands(j, j-1); j-- {
-			cands[j], cands[j-1] = cands[j-1], cands[j]
-		}
-	}
+	})
 	for _, c := range cands {
 		if seen[c.w] {
 			continue

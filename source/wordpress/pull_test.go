@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,11 +35,14 @@ $png = base64_decode('iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nG
 $up = wp_upload_bits('crowd.png', null, $png);
 $att = wp_insert_attachment(['post_mime_type' => 'image/png', 'post_title' => 'Crowd', 'post_status' => 'inherit'], $up['file']);
 update_post_meta($att, '_wp_attachment_image_alt', 'A crowd');
-wp_update_attachment_metadata($att, ['width' => 2, 'height' => 2, 'file' => substr($up['file'], strlen(wp_upload_dir()['basedir']) + 1), 'sizes' => []]);
+// A smaller size, as WordPress's image editor would have made it (no GD here).
+$small = wp_upload_bits('crowd-1x1.png', null, base64_decode('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC'));
+wp_update_attachment_metadata($att, ['width' => 2, 'height' => 2, 'file' => substr($up['file'], strlen(wp_upload_dir()['basedir']) + 1),
+  'sizes' => ['tiny' => ['file' => basename($small['file']), 'width' => 1, 'height' => 1, 'mime-type' => 'image/png']]]);
 $img = wp_get_attachment_url($att);
 $p1 = wp_insert_post(['post_title' => 'Rally downtown', 'post_name' => 'rally-downtown', 'post_status' => 'publish',
   'post_excerpt' => 'We met *downtown*.', 'post_category' => [$cat], 'tags_input' => ['economy', 'jobs'],
-  'post_content' => "<p>Thousands came.</p>\n\n[caption id=\"attachment_$att\" align=\"alignleft\" width=\"2\"]<img src=\"$img\" alt=\"A crowd\" width=\"2\" height=\"2\" /> The crowd[/caption]\n\n<pre>line one\n\nline three</pre>\n\n[unknown_thing foo=\"bar\"]\n\n<p>Gone: <img src=\"" . content_url('/uploads/missing.png') . "\" alt=\"missing\"></p>"], true);
+  'post_content' => "<p>Thousands came.</p>\n\n[caption id=\"attachment_$att\" align=\"alignleft\" width=\"2\"]<img class=\"wp-image-$att\" src=\"$img\" alt=\"A crowd\" width=\"2\" height=\"2\" /> The crowd[/caption]\n\n<pre>line one\n\nline three</pre>\n\n[unknown_thing foo=\"bar\"]\n\n<p>Gone: <img src=\"" . content_url('/uploads/missing.png') . "\" alt=\"missing\"></p>"], true);
 set_post_thumbnail($p1, $att);
 $about = wp_insert_post(['post_title' => 'About', 'post_name' => 'about', 'post_type' => 'page', 'post_status' => 'publish', 'post_content' => '<p>About us.</p>'], true);
 wp_insert_post(['post_title' => 'Team', 'post_name' => 'team', 'post_type' => 'page', 'post_parent' => $about, 'post_status' => 'publish', 'post_content' => '<p>The team.</p>'], true);
@@ -188,6 +192,21 @@ func TestPull(t *testing.T) {
 		}
 		local := "/" + month + "/rally-downtown/" + filepath.Base(png)
 		mustContain(t, "rally", rally, `src="`+local+`"`, "src: "+local)
+		// srcset from WordPress's sizes, in the body and the featured image, local too.
+		var pngs []string
+		for k := range tree {
+			if strings.HasPrefix(k, "content/news/rally-downtown/") && strings.HasSuffix(k, ".png") {
+				pngs = append(pngs, "/"+month+"/rally-downtown/"+filepath.Base(k))
+			}
+		}
+		if len(pngs) != 2 {
+			t.Fatalf("want the image and its smaller size in the bundle, got %v", pngs)
+		}
+		m := regexp.MustCompile(`srcset="([^"]*)"`).FindStringSubmatch(rally)
+		if m == nil || !strings.Contains(m[1], " 1w") || !strings.Contains(m[1], " 2w") || strings.Contains(m[1], "http") {
+			t.Errorf("body srcset %v, want the local 1w and 2w files", m)
+		}
+		mustContain(t, "rally", rally, "srcset: ")
 		mustNotContain(t, "rally", rally, wp.URL+"/wp-content")
 		mustContain(t, "about", tree["content/about/index.md"], "url: /about/", "type: pages")
 		mustContain(t, "team", tree["content/about-team/index.md"], "url: /about/team/", "title: Team")

@@ -74,6 +74,8 @@ func mapItem(it *Item, section string, san *Sanitizer, env shortcodeEnv) *page {
 	return p
 }
 
+var fileExtRE = regexp.MustCompile(`\.[A-Za-z0-9]+$`)
+
 // cleanPath makes a permalink path safe for front matter url: a leading and trailing
 // slash, no dot segments, none of ?#\ or control characters; "" when it cannot be.
 func cleanPath(p string) string {
@@ -99,7 +101,7 @@ func cleanPath(p string) string {
 		return "/"
 	}
 	out := "/" + strings.Join(segs, "/")
-	if !regexp.MustCompile(`\.[A-Za-z0-9]+$`).MatchString(out) {
+	if !fileExtRE.MatchString(out) {
 		out += "/"
 	}
 	return out

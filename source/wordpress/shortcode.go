@@ -130,6 +130,13 @@ func looksLikeShortcode(name, attrs string, closed bool) bool {
 	return closed || strings.Contains(attrs, "=") || strings.ContainsAny(name, "_-")
 }
 
+var (
+	alignRE   = regexp.MustCompile(`^[a-z]+$`)
+	htmlIDRE  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`)
+	videoIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	vimeoIDRE = regexp.MustCompile(`^[0-9]+$`)
+)
+
 var leadingImgRE = regexp.MustCompile(`(?s)^\s*((?:<a\b[^>]*>\s*)?<img\b[^>]*>(?:\s*</a>)?)(.*)$`)
 
 func renderCaption(attrs map[string]string, inner string, env shortcodeEnv) string {
@@ -142,12 +149,12 @@ func renderCaption(attrs map[string]string, inner string, env shortcodeEnv) stri
 		}
 	}
 	class := "wp-caption"
-	if a := attrs["align"]; regexp.MustCompile(`^[a-z]+$`).MatchString(a) {
+	if a := attrs["align"]; alignRE.MatchString(a) {
 		class += " " + a
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<figure class="%s"`, class)
-	if id := attrs["id"]; regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]*$`).MatchString(id) {
+	if id := attrs["id"]; htmlIDRE.MatchString(id) {
 		fmt.Fprintf(&b, ` id="%s"`, id)
 	}
 	b.WriteString(">")
@@ -205,15 +212,15 @@ func renderEmbed(raw string, env shortcodeEnv) string {
 	host := strings.TrimPrefix(strings.ToLower(u.Hostname()), "www.")
 	switch host {
 	case "youtube.com", "m.youtube.com":
-		if v := u.Query().Get("v"); regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(v) {
+		if v := u.Query().Get("v"); videoIDRE.MatchString(v) {
 			src = "https://www.youtube.com/embed/" + v
 		}
 	case "youtu.be":
-		if v := strings.Trim(u.Path, "/"); regexp.MustCompile(`^[A-Za-z0-9_-]+$`).MatchString(v) {
+		if v := strings.Trim(u.Path, "/"); videoIDRE.MatchString(v) {
 			src = "https://www.youtube.com/embed/" + v
 		}
 	case "vimeo.com":
-		if v := strings.Trim(u.Path, "/"); regexp.MustCompile(`^[0-9]+$`).MatchString(v) {
+		if v := strings.Trim(u.Path, "/"); vimeoIDRE.MatchString(v) {
 			src = "https://player.vimeo.com/video/" + v
 		}
 	}
