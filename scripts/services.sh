@@ -287,17 +287,17 @@ start_wordpress() {
 	mkdir -p "$root/.stump/log"
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/stump-wp.XXXXXX")
 	log=$(mktemp "$root/.stump/log/mariadb.XXXXXX")
-	mkdir -p "$dir/www" "$dir/wp-content/uploads" "$dir/wp-content/mu-plugins" "$dir/wp-content/plugins" "$dir/wp-content/themes"
+	mkdir -p "$dir/www" "$dir/tmp" "$dir/wp-content/uploads" "$dir/wp-content/mu-plugins" "$dir/wp-content/plugins" "$dir/wp-content/themes"
 	for f in /usr/share/wordpress/*; do
 		case ${f##*/} in wp-config.php | wp-content) continue ;; esac
 		ln -s "$f" "$dir/www/${f##*/}"
 	done
 	cp "$root/internal/testenv/wordpress/wp-config.php" "$dir/www/"
 	ln -s "$root/integrations/wordpress/stump-webhook.php" "$dir/wp-content/mu-plugins/"
-	mariadb-install-db --no-defaults --datadir="$dir/db" --user="$(id -un)" \
+	mariadb-install-db --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --user="$(id -un)" \
 		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve >"$log" 2>&1 ||
 		die "mariadb-install-db failed (log: $log)"
-	/usr/sbin/mariadbd --no-defaults --datadir="$dir/db" --socket="$dir/mysql.sock" --skip-networking \
+	/usr/sbin/mariadbd --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --socket="$dir/mysql.sock" --skip-networking \
 		--user="$(id -un)" --pid-file="$dir/mariadbd.pid" --innodb-buffer-pool-size=64M \
 		--innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 >>"$log" 2>&1 &
 	pid=$!

@@ -113,7 +113,7 @@ func WordPress(t testing.TB) *WP {
 // started are in w.procs (call Stop).
 func startWordPress(tools map[string]string, dir string) (*WP, error) {
 	w := &WP{Dir: dir, User: "stump", php: tools["php"]}
-	for _, d := range []string{"www", "wp-content/uploads", "wp-content/mu-plugins", "wp-content/plugins", "wp-content/themes"} {
+	for _, d := range []string{"www", "tmp", "wp-content/uploads", "wp-content/mu-plugins", "wp-content/plugins", "wp-content/themes"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return w, err
 		}
@@ -150,8 +150,10 @@ func startWordPress(tools map[string]string, dir string) (*WP, error) {
 		}
 	}
 
-	// MariaDB: a fresh data folder, a socket, no TCP.
-	out, err := exec.Command(tools["mariadb-install-db"], "--no-defaults", "--datadir="+filepath.Join(dir, "db"),
+	// MariaDB: a fresh data folder, a socket, no TCP, and a temporary folder of its own
+	// (instances sharing /tmp collide on temporary table names).
+	tmp := "--tmpdir=" + filepath.Join(dir, "tmp")
+	out, err := exec.Command(tools["mariadb-install-db"], "--no-defaults", "--datadir="+filepath.Join(dir, "db"), tmp,
 		"--user="+currentUser(), "--auth-root-authentication-method=normal", "--skip-test-db",
 		"--skip-name-resolve").CombinedOutput()
 	if err != nil {
@@ -159,7 +161,7 @@ func startWordPress(tools map[string]string, dir string) (*WP, error) {
 	}
 	sock := filepath.Join(dir, "mysql.sock")
 	db, err := startProcess(tools["mariadbd"], []string{"--no-defaults",
-		"--datadir=" + filepath.Join(dir, "db"), "--socket=" + sock, "--skip-networking",
+		"--datadir=" + filepath.Join(dir, "db"), tmp, "--socket=" + sock, "--skip-networking",
 		"--user=" + currentUser(), "--pid-file=" + filepath.Join(dir, "mariadbd.pid"),
 		"--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin",
 		"--character-set-server=utf8mb4"}, nil, filepath.Join(dir, "mariadbd.log"))

@@ -3,6 +3,7 @@ package wordpress
 import (
 	"bytes"
 	"context"
+	stdpng "image/png"
 	"io"
 	"log"
 	"net/http"
@@ -181,10 +182,12 @@ func TestPull(t *testing.T) {
 			"- /news/rally-downtown/", "- Rallies", "- economy", "- jobs", "author: admin",
 			`summary: "We met \\*downtown\\*."`, "featured_image:", "alt: A crowd", "rawHTML: true",
 			"type: posts", "<pre>line one\n<!-- -->\nline three</pre>", "wp-caption-text")
-		var png string
+		var png string // the full size (2×2), not the smaller one
 		for k := range tree {
 			if strings.HasPrefix(k, "content/news/rally-downtown/") && strings.HasSuffix(k, ".png") {
-				png = k
+				if cfg, err := stdpng.DecodeConfig(strings.NewReader(tree[k])); err == nil && cfg.Width == 2 {
+					png = k
+				}
 			}
 		}
 		if png == "" {
