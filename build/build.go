@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/stump-dev/stump/build/config"
@@ -144,6 +145,15 @@ func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree)
 		minifier: newMinifier(),
 		phase:    time.Now(),
 	}
+	st.mdRaw = sync.OnceValue(func() *markdown.Renderer {
+		if cfg.Markdown.Unsafe {
+			return st.md
+		}
+		return markdown.New(markdown.Options{
+			Unsafe: true, NoTypographer: !typo,
+			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
+		})
+	})
 	st.resetOutputs()
 	st.site = &Site{
 		Name: cfg.Name, Title: cfg.Title, BaseURL: cfg.Base.String(), LanguageCode: cfg.LanguageCode,

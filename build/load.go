@@ -32,6 +32,9 @@ type siteState struct {
 	src   *tree // sites/<site>
 	theme *tree
 	md    *markdown.Renderer
+	// mdRaw renders the pages whose front matter opts in with rawHTML: true (made on
+	// first use): md with raw HTML passed through.
+	mdRaw func() *markdown.Renderer
 	site  *Site
 	pages []*Page // every page, generated ones included (assembled copies of loaded)
 	// loaded are the pages as read from content/, before assemble links them; assemble
@@ -198,7 +201,11 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	if !m.expiryDate.IsZero() && !m.expiryDate.After(now) && !st.opts.Expired {
 		return nil, nil
 	}
-	res, err := st.md.Render(doc.Body)
+	md := st.md
+	if m.rawHTML {
+		md = st.mdRaw()
+	}
+	res, err := md.Render(doc.Body)
 	if err != nil {
 		return nil, diag.New(f.Shown, doc.BodyLine, 1, "markdown: %v", err)
 	}

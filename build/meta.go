@@ -18,6 +18,7 @@ type meta struct {
 	title, slug, url, layout, typ, summary, description string
 	date, lastmod, publishDate, expiryDate              time.Time
 	draft                                               bool
+	rawHTML                                             bool
 	weight                                              int
 	aliases                                             []string
 	terms                                               map[string][]string
@@ -145,6 +146,12 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 				return nil, errAt(rawKey, "draft must be true or false, not %s", kindOf(v))
 			}
 			m.draft = b
+		case "rawhtml":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, errAt(rawKey, "rawHTML must be true or false, not %s", kindOf(v))
+			}
+			m.rawHTML = b
 		case "weight":
 			switch n := v.(type) {
 			case int:

@@ -237,3 +237,110 @@ install_chromium() {
 	[ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium"
 	say "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
 }
+
+# ---------------------------------------------------------------------------------------
+# WordPress, the CMS that `stump wordpress` pulls from: Debian's wordpress, served by
+# php-cli's built-in server, with MariaDB. internal/testenv.WordPress starts a fresh
+# instance per test (the tests change its content), so Go tests need install_wordpress
+# only; start_wordpress is the same instance for people and scripts.
+#
+#   install_wordpress   # Debian's wordpress, php-cli, php-mysql, mariadb-server
+#   start_wordpress     # starts one, exports STUMP_TEST_WP_URL, _USER, _PASSWORD
+#
+# The PHP files (router, wp-config, setup) live in internal/testenv/wordpress/.
+# ---------------------------------------------------------------------------------------
+
+# install_wordpress installs the Debian packages a test WordPress needs unless they are
+# there. Debian's packages also bring Apache and a mariadb.service; the tests use neither.
+install_wordpress() {
+	if [ -r /usr/share/wordpress/wp-settings.php ] && command -v php >/dev/null &&
+		php -r 'exit(extension_loaded("mysqli") ? 0 : 1);' && [ -x /usr/sbin/mariadbd ] &&
+		command -v mariadb-install-db >/dev/null; then
+		return 0
+	fi
+	step "installing Debian's wordpress, php-cli, php-mysql and mariadb-server (a minute or two)"
+	local start=$SECONDS log
+	mkdir -p "$(repo_root)/.stump/log"
+	log="$(repo_root)/.stump/log/install-wordpress.log"
+	apt_install wordpress php-cli php-mysql mariadb-server 2>"$log" ||
+		die "could not install WordPress's packages (log: $log)"
+	say "wordpress $(dpkg-query -W -f '${Version}' wordpress 2>/dev/null), $(php -r 'echo "PHP ", PHP_VERSION;'), installed in $((SECONDS - start))s"
+}
+
+# start_wordpress starts a WordPress on loopback: a fresh MariaDB (mariadbd on a Unix
+# socket in a temporary folder, no TCP port), WordPress installed into it by
+# internal/testenv/wordpress/setup.php (pretty permalinks, time zone UTC, a user "stump"
+# who is an editor, with an application password), and `php -S` on a free port. It also
+# puts integrations/wordpress/stump-webhook.php in its mu-plugins. It exports:
+#
+#   STUMP_TEST_WP_URL       http://127.0.0.1:PORT
+#   STUMP_TEST_WP_USER      stump
+#   STUMP_TEST_WP_PASSWORD  the application password (for STUMP_WP_PASSWORD)
+#   STUMP_TEST_WP_DIR       its folder (www/, wp-content/, mysql.sock)
+#
+# Everything stops, and the folder is removed, when the script exits; the logs are kept
+# when it fails.
+start_wordpress() {
+	local root dir log wlog port pid php_pid f
+	install_wordpress
+	root=$(repo_root)
+	mkdir -p "$root/.stump/log"
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/stump-wp.XXXXXX")
+	log=$(mktemp "$root/.stump/log/mariadb.XXXXXX")
+	mkdir -p "$dir/www" "$dir/tmp" "$dir/wp-content/uploads" "$dir/wp-content/mu-plugins" "$dir/wp-content/plugins" "$dir/wp-content/themes"
+	for f in /usr/share/wordpress/*; do
+		case ${f##*/} in wp-config.php | wp-content) continue ;; esac
+		ln -s "$f" "$dir/www/${f##*/}"
+	done
+	cp "$root/internal/testenv/wordpress/wp-config.php" "$dir/www/"
+	ln -s "$root/integrations/wordpress/stump-webhook.php" "$dir/wp-content/mu-plugins/"
+	mariadb-install-db --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --user="$(id -un)" \
+		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve >"$log" 2>&1 ||
+		die "mariadb-install-db failed (log: $log)"
+	/usr/sbin/mariadbd --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --socket="$dir/mysql.sock" --skip-networking \
+		--user="$(id -un)" --pid-file="$dir/mariadbd.pid" --innodb-buffer-pool-size=64M \
+		--innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 >>"$log" 2>&1 &
+	pid=$!
+	at_exit "$(printf 'stop_server mariadb mariadbd %q %q %q' "$pid" "$dir" "$log")"
+	for _ in $(seq 1 300); do
+		php -r 'try { new mysqli(null, "root", "", "", 0, $argv[1]); } catch (Throwable $e) { exit(1); }' "$dir/mysql.sock" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || die "mariadbd did not start (log: $log)"
+		sleep 0.1
+	done
+	php -r '$m = new mysqli(null, "root", "", "", 0, $argv[1]); $m->query("CREATE DATABASE wordpress CHARACTER SET utf8mb4") or exit(1);' "$dir/mysql.sock" ||
+		die "could not create the database (log: $log)"
+	wlog=$(mktemp "$root/.stump/log/wordpress.XXXXXX")
+	at_exit _stop_wordpress_workers
+	_STUMP_WP_DIR=$dir # start_server has a dir of its own
+	# up to 15 s a try
+	start_server wordpress php 150 "$dir/www-unused" "$wlog" _launch_wordpress _wordpress_ready -q 'Address already in use'
+	export STUMP_TEST_WP_URL="http://127.0.0.1:$port" STUMP_TEST_WP_USER=stump STUMP_TEST_WP_DIR="$dir"
+	step "wordpress $(dpkg-query -W -f '${Version}' wordpress 2>/dev/null): $STUMP_TEST_WP_URL (user stump, STUMP_TEST_WP_PASSWORD)"
+}
+
+# _launch_wordpress installs WordPress for a free port (once: the database does not
+# depend on the port) and starts php -S there (start_server's LAUNCH; it sets
+# start_wordpress's port and pid). php -S forks workers: setsid puts them in a group
+# that stop_server's kill reaches through the process id of the group leader.
+_launch_wordpress() {
+	local dir=$_STUMP_WP_DIR
+	port=$(free_loopback_port)
+	export STUMP_WP_DIR="$dir" STUMP_WP_URL="http://127.0.0.1:$port"
+	if [ -z "${STUMP_TEST_WP_PASSWORD:-}" ]; then
+		STUMP_TEST_WP_PASSWORD=$(php "$root/internal/testenv/wordpress/setup.php" 2>>"$wlog" | tail -n 1) ||
+			die "installing WordPress failed (log: $wlog)"
+		export STUMP_TEST_WP_PASSWORD
+	fi
+	PHP_CLI_SERVER_WORKERS=4 setsid php -S "127.0.0.1:$port" -t "$dir/www" \
+		"$root/internal/testenv/wordpress/router.php" >"$wlog" 2>&1 &
+	pid=$!
+	_STUMP_WP_PGID=$pid
+}
+
+# _stop_wordpress_workers ends php -S's workers (stop_server ends the leader only).
+_stop_wordpress_workers() {
+	[ -z "${_STUMP_WP_PGID:-}" ] || kill -TERM -- "-$_STUMP_WP_PGID" 2>/dev/null || true
+}
+
+# _wordpress_ready reports whether WordPress's REST API answers.
+_wordpress_ready() { [ "$(http_status 127.0.0.1 "$port" /wp-json/ || true)" = 200 ]; }

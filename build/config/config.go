@@ -93,6 +93,34 @@ type Site struct {
 	// Edge configures the Varnish edge in front of the site (`stump edge vcl`, package
 	// edge, docs/edge.md). Nil when site.yaml has no edge: section.
 	Edge *Edge `yaml:"edge"`
+	// Source names where content comes from besides the site's own files (packages
+	// under source/, docs/wordpress.md). Nil when site.yaml has no source: section.
+	Source *Source `yaml:"source"`
+}
+
+// Source is a site's content source. build never reads it: `stump wordpress pull` (and
+// `stump publish`, which pulls first) turn the foreign content into content files.
+type Source struct {
+	WordPress *WordPress `yaml:"wordpress"`
+}
+
+// WordPress is a WordPress site pulled over its REST API (package source/wordpress).
+type WordPress struct {
+	// URL is the WordPress site; its REST API root is discovered from it.
+	URL string `yaml:"url"`
+	// User is the user of the application password in STUMP_WP_PASSWORD ("": anonymous,
+	// which cannot see scheduled posts).
+	User string `yaml:"user"`
+	// Section is the content folder posts go to (default: the type's REST base, "posts").
+	Section string `yaml:"section"`
+	// Types are the REST bases of the post types pulled (default [posts, pages]).
+	Types []string `yaml:"types"`
+	// EmbedHosts are the hosts iframes may come from (default: YouTube and Vimeo).
+	EmbedHosts []string `yaml:"embedHosts"`
+	// Concurrency bounds the requests in flight (default 4).
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds each request (default 30s).
+	Timeout string `yaml:"timeout"`
 }
 
 // Edge is the site's part of the generated edge VCL (package edge checks the values).
@@ -442,6 +470,30 @@ func (l *Loaded) finish() error {
 	if l.Edge != nil && strings.TrimSpace(l.Edge.Origin) == "" {
 		return errAt("$.edge", "edge needs origin, the S3 website endpoint Varnish fetches from (http://host:port)")
 	}
+	if l.Source != nil && l.Source.WordPress != nil {
+		wp := l.Source.WordPress
+		if u, err := url.Parse(wp.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errAt("$.source.wordpress.url", "source.wordpress.url must be the WordPress site's http(s) URL, not %q", wp.URL)
+		} else if u.User != nil {
+			return errAt("$.source.wordpress.url", "source.wordpress.url must not hold credentials: name the user in source.wordpress.user and put the application password in STUMP_WP_PASSWORD")
+		}
+		if strings.ContainsAny(wp.Section, "\\.") || strings.Trim(wp.Section, "/") != wp.Section {
+			return errAt("$.source.wordpress.section", "source.wordpress.section must be a content folder like news, not %q", wp.Section)
+		}
+		for i, t := range wp.Types {
+			if !regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(t) {
+				return errAt(fmt.Sprintf("$.source.wordpress.types[%d]", i), "source.wordpress.types: %q is not a REST base like posts or pages", t)
+			}
+		}
+		if wp.Concurrency < 0 || wp.Concurrency > 32 {
+			return errAt("$.source.wordpress.concurrency", "source.wordpress.concurrency must be between 1 and 32")
+		}
+		if wp.Timeout != "" {
+			if d, err := time.ParseDuration(wp.Timeout); err != nil || d <= 0 {
+				return errAt("$.source.wordpress.timeout", "source.wordpress.timeout must be a duration like 30s, not %q", wp.Timeout)
+			}
+		}
+	}
 	if l.Deploy.MaxDeletes < 0 {
 		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
 	}
@@ -512,6 +564,9 @@ func merge(d, s Site) Site {
 	str(&out.Deploy.Mode, s.Deploy.Mode)
 	if s.Edge != nil {
 		out.Edge = s.Edge
+	}
+	if s.Source != nil {
+		out.Source = s.Source
 	}
 	out.Minify = d.Minify || s.Minify
 	out.CheckLinks = d.CheckLinks || s.CheckLinks

@@ -264,6 +264,9 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 		out.Error = err.Error()
 		return out
 	}
+	if err := pullBeforePublish(c, ws, site); err != nil {
+		return fail(err)
+	}
 	ctx := c.Context
 	cfg, t, err := resolveTarget(c, ws, site)
 	if err != nil {
