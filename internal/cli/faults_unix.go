@@ -51,4 +51,3 @@ func signalAt(spec string, sig syscall.Signal) func(string) error {
 		return nil
 	}
 }
-
