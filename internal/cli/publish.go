@@ -348,6 +348,7 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: finished the interrupted deploy %s\n", o.Site, r.Repaired)
 		}
 		fmt.Fprintf(w, "%s: deploy %s is live on %s: %s in %.1fs\n", o.Site, r.Deploy, o.Target, r.Plan.Summary(), r.Seconds)
+		printPaths(c, o.Site, r.Plan)
 		if r.Warning != "" {
 			fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", o.Site, r.Warning)
 		}
@@ -361,6 +362,39 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: published, but a CDN purge failed and is pending (stump status; stump purge --pending retries it)\n", o.Site)
 		}
 	}
+}
+
+// printPaths lists what a deploy added, changed and deleted: the first 20 of each and
+// a count (all of them with --verbose; --json always has all).
+func printPaths(c *cli.Context, site string, p *publish.Plan) {
+	limit := 20
+	if c.Bool("verbose") {
+		limit = -1
+	}
+	for _, l := range pathLines(site, p, limit) {
+		fmt.Fprintln(c.App.Writer, l)
+	}
+}
+
+// pathLines are printPaths' lines: at most limit paths of each kind (< 0: all).
+func pathLines(site string, p *publish.Plan, limit int) []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range []struct {
+		what  string
+		paths []string
+	}{{"added", p.Added}, {"changed", p.Changed}, {"deleted", p.Deleted}} {
+		for i, path := range g.paths {
+			if i == limit {
+				out = append(out, fmt.Sprintf("%s:   … and %d more %s (all of them with -v or --json)", site, len(g.paths)-limit, g.what))
+				break
+			}
+			out = append(out, fmt.Sprintf("%s:   %-7s /%s", site, g.what, path))
+		}
+	}
+	return out
 }
 
 // previewURL is https://<id>.<edge.preview_host>/ ("" without a preview host).
