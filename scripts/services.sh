@@ -47,13 +47,17 @@ install_versitygw() {
 	if [ "$have" = "$VERSITYGW_VERSION" ]; then
 		return 0
 	fi
-	step "installing versitygw $VERSITYGW_VERSION into ${bin%/*}${have:+ (replacing $have)}"
-	mkdir -p "${bin%/*}"
+	mkdir -p "${bin%/*}" "$(repo_root)/.stump/log"
+	local log="$(repo_root)/.stump/log/versitygw-install.log"
+	printf '    installing versitygw %s into %s%s (log: %s) ... ' "$VERSITYGW_VERSION" "${bin%/*}" "${have:+, replacing $have}" "${log#"$(repo_root)/"}" >&2
 	start=$SECONDS
 	# Outside the repository, so that go.mod and GOFLAGS=-mod=... of stump play no part.
-	(cd / && GOBIN="${bin%/*}" GOFLAGS=-buildvcs=false go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION") ||
+	if ! (cd / && GOBIN="${bin%/*}" GOFLAGS=-buildvcs=false go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION") >"$log" 2>&1; then
+		say "failed"
+		tail -n 30 "$log" >&2
 		die "could not build versitygw $VERSITYGW_VERSION (go install $VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION)"
-	say "versitygw built in $((SECONDS - start))s"
+	fi
+	say "done in $((SECONDS - start)) s"
 }
 
 # start_versitygw starts versitygw (posix backend, fresh temporary folder) on two free
@@ -152,7 +156,6 @@ install_varnish() {
 	if varnishd_bin >/dev/null && varnish_has_xkey; then
 		return 0
 	fi
-	step "installing Debian's varnish and varnish-modules"
 	apt_install varnish varnish-modules
 	varnishd_bin >/dev/null || die "varnish is installed but varnishd is not in /usr/sbin or on PATH"
 	varnish_has_xkey || die "varnish-modules is installed but vmod xkey was not found"
@@ -232,7 +235,6 @@ install_chromium() {
 	if [ -x /usr/bin/chromium ]; then
 		return 0
 	fi
-	step "installing chromium (Debian package) for the browser tests"
 	apt_install chromium
 	[ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium"
 	say "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
@@ -258,7 +260,6 @@ install_wordpress() {
 		command -v mariadb-install-db >/dev/null; then
 		return 0
 	fi
-	step "installing Debian's wordpress, php-cli, php-mysql and mariadb-server (a minute or two)"
 	local start=$SECONDS log
 	mkdir -p "$(repo_root)/.stump/log"
 	log="$(repo_root)/.stump/log/install-wordpress.log"
@@ -344,3 +345,13 @@ _stop_wordpress_workers() {
 
 # _wordpress_ready reports whether WordPress's REST API answers.
 _wordpress_ready() { [ "$(http_status 127.0.0.1 "$port" /wp-json/ || true)" = 200 ]; }
+
+# ---------------------------------------------------------------------------------------
+# podman builds the container image (Dockerfile) in cmd/stump's TestContainerImage.
+# ---------------------------------------------------------------------------------------
+
+# install_podman installs Debian's podman unless it is there.
+install_podman() {
+	command -v podman >/dev/null && return 0
+	apt_install podman
+}
