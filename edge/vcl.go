@@ -17,6 +17,7 @@ var internalHeaders = []string{
 	"X-Stump-NotFound", "X-Stump-Block", "X-Stump-Location", "X-Stump-Preview",
 	"X-Stump-Origin-Host", "X-Stump-Raw-Host", "X-Stump-Client", "X-Stump-File",
 	"X-Stump-Xff", "X-Stump-Q", "X-Stump-Deny", "X-Stump-Auth", "X-Stump-Counted",
+	"X-Stump-Listed",
 	"X-Purged", "X-Banned",
 }
 
@@ -37,7 +38,7 @@ var amzHeaders = []string{
 	"x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-type",
 	"x-amz-mp-parts-count", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
 	"x-amz-object-lock-legal-hold", "x-amz-replication-status", "x-amz-restore",
-	"x-amz-tagging-count", "x-amz-bucket-region", "x-amz-meta-mtime",
+	"x-amz-tagging-count", "x-amz-bucket-region", "x-amz-meta-mtime", "x-amz-meta-ids",
 }
 
 // VCL returns the VCL 4.1 for the sites that have an edge: section in site.yaml (the
@@ -430,7 +431,7 @@ sub vcl_miss {
 `)
 	if missLimit {
 		w(`    # The rate limit counts what the cache cannot answer, once a request.
-    if (req.http.X-Stump-Phase != "pointer" && !req.http.X-Stump-Counted) {
+    if (!req.http.X-Stump-Phase && !req.http.X-Stump-Counted) {
         set req.http.X-Stump-Counted = "1";
         call stump_limit_miss;
     }
@@ -555,6 +556,16 @@ sub stump_block {
 	dispatch("stump_fetch", "req.http.X-Stump-Site", func(s *site) string {
 		var d strings.Builder
 		fmt.Fprintf(&d, "        set req.backend_hint = %s;\n        set req.http.X-Stump-Origin-Host = %q;\n", s.backend.name, s.originHost)
+		if s.previewHost != "" {
+			// Before anything of a preview is fetched (its assets too), the label must be
+			// a deploy publish recorded: _stump/trees.txt, through the cache.
+			fmt.Fprintf(&d, `        if (req.http.X-Stump-Preview && !req.http.X-Stump-Listed) {
+            set req.http.X-Stump-Phase = "trees";
+            set req.url = "%s/_stump/trees.txt";
+            return (hash);
+        }
+`, s.prefix)
+		}
 		fmt.Fprintf(&d, "        if (req.http.X-Stump-NotFound) {\n            set req.http.X-Stump-Path = %q;\n        } else {\n            set req.http.X-Stump-Path = req.http.X-Stump-Url;\n        }\n", s.notFound)
 		if s.atomic {
 			// Fingerprinted assets are their own content-addressed keys at the prefix
@@ -586,8 +597,9 @@ sub stump_block {
 # origin path: in atomic mode an unchanged page stays cached across deploys, and only
 # what a deploy purges is fetched again from the new tree.
 sub vcl_hash {
-    if (req.http.X-Stump-Phase == "pointer") {
-        hash_data("stump-pointer");
+    if (req.http.X-Stump-Phase) {
+        # _stump/live or _stump/trees.txt: one object per site.
+        hash_data("stump-" + req.http.X-Stump-Phase);
         hash_data(req.http.X-Stump-Site);
         hash_data(req.url);
         return (lookup);
@@ -640,6 +652,21 @@ sub vcl_backend_response {
             call stump_strip_amz;
             return (deliver);
         }
+    } else if (bereq.http.X-Stump-Phase == "trees") {
+        # The deploys with a tree, space-separated, for vcl_deliver to look a preview
+        # label up in.
+        set beresp.http.x-stump-ids = beresp.http.x-amz-meta-ids;
+        if (beresp.ttl > 60s) {
+            set beresp.ttl = 60s;
+        }
+        if (beresp.status != 200) {
+            # No list (nothing published atomically yet): no preview is served; asked
+            # again soon.
+            set beresp.ttl = 1s;
+            set beresp.grace = 10s;
+            call stump_strip_amz;
+            return (deliver);
+        }
     } else if (beresp.status != 200 || !beresp.http.xkey) {
         # A 404 carries the error page's keys: add the URL's own key, the one the page
         # will have once it exists, so the purge that publishes it also drops the 404.
@@ -653,7 +680,7 @@ sub vcl_backend_response {
     if (beresp.http.Content-Type ~ "` + gzipTypes + `" && !beresp.http.Content-Encoding) {
         set beresp.do_gzip = true;
     }
-    if (bereq.http.X-Stump-Phase != "pointer" &&
+    if (!bereq.http.X-Stump-Phase &&
             (beresp.status == 403 || beresp.status == 404 || beresp.status == 400)) {
         # Missing pages are cached (edge.not_found_ttl, purged by the URL's key when the
         # page is published; vcl_deliver serves the site's 404 page), so a storm of
@@ -710,6 +737,25 @@ sub vcl_backend_error {
         }
         return (restart);
     }
+    if (req.http.X-Stump-Phase == "trees") {
+        # A preview label publish has not recorded gets the answer of a label that is
+        # no deploy id: the preview is never fetched.
+        unset req.http.X-Stump-Phase;
+        if (resp.status == 200) {
+            # "<ids> |<label>": is the label one of the ids? (Varnish trims a header's
+            # leading space, hence ^ or a space before an id.)
+            set req.http.X-Stump-Listed = resp.http.x-stump-ids + " |" + req.http.X-Stump-Deploy;
+            if (req.http.X-Stump-Listed ~ "(^|\s)([^\s|]+)\s[^|]*\|\2$") {
+                set req.http.X-Stump-Listed = "1";
+                return (restart);
+            }
+            unset req.http.X-Stump-Listed;
+            return (synth(404, "Not Found"));
+        } else if (resp.status == 403 || resp.status == 404) {
+            return (synth(404, "Not Found"));
+        }
+        return (synth(503, "Service Unavailable"));
+    }
     if (req.http.X-Stump-Site && !req.http.X-Stump-NotFound &&
             (resp.status == 403 || resp.status == 404 || resp.status == 400)) {
         # S3 answers a missing key with 403 or 404 and maybe XML: serve the site's 404 page.
@@ -738,6 +784,7 @@ sub vcl_backend_error {
     unset resp.http.x-stump-host;
     unset resp.http.x-stump-url;
     unset resp.http.x-stump-deploy;
+    unset resp.http.x-stump-ids;
 }
 
 # What every answer gets, the edge's own included: nothing that names the server, and
