@@ -51,14 +51,16 @@ const (
 const DeployIDPattern = `^[0-9]{8}t[0-9]{6}z-[0-9a-f]{6}$`
 
 var (
-	hostRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	headerNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
-	siteNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	countryRE    = regexp.MustCompile(`^[A-Za-z]{2}$`)
-	urlPathRE    = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
-	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	listenerRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	paramRE      = regexp.MustCompile(`^[A-Za-z0-9_.~\[\]-]+$`)
+	hostRE         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	headerNameRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	siteNameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	countryRE      = regexp.MustCompile(`^[A-Za-z]{2}$`)
+	urlPathRE      = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+	envNameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	listenerRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	fastlyIDRE     = regexp.MustCompile(`^[A-Za-z0-9]{8,64}$`)
+	fastlyShieldRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+	paramRE        = regexp.MustCompile(`^[A-Za-z0-9_.~\[\]-]+$`)
 )
 
 // target is what the edge needs of a site's publish target.
@@ -216,6 +218,17 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*Backend) (
 	b := &Backend{Name: fmt.Sprintf("origin_%d", len(*order)), Host: oh, Port: port, Probe: pr, OriginHost: s.OriginHost}
 	*order = append(*order, b)
 	s.Backend = b
+
+	// Fastly.
+	if f := e.Fastly; f != nil {
+		if !fastlyIDRE.MatchString(f.ServiceID) {
+			return nil, fmt.Errorf("edge.fastly.service_id %q is not a Fastly service ID (letters and digits, as the Fastly UI shows it)", f.ServiceID)
+		}
+		if f.Shield != "" && !fastlyShieldRE.MatchString(f.Shield) {
+			return nil, fmt.Errorf("edge.fastly.shield %q is not a shield POP code like iad-va-us", f.Shield)
+		}
+		s.Fastly = &Fastly{ServiceID: f.ServiceID, Shield: f.Shield}
+	}
 
 	// Caching and pages.
 	if s.Grace, err = parseDur("edge.grace", e.Grace, DefaultGrace); err != nil {
