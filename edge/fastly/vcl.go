@@ -128,7 +128,7 @@ var scopes = map[string]string{
 	"stump_normalize_path": "recv", "stump_route": "recv", "stump_preview": "recv",
 	"stump_backend": "recv", "stump_query": "recv", "stump_country": "recv",
 	"stump_defend": "recv", "stump_redirect": "recv", "stump_fetch": "recv",
-	"stump_block": "recv, miss", "stump_rate_": "recv, miss", "stump_limit_miss": "miss",
+	"stump_block": "recv", "stump_rate_": "recv, miss", "stump_limit_miss": "miss",
 	"stump_not_found_ttl": "fetch", "stump_fetch_site": "fetch", "stump_strip_amz": "fetch",
 	"stump_hygiene": "deliver", "stump_headers": "deliver", "stump_default_headers": "deliver",
 	"stump_blocked": "error",
@@ -497,7 +497,7 @@ sub stump_country {
 		if s.Rate == nil || !s.Rate.Misses {
 			return ""
 		}
-		return limit(s)
+		return fmt.Sprintf("        call %s;\n", ident("stump_rate_", s.Name))
 	})
 	if block {
 		w(`# The bland answer to every blocked request (vcl_error writes the site's body).
@@ -586,9 +586,14 @@ sub vcl_miss {
     if (req.backend.is_origin && req.http.X-Stump-Origin-Host) {
         set bereq.http.Host = req.http.X-Stump-Origin-Host;
     }
-    # The rate limit counts what the cache cannot answer, at the POP the visitor reached.
-    if (!req.http.X-Stump-Phase && fastly.ff.visits_this_service == 0) {
+    # The rate limit counts what the cache cannot answer, at the POP the visitor reached
+    # (there, this service's visit count already includes the POP in vcl_miss).
+    if (!req.http.X-Stump-Phase && fastly.ff.visits_this_service <= 1) {
         call stump_limit_miss;
+        if (req.http.X-Stump-Over) {
+            set req.http.X-Stump-Block = "1";
+            error 403 "Forbidden";
+        }
     }
     return (fetch);
 }
