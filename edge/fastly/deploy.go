@@ -237,6 +237,8 @@ func (c *Client) read(ctx context.Context, v int) (*state, error) {
 
 // Desired is what a deploy makes the service hold for the plan's sites on it.
 type Desired struct {
+	// Plan holds the sites on the service.
+	Plan         *edge.Plan
 	VCL          string
 	Backends     map[string]map[string]string
 	Healthchecks map[string]map[string]string
@@ -260,7 +262,7 @@ func Want(p *edge.Plan, service string, secrets map[string]string) (*Desired, er
 	if err != nil {
 		return nil, err
 	}
-	d := &Desired{VCL: string(vcl), Backends: map[string]map[string]string{}, Healthchecks: map[string]map[string]string{},
+	d := &Desired{Plan: sub, VCL: string(vcl), Backends: map[string]map[string]string{}, Healthchecks: map[string]map[string]string{},
 		Items: map[string]map[string]string{CountriesDict: {}, SecretsDict: {}}}
 	for _, s := range sub.Sites {
 		name := BackendName(s.Name)

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/stump-dev/stump/edge"
 )
 
 // ErrNoFalco is returned when falco is not installed.
@@ -59,4 +62,38 @@ func Lint(ctx context.Context, bin, path string) (string, error) {
 // with `falco test`, and returns its report; an error when a test fails.
 func Test(ctx context.Context, bin, path, dir string) (string, error) {
 	return runFalco(ctx, bin, "test", "-I", filepath.Dir(path), "-I", dir, path)
+}
+
+// CheckVCL lints vcl (the main VCL Want rendered for the plan's sites on one service)
+// with Preamble in a scratch folder under dir, and runs SmokeTests against it. It
+// returns falco's reports.
+func CheckVCL(ctx context.Context, bin string, p *edge.Plan, vcl []byte, dir string) (string, error) {
+	work, err := os.MkdirTemp(dir, "falco-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	secrets := map[string]string{}
+	for _, s := range p.Sites {
+		if s.PreviewAuthEnv != "" {
+			secrets[PreviewAuthKey(s.Name)] = "Basic placeholder"
+		}
+	}
+	main := filepath.Join(work, "main.vcl")
+	if err := os.WriteFile(main, append(Preamble(p, nil, secrets), vcl...), 0o644); err != nil {
+		return "", err
+	}
+	lint, err := Lint(ctx, bin, main)
+	if err != nil {
+		return lint, err
+	}
+	tests := filepath.Join(work, "tests")
+	if err := os.Mkdir(tests, 0o755); err != nil {
+		return lint, err
+	}
+	if err := os.WriteFile(filepath.Join(tests, "smoke.test.vcl"), SmokeTests(p), 0o644); err != nil {
+		return lint, err
+	}
+	report, err := Test(ctx, bin, main, tests)
+	return lint + report, err
 }
