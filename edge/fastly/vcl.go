@@ -755,7 +755,11 @@ sub stump_hygiene {
     unset resp.http.X-Powered-By;
     unset resp.http.X-Served-By;
     unset resp.http.X-Timer;
-    unset resp.http.Surrogate-Key;
+    # A shield keeps the keys for the edge POP that asked it (Fastly-FF), which caches
+    # by them; visitors never see them.
+    if (!req.http.Fastly-FF) {
+        unset resp.http.Surrogate-Key;
+    }
     unset resp.http.x-stump-deploy;
     unset resp.http.x-stump-ids;
     if (req.http.X-Stump-Preview) {
