@@ -75,3 +75,43 @@ func TestFalcoUnit(t *testing.T) {
 	}
 	t.Logf("falco test: %s", m[0])
 }
+
+// Each option on its own lints clean: the VCL declares every subroutine it calls,
+// whatever the sites turn on.
+func TestLintOptions(t *testing.T) {
+	bin := testenv.Falco(t)
+	min := "baseURL: https://a.example.org/\ntarget: s3://bkt/a\nedge:\n  origin: http://127.0.0.1:9000\n  origin_host: bkt.localhost\n"
+	cases := map[string]string{
+		"minimal":       min,
+		"nothing on":    min + "  defenses: { wordpress: false }\n",
+		"atomic":        min + "  preview_host: preview.example.org\ndeploy: { mode: atomic }\n",
+		"in place":      min + "  preview_host: preview.example.org\n",
+		"no probe":      min + "  probe: { disabled: true }\n",
+		"rate all":      min + "  defenses: { wordpress: false, rate_limit: { requests: 5, per: 1s, count: all } }\n",
+		"rate misses":   min + "  defenses: { rate_limit: { requests: 500, per: 5m } }\n",
+		"countries":     min + "  defenses: { wordpress: false, blocked_countries: [RU, cn] }\n",
+		"headers":       min + "  headers: { X-Frame-Options: '', Content-Security-Policy: \"default-src 'self' https://cdn.example.org\" }\nheaders:\n  - { path: 'a/[a-c]?/b*', values: { X-A: '1' } }\n",
+		"query":         min + "  query:\n    - { path: '*.html', params: ['a[]', b.c] }\n",
+		"preview auth":  min + "  preview_host: preview.example.org\n  preview_auth_env: X\ndeploy: { mode: atomic }\n",
+		"blocked":       min + "  defenses: { blocked_status: 429, blocked_body: \"<p>Nothing \\\"here\\\"</p>\\n\" }\n",
+		"odd site name": min,
+	}
+	for name, text := range cases {
+		t.Run(name, func(t *testing.T) {
+			site := "s"
+			if name == "odd site name" {
+				site = "my.site-2"
+			}
+			main, _ := writeVCL(t, map[string]string{PreviewAuthKey(site): "Basic eDp5"}, loadSite(t, site, text))
+			if out, err := Lint(context.Background(), bin, main); err != nil {
+				b, _ := os.ReadFile(main)
+				t.Fatalf("%v\n%s\n--- VCL ---\n%s", err, out, b)
+			}
+		})
+	}
+	// No site at all: still a VCL (every host is a 404).
+	main, _ := writeVCL(t, nil)
+	if out, err := Lint(context.Background(), bin, main); err != nil {
+		t.Fatalf("no sites: %v\n%s", err, out)
+	}
+}

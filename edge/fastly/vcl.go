@@ -828,7 +828,8 @@ sub vcl_log {
 }
 
 `)
-	if block {
+	// (Always declared: vcl_error calls it.)
+	{
 		dispatch("stump_blocked", "req.http.X-Stump-Site", func(s *edge.Site) string {
 			return fmt.Sprintf("        set obj.status = %d;\n        set obj.response = %q;\n        set obj.http.Content-Type = \"text/plain; charset=utf-8\";\n        synthetic {\"%s\"};\n",
 				s.BlockedStatus, s.BlockedReason, s.BlockedBody)
