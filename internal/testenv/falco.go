@@ -28,7 +28,7 @@ func FindFalco() (bin, why string) {
 	if p, err := exec.LookPath("falco"); err == nil {
 		return p, ""
 	}
-	return "", "falco is neither at " + local + " nor on PATH; run ./scripts/test, which installs it (or: cd tools/falco && go install github.com/ysugimoto/falco/cmd/falco)"
+	return "", "falco " + FalcoVersion + " is neither at " + local + " nor on PATH; run ./scripts/test, which builds it (tools/falco, with its patch) into .stump/bin"
 }
 
 // Falco returns the falco binary; without one it skips the test, or fails it under
