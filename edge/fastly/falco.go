@@ -80,7 +80,7 @@ func CheckVCL(ctx context.Context, bin string, p *edge.Plan, vcl []byte, dir str
 		}
 	}
 	main := filepath.Join(work, "main.vcl")
-	if err := os.WriteFile(main, append(Preamble(p, nil, secrets), vcl...), 0o644); err != nil {
+	if err := os.WriteFile(main, append(Preamble(p, secrets), vcl...), 0o644); err != nil {
 		return "", err
 	}
 	lint, err := Lint(ctx, bin, main)

@@ -41,7 +41,7 @@ func writeVCL(t *testing.T, secrets map[string]string, sites ...*config.Loaded) 
 	}
 	dir := t.TempDir()
 	p := filepath.Join(dir, "main.vcl")
-	if err := os.WriteFile(p, append(Preamble(plan, nil, secrets), vcl...), 0o644); err != nil {
+	if err := os.WriteFile(p, append(Preamble(plan, secrets), vcl...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p, plan

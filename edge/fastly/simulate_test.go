@@ -148,7 +148,7 @@ func TestSimulate(t *testing.T) {
 	}
 	dir := t.TempDir()
 	main := filepath.Join(dir, "main.vcl")
-	if err := os.WriteFile(main, append(Preamble(plan, nil, nil), vcl...), 0o644); err != nil {
+	if err := os.WriteFile(main, append(Preamble(plan, nil), vcl...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := Lint(context.Background(), testenv.Falco(t), main); err != nil {

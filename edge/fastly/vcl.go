@@ -87,7 +87,7 @@ func Check(p *edge.Plan) error {
 			return fmt.Errorf("%s: sites %s and %s give the same Fastly backend name %s: rename one", s.File, other, s.Name, n)
 		}
 		seen[n] = s.Name
-		if strings.ContainsAny(s.BlockedBody, "\"") && strings.Contains(s.BlockedBody, `"}`) {
+		if strings.Contains(s.BlockedBody, `"}`) {
 			return fmt.Errorf(`%s: edge.defenses.blocked_body may not contain "}`, s.File)
 		}
 	}
@@ -154,22 +154,16 @@ func annotate(vcl []byte) []byte {
 }
 
 // Preamble is what Fastly declares ahead of the main VCL from the service's
-// configuration that Deploy writes: the sites' backends (at origin, or at the address
-// override gives for a backend name, for local tests) and the dictionaries with their
+// configuration that Deploy writes: the sites' backends and the dictionaries with their
 // items (secrets holds the private dictionary's items; nil: empty). Local tools (falco)
 // lint and run Preamble + VCL.
-func Preamble(p *edge.Plan, override map[string]string, secrets map[string]string) []byte {
+func Preamble(p *edge.Plan, secrets map[string]string) []byte {
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# What Fastly declares from the service's configuration (stump edge deploy --fastly\n# writes it): for local tools only, never uploaded.\n\n")
 	for _, s := range p.Sites {
 		be := s.Backend
 		host, port := be.Host, be.Port
-		if a, ok := override[BackendName(s.Name)]; ok {
-			if i := strings.LastIndexByte(a, ':'); i > 0 {
-				host, port = a[:i], a[i+1:]
-			}
-		}
 		w("backend F_%s {\n    .host = %q;\n    .port = %q;\n    .connect_timeout = 2s;\n    .first_byte_timeout = 15s;\n    .between_bytes_timeout = 10s;\n", BackendName(s.Name), host, port)
 		if be.Probe != nil {
 			pr := be.Probe
