@@ -354,4 +354,47 @@ _wordpress_ready() { [ "$(http_status 127.0.0.1 "$port" /wp-json/ || true)" = 20
 install_podman() {
 	command -v podman >/dev/null && return 0
 	apt_install podman
+# falco (github.com/ysugimoto/falco): the Fastly VCL linter, simulator and unit-test
+# runner of the edge/fastly tests and of `stump edge check --fastly`. Its version is
+# pinned in tools/falco/go.mod (keep FALCO_VERSION and testenv.FalcoVersion in step).
+#
+#   install_falco       # builds falco into .stump/bin once per version and patch
+
+FALCO_MODULE=github.com/ysugimoto/falco
+FALCO_VERSION=v1.11.2
+
+falco_bin() { echo "$(repo_root)/.stump/bin/falco"; }
+
+# falco_stamp prints what the installed falco was built from (version and patch hash).
+falco_stamp() {
+	local patch
+	patch=$(sha256sum "$(repo_root)/tools/falco/fetch-restart.patch" | cut -c1-16)
+	echo "$FALCO_VERSION+$patch"
+}
+
+# install_falco builds falco at FALCO_VERSION with tools/falco/fetch-restart.patch (a
+# simulator crash on restarts from vcl_deliver after a fetch, and the object it then
+# cached under the wrong key) into .stump/bin, unless that build is already there. It
+# vendors the module in a scratch folder, patches the vendored copy and builds it.
+install_falco() {
+	need_go
+	local bin stamp work start
+	bin=$(falco_bin)
+	stamp=$(falco_stamp)
+	if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
+		return 0
+	fi
+	step "installing falco $stamp into ${bin%/*}"
+	mkdir -p "${bin%/*}"
+	start=$SECONDS
+	work=$(mktemp -d "${TMPDIR:-/tmp}/stump-falco.XXXXXX")
+	at_exit "rm -rf '$work'"
+	cp "$(repo_root)/tools/falco/go.mod" "$(repo_root)/tools/falco/go.sum" "$(repo_root)/tools/falco/tools.go" "$work/"
+	(cd "$work" && GOFLAGS=-mod=mod go mod vendor) || die "could not fetch falco $FALCO_VERSION"
+	patch -s -p1 -d "$work/vendor/$FALCO_MODULE" <"$(repo_root)/tools/falco/fetch-restart.patch" ||
+		die "tools/falco/fetch-restart.patch does not apply to falco $FALCO_VERSION"
+	(cd "$work" && GOFLAGS=-buildvcs=false go build -mod=vendor -o "$bin" "$FALCO_MODULE/cmd/falco") ||
+		die "could not build falco $FALCO_VERSION"
+	echo "$stamp" >"$bin.stamp"
+	say "falco built in $((SECONDS - start))s"
 }

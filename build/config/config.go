@@ -167,6 +167,16 @@ type Edge struct {
 	Headers  map[string]string `yaml:"headers"`
 	Probe    EdgeProbe         `yaml:"probe"`
 	Defenses EdgeDefenses      `yaml:"defenses"`
+	// Fastly, when set, puts the site on a Fastly service (stump edge deploy --fastly);
+	// the API token comes from FASTLY_API_TOKEN only.
+	Fastly *EdgeFastly `yaml:"fastly"`
+}
+
+// EdgeFastly names a site's Fastly service.
+type EdgeFastly struct {
+	ServiceID string `yaml:"service_id"`
+	// Shield is the code of a shield POP (like "iad-va-us"); empty: no shielding.
+	Shield string `yaml:"shield"`
 }
 
 // EdgeQuery keeps the named query parameters on the paths Path (a glob, as headers
