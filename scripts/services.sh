@@ -354,6 +354,9 @@ _wordpress_ready() { [ "$(http_status 127.0.0.1 "$port" /wp-json/ || true)" = 20
 install_podman() {
 	command -v podman >/dev/null && return 0
 	apt_install podman
+}
+
+# ---------------------------------------------------------------------------------------
 # falco (github.com/ysugimoto/falco): the Fastly VCL linter, simulator and unit-test
 # runner of the edge/fastly tests and of `stump edge check --fastly`. Its version is
 # pinned in tools/falco/go.mod (keep FALCO_VERSION and testenv.FalcoVersion in step).
@@ -384,17 +387,22 @@ install_falco() {
 	if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
 		return 0
 	fi
-	step "installing falco $stamp into ${bin%/*}"
-	mkdir -p "${bin%/*}"
+	mkdir -p "${bin%/*}" "$(repo_root)/.stump/log"
+	local log="$(repo_root)/.stump/log/falco-install.log"
+	printf '    installing falco %s into %s (log: %s) ... ' "$stamp" "${bin%/*}" "${log#"$(repo_root)/"}" >&2
 	start=$SECONDS
 	work=$(mktemp -d "${TMPDIR:-/tmp}/stump-falco.XXXXXX")
 	at_exit "rm -rf '$work'"
 	cp "$(repo_root)/tools/falco/go.mod" "$(repo_root)/tools/falco/go.sum" "$(repo_root)/tools/falco/tools.go" "$work/"
-	(cd "$work" && GOFLAGS=-mod=mod go mod vendor) || die "could not fetch falco $FALCO_VERSION"
-	patch -s -p1 -d "$work/vendor/$FALCO_MODULE" <"$(repo_root)/tools/falco/fetch-restart.patch" ||
-		die "tools/falco/fetch-restart.patch does not apply to falco $FALCO_VERSION"
-	(cd "$work" && GOFLAGS=-buildvcs=false go build -mod=vendor -o "$bin" "$FALCO_MODULE/cmd/falco") ||
-		die "could not build falco $FALCO_VERSION"
+	if ! {
+		(cd "$work" && GOFLAGS=-mod=mod go mod vendor) &&
+			patch -s -p1 -d "$work/vendor/$FALCO_MODULE" <"$(repo_root)/tools/falco/fetch-restart.patch" &&
+			(cd "$work" && GOFLAGS=-buildvcs=false go build -mod=vendor -o "$bin" "$FALCO_MODULE/cmd/falco")
+	} >"$log" 2>&1; then
+		say "failed"
+		tail -n 30 "$log" >&2
+		die "could not build falco $FALCO_VERSION with tools/falco/fetch-restart.patch (log: $log)"
+	fi
 	echo "$stamp" >"$bin.stamp"
-	say "falco built in $((SECONDS - start))s"
+	say "done in $((SECONDS - start)) s"
 }
