@@ -262,9 +262,15 @@ func (st *siteState) assembleMenus() {
 		}
 	}
 	for _, m := range s.Menus {
+		// As Hugo: by weight, entries without a weight (0) after those with one, then
+		// by name; so a page added with `menu: main` does not jump ahead of Home.
 		sort.SliceStable(m, func(i, j int) bool {
-			if m[i].Weight != m[j].Weight {
-				return m[i].Weight < m[j].Weight
+			wi, wj := m[i].Weight, m[j].Weight
+			if (wi == 0) != (wj == 0) {
+				return wj == 0
+			}
+			if wi != wj {
+				return wi < wj
 			}
 			return m[i].Name < m[j].Name
 		})

@@ -47,9 +47,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	var unknown string
 	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistGlobalFlags(args))
 	if unknown != "" {
-		fmt.Fprintf(stderr, "stump: no command %q\nRun 'stump --help' for usage.\n", unknown)
+		fmt.Fprintf(stderr, "stump: no command %q", unknown)
+		if s := suggestCommand(app, unknown); s != "" {
+			fmt.Fprintf(stderr, ". %s", s)
+		}
+		fmt.Fprintf(stderr, "\nRun 'stump --help' for usage.\n")
 		return ExitUsage
 	}
 	if err == nil {
@@ -57,7 +61,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
-		fmt.Fprintf(stderr, "stump: %v\nRun 'stump --help' for usage.\n", err)
+		fmt.Fprintf(stderr, "stump: %v\n", err)
+		if s := suggestFlag(app, hoistGlobalFlags(args), err); s != "" {
+			fmt.Fprintf(stderr, "Did you mean %s?\n", s)
+		}
+		fmt.Fprintf(stderr, "Run 'stump --help' for usage.\n")
 		return ExitUsage
 	}
 	var ec cli.ExitCoder
@@ -96,6 +104,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
+		Suggest:              true,
 		Version:              buildVersion(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "use the workspace in `DIR` (default: the nearest folder upwards holding stump.yaml)", EnvVars: []string{"STUMP_DIR"}},
@@ -115,6 +124,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			newCommand(),
 			watchCommand(),
 			edgeCommand(),
+			completionCommand(),
+			manCommand(),
 			wordpressCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },

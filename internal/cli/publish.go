@@ -25,13 +25,45 @@ import (
 // ExitPurgePending: published, but the CDN purge is recorded as pending.
 const ExitPurgePending = 3
 
+// targetFlags are the flags of commands that publish: --target, --json and the lock
+// flags.
 func targetFlags() []cli.Flag {
+	return append([]cli.Flag{
+		targetFlag("publish to this `URL` instead of the site's target (s3://bucket/prefix?region=..&endpoint=..&path_style=true or file:///dir)"),
+		jsonFlag(),
+	}, lockFlags()...)
+}
+
+// targetFlag is --target, with the help text of the command.
+func targetFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "target", Usage: usage, EnvVars: []string{"STUMP_TARGET"}}
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print a machine-readable result on stdout", EnvVars: []string{"STUMP_JSON"}}
+}
+
+// lockFlags belong to the commands that take the site's lock.
+func lockFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "target", Usage: "publish to this `URL` instead of the site's target (s3://bucket/prefix?region=..&endpoint=..&path_style=true or file:///dir)", EnvVars: []string{"STUMP_TARGET"}},
-		&cli.BoolFlag{Name: "json", Usage: "print a machine-readable result on stdout", EnvVars: []string{"STUMP_JSON"}},
-		&cli.BoolFlag{Name: "break-lock", Usage: "take over a lock whose lease has expired (only when that publish is surely dead)"},
-		&cli.BoolFlag{Name: "wait", Usage: "wait for another publish's lock instead of failing", EnvVars: []string{"STUMP_WAIT"}},
+		&cli.BoolFlag{Name: "break-lock", Usage: "take over a lock whose lease has expired (only when its holder is surely dead)"},
+		&cli.BoolFlag{Name: "wait", Usage: "wait for the lock another command holds instead of failing", EnvVars: []string{"STUMP_WAIT"}},
 	}
+}
+
+// oneSiteFlag is --site for commands that work on one site.
+func oneSiteFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the `SITE` (a folder under sites/)", EnvVars: []string{"STUMP_SITE"}}
+}
+
+// readFlags are the flags of a command that reads one site's target.
+func readFlags() []cli.Flag {
+	return []cli.Flag{oneSiteFlag(), targetFlag("read this target `URL` instead of the site's (works even when site.yaml is broken)"), jsonFlag()}
+}
+
+// writeFlags are the flags of a command that changes one site's target under its lock.
+func writeFlags() []cli.Flag {
+	return append([]cli.Flag{oneSiteFlag(), targetFlag("work on this target `URL` instead of the site's (works even when site.yaml is broken)"), jsonFlag()}, lockFlags()...)
 }
 
 // siteTarget opens the store a site publishes to, and its config.
@@ -197,7 +229,7 @@ func publishCommand() *cli.Command {
 		Flags: append(append(siteFlags(), targetFlags()...),
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (new blobs, writes, deletes, bytes) and change nothing"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "a note kept in the deploy record", EnvVars: []string{"STUMP_MESSAGE"}},
-			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths (default: a quarter of the live site)", EnvVars: []string{"STUMP_MAX_DELETES"}},
+			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths", DefaultText: "a quarter of the live site", EnvVars: []string{"STUMP_MAX_DELETES"}},
 			&cli.BoolFlag{Name: "force", Usage: "lift the delete limit"},
 			&cli.BoolFlag{Name: "no-build", Usage: "publish the existing build output instead of building first"},
 			&cli.BoolFlag{Name: "preview", Usage: "upload and materialize a deploy without making it live; prints its preview URL"},
@@ -470,15 +502,11 @@ func printJSON(c *cli.Context, v any) error {
 	return enc.Encode(v)
 }
 
-func oneSiteFlags() []cli.Flag {
-	return append([]cli.Flag{&cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site", EnvVars: []string{"STUMP_SITE"}}}, targetFlags()...)
-}
-
 func deploysCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "deploys",
 		Usage: "list a site's deploys, newest first",
-		Flags: oneSiteFlags(),
+		Flags: readFlags(),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				recs, err := publish.ListRecords(c.Context, st.store, false)
@@ -522,7 +550,7 @@ func rollbackCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "rollback",
 		Usage: "make an earlier deploy live again (no rebuild, no upload)",
-		Flags: append(oneSiteFlags(), &cli.StringFlag{Name: "to", Usage: "the deploy `ID` (default: the one before the live deploy)"}),
+		Flags: append(writeFlags(), &cli.StringFlag{Name: "to", Usage: "the deploy `ID` (default: the one before the live deploy)"}),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				res, err := d.Rollback(c.Context, c.String("to"))
@@ -551,7 +579,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the live deploy, the lock holder and pending work",
-		Flags: oneSiteFlags(),
+		Flags: readFlags(),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				s, err := d.ReadStatus(c.Context)
@@ -592,7 +620,7 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "delete blobs, assets and records no retained deploy references",
-		Flags: append(oneSiteFlags(), &cli.IntFlag{Name: "keep", Value: 20, Usage: "keep the newest `N` deploys (and the live one)"}),
+		Flags: append(writeFlags(), &cli.IntFlag{Name: "keep", Value: 20, Usage: "keep the newest `N` deploys (and the live one)"}),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				res, err := d.GC(c.Context, c.Int("keep"))
@@ -613,7 +641,7 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "check that the live tree matches the live deploy, byte for byte (--repair rewrites what differs)",
-		Flags: append(oneSiteFlags(),
+		Flags: append(writeFlags(),
 			&cli.BoolFlag{Name: "repair", Usage: "rewrite every live object that differs from the live deploy (content or headers) from its stored blob, and purge it"},
 		),
 		Action: func(c *cli.Context) error {
@@ -694,7 +722,7 @@ func doctorCommand() *cli.Command {
 		Description: "Without --fix, doctor only reads. With --fix it rebuilds what can be rebuilt: the record of the live\n" +
 			"deploy from the live tree and the current build, the pointer from the newest complete deploy, and an\n" +
 			"unreadable lock is moved aside. It never deletes anything: what it replaces is kept under _stump/doctor/.",
-		Flags: append(oneSiteFlags(),
+		Flags: append(writeFlags(),
 			&cli.BoolFlag{Name: "fix", Usage: "rebuild what can be rebuilt (never deletes anything)"},
 		),
 		Action: func(c *cli.Context) error {

@@ -23,7 +23,7 @@ func serveCommand() *cli.Command {
 		Description: "Serves what `stump publish` put in the site's target (by default the local store in\n" +
 			".stump/targets/<site>): index documents, the 404 page, redirects and stored headers.\n" +
 			"It binds to 127.0.0.1 unless --bind says otherwise.",
-		Flags: append(oneSiteFlags(),
+		Flags: append([]cli.Flag{oneSiteFlag(), targetFlag("serve this target `URL` instead of the site's")},
 			&cli.StringFlag{Name: "bind", Value: "127.0.0.1", Usage: "the `ADDRESS` to listen on (0.0.0.0 exposes it to the network)", EnvVars: []string{"STUMP_BIND"}},
 			&cli.IntFlag{Name: "port", Value: 1718, Usage: "the `PORT` to listen on (0 picks a free one)", EnvVars: []string{"STUMP_PORT"}},
 		),
