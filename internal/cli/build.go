@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -70,15 +70,16 @@ type siteSummary struct {
 	Pages      int    `json:"pages,omitempty"`
 	Files      int    `json:"files,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
-	DurationMS int64  `json:"duration_ms"`
+	DurationMS int64  `json:"durationMs"`
 	Dir        string `json:"dir,omitempty"`
 	Error      string `json:"error,omitempty"`
 }
 
 type buildSummary struct {
 	OK         bool          `json:"ok"`
+	Error      string        `json:"error,omitempty"`
 	Sites      []siteSummary `json:"sites"`
-	DurationMS int64         `json:"duration_ms"`
+	DurationMS int64         `json:"durationMs"`
 }
 
 func buildCommand() *cli.Command {
@@ -96,6 +97,10 @@ func buildCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
 			if err != nil {
+				var ue usageError
+				if c.Bool("json") && !errors.As(err, &ue) {
+					printJSONError(c, "", err)
+				}
 				return err
 			}
 			start := time.Now()
@@ -117,10 +122,17 @@ func buildCommand() *cli.Command {
 				}
 				sum.Sites = append(sum.Sites, s)
 			}
+			if !sum.OK {
+				n := 0
+				for _, s := range sum.Sites {
+					if !s.OK {
+						n++
+					}
+				}
+				sum.Error = fmt.Sprintf("%d of %d sites failed to build", n, len(sum.Sites))
+			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(sum); err != nil {
+				if err := printJSON(c, sum); err != nil {
 					return err
 				}
 			}

@@ -205,6 +205,7 @@ func headerRules(cfg *config.Loaded) []publish.HeaderRule {
 
 type publishSummary struct {
 	OK    bool             `json:"ok"`
+	Error string           `json:"error,omitempty"`
 	Sites []publishOutcome `json:"sites"`
 }
 
@@ -241,6 +242,10 @@ func publishCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
 			if err != nil {
+				var ue usageError
+				if c.Bool("json") && !errors.As(err, &ue) {
+					printJSONError(c, "", err)
+				}
 				return err
 			}
 			if c.String("target") != "" && len(sites) > 1 {
@@ -265,19 +270,22 @@ func publishCommand() *cli.Command {
 				})
 			}
 			_ = g.Wait()
+			failed := 0
 			for _, o := range outs {
 				if !o.OK {
 					sum.OK = false
+					failed++
 				}
 				if !c.Bool("json") {
 					printOutcome(c, o)
 				}
 			}
 			sum.Sites = outs
+			if failed > 0 {
+				sum.Error = fmt.Sprintf("%d of %d sites failed to publish", failed, len(outs))
+			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(sum)
+				_ = printJSON(c, sum)
 			}
 			switch {
 			case !sum.OK:
@@ -333,7 +341,7 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 		out.PreviewURL = previewURL(st.cfg, res.Deploy)
 	}
 	out.Result = res
-	out.Requests = st.count.Counts()
+	out.Requests = camelKeys(st.count.Counts())
 	if err != nil {
 		return fail(err)
 	}
@@ -467,6 +475,17 @@ func oneSite(c *cli.Context) (string, error) {
 // withTarget opens the workspace and one site's target for the history commands. With
 // --target, a broken site.yaml is a warning, not an error (see openTargetNoBuild).
 func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
+	err := withTargetRun(c, fn)
+	var ue usageError
+	var done jsonDone
+	if err != nil && c.Bool("json") && !errors.As(err, &ue) && !errors.As(err, &done) {
+		site, _ := oneSite(c)
+		printJSONError(c, site, err)
+	}
+	return err
+}
+
+func withTargetRun(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
 	if c.NArg() > 0 {
 		return usagef("%s takes no arguments (got %q)", c.Command.Name, c.Args().First())
 	}
@@ -496,10 +515,54 @@ func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *si
 	return nil
 }
 
+// JSONVersion is the version of stump's --json documents (docs/json.md): every one is
+// an object with "version", "ok" and, when ok is false, "error".
+const JSONVersion = 1
+
+// printJSON prints v, an object, as a --json document: with "version" and, unless v
+// has it, "ok": true.
 func printJSON(c *cli.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("--json: %T is not an object: %w", v, err)
+	}
+	m["version"] = json.RawMessage(fmt.Sprint(JSONVersion))
+	if _, ok := m["ok"]; !ok {
+		m["ok"] = json.RawMessage("true")
+	}
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return enc.Encode(m)
+}
+
+// printJSONError prints the --json document of a failed command.
+func printJSONError(c *cli.Context, site string, err error) {
+	doc := map[string]any{"ok": false, "error": strings.TrimPrefix(err.Error(), "stump: ")}
+	if site != "" {
+		doc["site"] = site
+	}
+	_ = printJSON(c, doc)
+}
+
+// jsonDone wraps the error of a command that printed its own --json document for it.
+type jsonDone struct{ error }
+
+func (e jsonDone) Unwrap() error { return e.error }
+
+// camelKeys returns counts with lower-camel-case keys ("PutBytes" → "putBytes").
+func camelKeys(counts map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(counts))
+	for k, v := range counts {
+		if k != "" {
+			k = strings.ToLower(k[:1]) + k[1:]
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func deploysCommand() *cli.Command {
@@ -628,7 +691,10 @@ func gcCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(c, res)
+					return printJSON(c, struct {
+						Site string `json:"site"`
+						*publish.GCResult
+					}{site, res})
 				}
 				fmt.Fprintf(c.App.Writer, "%s: kept %d deploys and %d blobs; deleted %d deploys, %d blobs, %d old assets\n", site, res.KeptDeploys, res.KeptBlobs, res.DeletedDeploys, res.DeletedBlobs, res.DeletedAssets)
 				return nil
@@ -653,15 +719,23 @@ func verifyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				var failed error
+				if bad := countProblems(probs); bad > 0 {
+					failed = fmt.Errorf("%d problems in the live tree (stump verify --repair rewrites them)", bad)
+				}
 				if c.Bool("json") {
-					if err := printJSON(c, map[string]any{"site": site, "ok": countProblems(probs) == 0, "problems": probs}); err != nil {
+					doc := map[string]any{"site": site, "ok": failed == nil, "problems": probs}
+					if failed != nil {
+						doc["error"] = failed.Error()
+					}
+					if err := printJSON(c, doc); err != nil {
 						return err
 					}
 				} else {
 					printProblems(c, probs)
 				}
-				if bad := countProblems(probs); bad > 0 {
-					return fmt.Errorf("%d problems in the live tree (stump verify --repair rewrites them)", bad)
+				if failed != nil {
+					return jsonDone{failed}
 				}
 				if !c.Bool("json") {
 					fmt.Fprintf(c.App.Writer, "%s: the live tree matches the live deploy\n", site)
