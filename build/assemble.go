@@ -16,6 +16,7 @@ import (
 func (st *siteState) assemble() error {
 	s := st.site
 	s.byPath = map[string]*Page{}
+	st.refIdx = &refIndex{}
 	s.Sections, s.RegularPages = nil, nil
 	sections := map[string]*Page{} // by content dir ("" is home)
 	var regular []*Page

@@ -118,6 +118,11 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.loadStatic(); err != nil {
 		return nil, nil, err
 	}
+	// Layouts first: content needs to know the shortcodes.
+	if ls, err = st.loadLayouts(st.funcMap(&st.layouts)); err != nil {
+		return nil, nil, err
+	}
+	st.layouts = ls
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -125,21 +130,27 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.assemble(); err != nil {
 		return nil, nil, err
 	}
-	st.lap("assemble")
-	if ls, err = st.loadLayouts(st.funcMap(&st.layouts)); err != nil {
+	if err := st.expandShortcodes(ctx, st.pages); err != nil {
 		return nil, nil, err
 	}
-	st.layouts = ls
+	st.lap("assemble")
 	return st, ls, nil
 }
 
 func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree) *siteState {
 	typo := cfg.Markdown.Typographer == nil || *cfg.Markdown.Typographer
-	st := &siteState{
+	var st *siteState
+	st = &siteState{
 		ws: w, cfg: cfg, opts: opts, src: src, theme: theme,
 		md: markdown.New(markdown.Options{
 			Unsafe: cfg.Markdown.Unsafe, NoTypographer: !typo,
 			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
+			Shortcodes: func(name string) (bool, bool) {
+				if st.layouts == nil {
+					return false, false
+				}
+				return st.layouts.shortcodeInfo(name)
+			},
 		}),
 		minifier: newMinifier(),
 		phase:    time.Now(),

@@ -48,6 +48,7 @@ type siteState struct {
 	minifier    *minify.M
 	out         *outputs
 	layouts     *layouts
+	refIdx      *refIndex
 	phase       time.Time
 }
 
@@ -200,6 +201,13 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	}
 	res, err := st.md.Render(doc.Body)
 	if err != nil {
+		var se *markdown.ShortcodeError
+		if errors.As(err, &se) {
+			if se.Name != "" {
+				return nil, diag.New(f.Shown, doc.BodyLine+se.Line-1, se.Col, "shortcode %q: %s", se.Name, se.Msg)
+			}
+			return nil, diag.New(f.Shown, doc.BodyLine+se.Line-1, se.Col, "shortcode: %s", se.Msg)
+		}
 		return nil, diag.New(f.Shown, doc.BodyLine, 1, "markdown: %v", err)
 	}
 	rel := f.Rel
@@ -229,6 +237,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		layoutLine:  m.layoutPos.Line,
 		layoutCol:   m.layoutPos.Col,
 		srcBody:     doc.Body,
+		calls:       res.Shortcodes,
 		bodyLine:    doc.BodyLine,
 		Terms:       map[string][]*Term{},
 	}
@@ -274,10 +283,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	}
 	// Relative links and images (bundle files) must keep working where the content is
 	// shown away from its page: in summaries on list pages and in feeds.
-	pageBase := st.site.relURL(p.urlPath)
-	if !strings.HasSuffix(pageBase, "/") {
-		pageBase = path.Dir(pageBase) + "/"
-	}
+	pageBase := pageBase(st.site, p.urlPath)
 	p.Content = template.HTML(rebaseLinks(string(p.Content), pageBase))
 	p.Summary = template.HTML(rebaseLinks(string(p.Summary), pageBase))
 	if p.Kind == KindPage {
@@ -309,7 +315,8 @@ func rebaseLinks(html, base string) string {
 	last := 0
 	for _, m := range relLinkRE.FindAllStringSubmatchIndex(html, -1) {
 		v := html[m[4]:m[5]]
-		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") {
+		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") || strings.HasPrefix(v, "%00sc") {
+			// %00sc: a shortcode placeholder, rebased (if relative) once it has run.
 			continue
 		}
 		if i := strings.IndexAny(v, ":/?#"); i >= 0 && v[i] == ':' {

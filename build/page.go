@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/build/markdown"
 )
 
 // Page kinds.
@@ -89,6 +90,9 @@ type Page struct {
 	// srcBody is the Markdown, kept for link-check positions.
 	srcBody  []byte
 	bodyLine int
+	// calls are the page's shortcodes; Content and Summary hold their placeholders until
+	// expandShortcodes runs them.
+	calls []markdown.Call
 }
 
 type pageMenu struct {

@@ -44,6 +44,7 @@ type compiled struct {
 // file of the same name.
 func (st *siteState) loadLayouts(funcs template.FuncMap) (*layouts, error) {
 	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, byName: map[string]string{}}
+	addBuiltinShortcodes(ls.files)
 	for _, t := range []*tree{st.theme, st.src} {
 		files, err := t.walk("layouts", nil)
 		if err != nil {

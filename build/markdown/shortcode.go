@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"html"
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/ast"
@@ -59,9 +61,15 @@ func (e *ShortcodeError) Error() string {
 // It holds NUL bytes, which never come out of rendered Markdown (goldmark replaces them).
 func Placeholder(i int) string { return "\x00sc" + strconv.Itoa(i) + "\x00" }
 
-// ReplacePlaceholders replaces every placeholder in s by out[i].
+// ReplacePlaceholders replaces every placeholder in s by out[i] (also in the URL-escaped
+// form "%00scN%00" a link destination gets).
 func ReplacePlaceholders(s string, out []string) string {
-	if !bytes.Contains([]byte(s), []byte("\x00sc")) {
+	if strings.Contains(s, "%00sc") {
+		s = escapedPlaceholderRE.ReplaceAllStringFunc(s, func(m string) string {
+			return Placeholder(atoi(m[5 : len(m)-3]))
+		})
+	}
+	if !strings.Contains(s, "\x00sc") {
 		return s
 	}
 	var b bytes.Buffer
@@ -88,7 +96,14 @@ func ReplacePlaceholders(s string, out []string) string {
 	}
 }
 
-func bytesIndex(s, sub string) int { return bytes.Index([]byte(s), []byte(sub)) }
+func bytesIndex(s, sub string) int { return strings.Index(s, sub) }
+
+var escapedPlaceholderRE = regexp.MustCompile(`%00sc[0-9]+%00`)
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
 
 // collector gathers the calls of one Render. Nested Markdown inner content is rendered
 // with a view of the same collector whose base is the inner text's offset in root.
@@ -436,6 +451,7 @@ func (shortcodes) Extend(m goldmark.Markdown) {
 	m.Parser().AddOptions(
 		parser.WithBlockParsers(util.Prioritized(scBlockParser{}, 50)),
 		parser.WithInlineParsers(util.Prioritized(scInlineParser{}, 50)),
+		parser.WithASTTransformers(util.Prioritized(scLinkTransformer{}, 50)),
 	)
 	m.Renderer().AddOptions(renderer.WithNodeRenderers(util.Prioritized(scRenderer{}, 100)))
 }
@@ -525,6 +541,94 @@ func (scInlineParser) Parse(parent ast.Node, block text.Reader, pc parser.Contex
 		block.AdvanceLine()
 	}
 	return n
+}
+
+// scLinkTransformer makes links of [text]({{< ref "x" >}}): a link destination with
+// spaces is not a link to CommonMark, so the shortcode was parsed as inline text between
+// "[text](" and ")". The link's destination is the placeholder (rendered URL-escaped,
+// which ReplacePlaceholders also knows).
+type scLinkTransformer struct{}
+
+func (scLinkTransformer) Transform(doc *ast.Document, reader text.Reader, pc parser.Context) {
+	if pc.Get(collectorKey) == nil {
+		return
+	}
+	var found []*shortcodeInline
+	_ = ast.Walk(doc, func(n ast.Node, entering bool) (ast.WalkStatus, error) {
+		if s, ok := n.(*shortcodeInline); ok && entering {
+			found = append(found, s)
+		}
+		return ast.WalkContinue, nil
+	})
+	src := reader.Source()
+	for _, sc := range found {
+		linkShortcode(sc, src)
+	}
+}
+
+func linkShortcode(sc *shortcodeInline, src []byte) {
+	prev, ok1 := sc.PreviousSibling().(*ast.Text)
+	next, ok2 := sc.NextSibling().(*ast.Text)
+	if !ok1 || !ok2 || !bytes.HasSuffix(prev.Segment.Value(src), []byte("](")) || !bytes.HasPrefix(next.Segment.Value(src), []byte(")")) {
+		return
+	}
+	parent := sc.Parent()
+	// The opening "[": in prev before "](", or in a text node before it.
+	var open *ast.Text
+	at := -1
+	if v := prev.Segment.Value(src); bytes.LastIndexByte(v[:len(v)-2], '[') >= 0 {
+		open, at = prev, prev.Segment.Start+bytes.LastIndexByte(v[:len(v)-2], '[')
+	} else {
+		for n := prev.PreviousSibling(); n != nil; n = n.PreviousSibling() {
+			if t, ok := n.(*ast.Text); ok {
+				if i := bytes.LastIndexByte(t.Segment.Value(src), '['); i >= 0 {
+					open, at = t, t.Segment.Start+i
+					break
+				}
+			}
+		}
+	}
+	if open == nil {
+		return
+	}
+	image := at > open.Segment.Start && src[at-1] == '!'
+	link := ast.NewLink()
+	link.Destination = []byte(sc.out)
+	var node ast.Node = link
+	if image {
+		node = ast.NewImage(link)
+	}
+	if open == prev {
+		if label := text.NewSegment(at+1, prev.Segment.Stop-2); label.Len() > 0 {
+			node.AppendChild(node, ast.NewTextSegment(label))
+		}
+	} else {
+		if label := text.NewSegment(at+1, open.Segment.Stop); label.Len() > 0 {
+			node.AppendChild(node, ast.NewTextSegment(label))
+		}
+		for n := open.NextSibling(); n != nil && n != ast.Node(prev); {
+			nx := n.NextSibling()
+			parent.RemoveChild(parent, n)
+			node.AppendChild(node, n)
+			n = nx
+		}
+		if label := text.NewSegment(prev.Segment.Start, prev.Segment.Stop-2); label.Len() > 0 {
+			node.AppendChild(node, ast.NewTextSegment(label))
+		}
+		parent.RemoveChild(parent, prev)
+	}
+	stop := at
+	if image {
+		stop--
+	}
+	parent.InsertAfter(parent, open, node)
+	if open == prev {
+		open.Segment = text.NewSegment(open.Segment.Start, stop)
+	} else {
+		open.Segment = open.Segment.WithStop(stop)
+	}
+	parent.RemoveChild(parent, sc)
+	next.Segment = next.Segment.WithStart(next.Segment.Start + 1)
 }
 
 type scRenderer struct{}
