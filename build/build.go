@@ -27,6 +27,8 @@ type Result struct {
 	Manifest *manifest.Manifest
 	// Tree holds the bytes of every file by path when Options.NoWrite is set.
 	Tree map[string][]byte
+	// Report lists what the build left out and its warnings.
+	Report Report
 }
 
 // Build builds one site. On error nothing in the output folder changes; errors about
@@ -47,7 +49,12 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		return nil, err
 	}
 	st.lap("hash")
-	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files)}
+	for _, p := range st.pages {
+		if p.rawHTMLLost {
+			st.report.RawHTML++
+		}
+	}
+	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files), Report: st.report.result()}
 	if st.opts.NoWrite {
 		res.Tree = make(map[string][]byte, len(files))
 		for _, f := range files {
@@ -153,6 +160,7 @@ func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree)
 			},
 		}),
 		minifier: newMinifier(),
+		report:   &reportState{},
 		phase:    time.Now(),
 	}
 	st.resetOutputs()

@@ -59,8 +59,6 @@ func TestBadInput(t *testing.T) {
 			nil, `^sites/x/content/news/a\.md:3:7: date "2026-13-45" is not a date`},
 		{"bad TOML date type", map[string]string{"sites/x/content/news/a.md": "+++\ntitle = \"A\"\ndate = [1]\n+++\nx\n"},
 			nil, `^sites/x/content/news/a\.md:3:8: date must be a date`},
-		{"unknown layout", map[string]string{"sites/x/content/news/a.md": "---\ntitle: A\nlayout: nope\n---\nx\n"},
-			nil, `^sites/x/content/news/a\.md:3:9: layout "nope" does not exist`},
 		{"template exec error", map[string]string{"sites/x/layouts/_default/single.html": "{{ define \"main\" }}\n<p>{{ .Nope }}</p>{{ end }}"},
 			nil, `^sites/x/layouts/_default/single\.html:2:7: can't evaluate field Nope`},
 		{"template parse error", map[string]string{"sites/x/layouts/_default/single.html": "{{ define \"main\" }}\n\n{{ if }}{{ end }}"},

@@ -49,6 +49,7 @@ type siteState struct {
 	out         *outputs
 	layouts     *layouts
 	refIdx      *refIndex
+	report      *reportState
 	phase       time.Time
 }
 
@@ -122,7 +123,7 @@ func (st *siteState) loadContent(ctx context.Context) error {
 		if p == nil {
 			continue // filtered (draft, future, expired)
 		}
-		if p.Kind == KindPage && leaf[path.Dir(mdFiles[i].Rel)] && path.Base(mdFiles[i].Rel) == "index.md" {
+		if p.Kind == KindPage && leaf[path.Dir(mdFiles[i].Rel)] && path.Base(mdFiles[i].Rel) == "index.md" && !(p.noRender && p.noList) {
 			dir := path.Dir(mdFiles[i].Rel)
 			for _, r := range resources[dir] {
 				name := strings.TrimPrefix(r.Rel, dir+"/")
@@ -185,8 +186,29 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	rel := f.Rel
+	dir, base := path.Split(strings.TrimSuffix(rel, ".md"))
+	dir = strings.TrimSuffix(dir, "/")
+	// name is the page's own name: the file's, or a leaf bundle's folder's.
+	name := base
+	if base == "index" && dir != "" {
+		name = path.Base(dir)
+	}
+	stripped := name
+	if st.cfg.DatesFromFileNames && base != "_index" {
+		if d, rest, ok := fileNameDate(name, st.cfg.Location); ok {
+			stripped = rest
+			if m.date.IsZero() {
+				m.date = d
+			}
+			if m.slug == "" {
+				m.slug = rest
+			}
+		}
+	}
 	now := st.opts.Now
 	if m.draft && !st.opts.Drafts {
+		st.report.count(&st.report.Drafts)
 		return nil, nil
 	}
 	pub := m.publishDate
@@ -194,9 +216,11 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		pub = m.date
 	}
 	if !pub.IsZero() && pub.After(now) && !st.opts.Future {
+		st.report.count(&st.report.Future)
 		return nil, nil
 	}
 	if !m.expiryDate.IsZero() && !m.expiryDate.After(now) && !st.opts.Expired {
+		st.report.count(&st.report.Expired)
 		return nil, nil
 	}
 	res, err := st.md.Render(doc.Body)
@@ -210,9 +234,10 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		}
 		return nil, diag.New(f.Shown, doc.BodyLine, 1, "markdown: %v", err)
 	}
-	rel := f.Rel
-	dir, base := path.Split(strings.TrimSuffix(rel, ".md"))
-	dir = strings.TrimSuffix(dir, "/")
+	if m.title == "" && base != "_index" {
+		// A page needs a title for lists and feeds: Jekyll's, from the file name.
+		m.title = humanize(stripped)
+	}
 	p := &Page{
 		Title:       m.title,
 		Kind:        KindPage,
@@ -238,6 +263,11 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		layoutCol:   m.layoutPos.Col,
 		srcBody:     doc.Body,
 		calls:       res.Shortcodes,
+		noRender:    m.noRender,
+		noList:      m.noList,
+		listLocal:   m.listLocal,
+		redirectTo:  m.redirectTo,
+		rawHTMLLost: res.RawHTMLOmitted,
 		bodyLine:    doc.BodyLine,
 		Terms:       map[string][]*Term{},
 	}
@@ -278,8 +308,20 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		p.dir = dir
 		p.urlPath = pageURL(dir, base, m)
 	}
+	section := strings.SplitN(p.dir, "/", 2)[0]
 	if m.url != "" {
 		p.urlPath = cleanURL(m.url)
+	} else if p.Kind == KindPage {
+		pat := m.permalinkPattern
+		if pat == "" {
+			pat = st.cfg.Permalinks[section]
+		}
+		if pat != "" {
+			p.urlPath = expandPermalink(pat, permalinkVars{
+				date: m.date, slug: m.slug, title: m.title, section: section, dir: p.dir,
+				filename: name, stripped: stripped, categories: m.terms["categories"],
+			})
+		}
 	}
 	// Relative links and images (bundle files) must keep working where the content is
 	// shown away from its page: in summaries on list pages and in feeds.

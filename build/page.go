@@ -93,6 +93,14 @@ type Page struct {
 	// calls are the page's shortcodes; Content and Summary hold their placeholders until
 	// expandShortcodes runs them.
 	calls []markdown.Call
+	// noRender pages are not written (_build render: never, headless, permalink: false);
+	// noList pages are in no list (list: never, headless); listLocal ones only in their
+	// section's.
+	noRender, noList, listLocal bool
+	// redirectTo makes the page a redirect to that URL (redirect_to).
+	redirectTo string
+	// rawHTMLLost reports raw HTML left out of the content.
+	rawHTMLLost bool
 }
 
 type pageMenu struct {
