@@ -39,7 +39,7 @@ func (st *siteState) assemble() error {
 			sections[p.dir] = p
 			s.byPath[p.dir] = p
 		default:
-			key := strings.TrimSuffix(p.File, ".md")
+			key := trimContentExt(p.File)
 			key = strings.TrimSuffix(key, "/index")
 			s.byPath[key] = p
 			switch {

@@ -140,6 +140,9 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.expandShortcodes(ctx, st.pages); err != nil {
 		return nil, nil, err
 	}
+	if err := st.checkLeaks(); err != nil {
+		return nil, nil, err
+	}
 	st.lap("assemble")
 	return st, ls, nil
 }

@@ -90,14 +90,24 @@ func (st *siteState) loadContent(ctx context.Context) error {
 			mdFiles = append(mdFiles, f)
 			continue
 		}
-		if b := bundleOf(f.Rel); b != "" {
-			resources[b] = append(resources[b], f)
-			continue
-		}
 		if strings.HasSuffix(f.Rel, ".md") {
+			st.report.skip(f.Shown, "Markdown inside a leaf bundle is part of that page, not a page")
 			continue
 		}
-		st.bundled = append(st.bundled, copyFile{src: f, out: strings.ToLower(f.Rel)})
+		kind, reason := classify(f)
+		b := bundleOf(f.Rel)
+		switch {
+		case kind == "page" && b == "":
+			mdFiles = append(mdFiles, f)
+		case kind == "resource" && b != "":
+			resources[b] = append(resources[b], f)
+		case kind == "resource":
+			st.bundled = append(st.bundled, copyFile{src: f, out: strings.ToLower(f.Rel)})
+		case kind == "page":
+			st.report.skip(f.Shown, "HTML with front matter inside a leaf bundle")
+		default:
+			st.report.skip(f.Shown, reason)
+		}
 	}
 	pages := make([]*Page, len(mdFiles))
 	errs := make([]error, len(mdFiles))
@@ -187,7 +197,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		return nil, err
 	}
 	rel := f.Rel
-	dir, base := path.Split(strings.TrimSuffix(rel, ".md"))
+	dir, base := path.Split(trimContentExt(rel))
 	dir = strings.TrimSuffix(dir, "/")
 	// name is the page's own name: the file's, or a leaf bundle's folder's.
 	name := base
@@ -223,8 +233,12 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		st.report.count(&st.report.Expired)
 		return nil, nil
 	}
-	res, err := st.md.Render(doc.Body)
-	if err != nil {
+	var res markdown.Result
+	if strings.HasSuffix(f.Rel, ".html") {
+		// HTML content: the body is the page's content as written.
+		res.Content = doc.Body
+		res.WordCount = len(strings.Fields(plainify(string(doc.Body))))
+	} else if res, err = st.md.Render(doc.Body); err != nil {
 		var se *markdown.ShortcodeError
 		if errors.As(err, &se) {
 			if se.Name != "" {

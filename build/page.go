@@ -240,7 +240,7 @@ type Site struct {
 
 // GetPage finds a page by content path ("news/rally", "news/rally.md", "/news", "news").
 func (s *Site) GetPage(ref string) *Page {
-	ref = strings.Trim(strings.TrimSuffix(strings.TrimSpace(ref), ".md"), "/")
+	ref = strings.Trim(trimContentExt(strings.TrimSpace(ref)), "/")
 	return s.byPath[ref]
 }
 

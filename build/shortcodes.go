@@ -222,7 +222,7 @@ func (st *siteState) resolveRef(from *Page, ref string) (*Page, string, error) {
 		}
 	}
 	idx := st.refs()
-	if ps := idx.byBase[strings.TrimSuffix(path.Base(target), ".md")]; len(ps) == 1 {
+	if ps := idx.byBase[trimContentExt(path.Base(target))]; len(ps) == 1 {
 		return ps[0], frag, nil
 	} else if len(ps) > 1 {
 		return nil, "", fmt.Errorf("ref %q is ambiguous: %d pages have that name (give the path from content/)", ref, len(ps))
@@ -238,7 +238,7 @@ func (st *siteState) refs() *refIndex {
 			if p.File == "" {
 				continue
 			}
-			name := strings.TrimSuffix(path.Base(p.File), ".md")
+			name := trimContentExt(path.Base(p.File))
 			if name == "index" || name == "_index" {
 				name = path.Base(path.Dir(p.File))
 			}
