@@ -262,3 +262,23 @@ func (st *siteState) highlight(code any, lang any, _ ...any) (template.HTML, err
 	}
 	return template.HTML(res.Content), nil
 }
+
+// CheckTemplate parses a layout or shortcode template with the template functions stump
+// has, so that an importer can tell whether another generator's template will run here.
+// It does not execute the template.
+func CheckTemplate(name, text string) error {
+	st := &siteState{}
+	var ls *layouts
+	_, err := template.New(name).Funcs(st.funcMap(&ls)).Parse(text)
+	return err
+}
+
+// BuiltinShortcodes lists the names of the built-in shortcodes.
+func BuiltinShortcodes() []string {
+	ents, _ := fs.ReadDir(builtinShortcodes, "shortcodes")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".html"))
+	}
+	return out
+}
