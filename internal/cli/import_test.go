@@ -84,15 +84,15 @@ var corpora = []corpus{
 	{
 		name: "eleventy", kind: "eleventy",
 		urls: map[string]string{
-			"/":                                 "",
-			"/blog/2022-09-12-harvest-fair/":    "", // Eleventy keeps the date in the URL
-			"/blog/2023-01-30-winter-market/":   "",
-			"/news/2023/04/library-expansion/":  "", // directory data permalink
-			"/about/":                           "",
-			"/about/team/":                      "",
-			"/img/market.svg":                   "",
-			"/feed.xml":                         "/index.xml",
-			"/contact/":                         "", // permalink in front matter
+			"/":                                "",
+			"/blog/2022-09-12-harvest-fair/":   "", // Eleventy keeps the date in the URL
+			"/blog/2023-01-30-winter-market/":  "",
+			"/news/2023/04/library-expansion/": "", // directory data permalink
+			"/about/":                          "",
+			"/about/team/":                     "",
+			"/img/market.svg":                  "",
+			"/feed.xml":                        "/index.xml",
+			"/contact/":                        "", // permalink in front matter
 		},
 		notes: []string{
 			"a Nunjucks",

@@ -529,7 +529,9 @@ func stumpURL(dst, slug string, noFileDates bool) string {
 
 var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
 
-func slugify(s string) string { return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "-"), "-") }
+func slugify(s string) string {
+	return strings.Trim(slugRE.ReplaceAllString(strings.ToLower(s), "-"), "-")
+}
 
 // writeConfig writes site.yaml.
 func (j *jsite) writeConfig() {
