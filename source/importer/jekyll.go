@@ -54,7 +54,7 @@ var (
 	includesRE = regexp.MustCompile(`includes\s*:\s*["'\x60]([^"'\x60]+)["'\x60]`)
 	dataRE     = regexp.MustCompile(`data\s*:\s*["'\x60]([^"'\x60]+)["'\x60]`)
 	prefixRE   = regexp.MustCompile(`pathPrefix\s*:\s*["'\x60]([^"'\x60]+)["'\x60]`)
-	permJSRE   = regexp.MustCompile(`permalink\s*:\s*(?:["'\x60]([^"'\x60]*)["'\x60]|(false))`)
+	permJSRE   = regexp.MustCompile("permalink\\s*:\\s*(?:\"([^\"]*)\"|'([^']*)'|`([^`]*)`|(false))")
 	tagsJSRE   = regexp.MustCompile(`tags\s*:\s*(?:["'\x60]([^"'\x60]*)["'\x60]|\[([^\]]*)\])`)
 )
 
@@ -259,7 +259,11 @@ func (j *jsite) templatePage(rel string, fm []byte) {
 		}
 		j.s.note(rel, 0, "a feed template: stump writes /index.xml itself; its URL %s redirects there", perm)
 	default:
-		j.s.note(rel, 0, "a %s template page is not carried over (stump pages are Markdown or HTML)", strings.TrimPrefix(path.Ext(rel), "."))
+		lang := map[string]string{".njk": "Nunjucks", ".liquid": "Liquid", ".hbs": "Handlebars", ".ejs": "EJS", ".pug": "Pug", ".haml": "Haml", ".mustache": "Mustache"}[path.Ext(rel)]
+		if lang == "" {
+			lang = "JavaScript"
+		}
+		j.s.note(rel, 0, "a %s template page is not carried over (stump pages are Markdown or HTML; stump makes its own lists, tag pages and feeds)", lang)
 	}
 }
 
@@ -296,7 +300,7 @@ func (j *jsite) computeURLs() {
 			d.dst = stem + outExt
 		}
 		d.oldURL = j.pageURL(d, dir, name)
-		def := stumpURL(d.dst, str(d.fields["slug"]), j.eleventy)
+		def := stumpURL(d.dst, str(d.fields["slug"]), false)
 		if d.oldURL != def {
 			d.setURL = true
 		}
@@ -469,7 +473,7 @@ func (j *jsite) dirData(dir string) string {
 				continue
 			}
 			if m := permJSRE.FindStringSubmatch(string(b)); m != nil {
-				return m[1]
+				return m[1] + m[2] + m[3]
 			}
 		}
 		if !strings.Contains(d, "/") {
