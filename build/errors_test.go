@@ -85,6 +85,8 @@ func TestBadInput(t *testing.T) {
 			nil, `writes /news/a/index\.html, which .* also writes`},
 		{"bad data file", map[string]string{"sites/x/data/people.json": "{\n  \"a\": ,\n}"},
 			nil, `^sites/x/data/people\.json:2:\d+: JSON: `},
+		{"unknown permalink token", map[string]string{"sites/x/site.yaml": "title: X\npermalinks:\n  news: /:yaer/:slug/\n"},
+			nil, `^sites/x/site\.yaml:3:9: permalink pattern "/:yaer/:slug/" for news: unknown token :yaer`},
 		{"unknown shortcode", map[string]string{"sites/x/content/news/a.md": "---\ntitle: A\n---\nText.\n\n{{< nosuch 1 >}}\n"},
 			nil, `^sites/x/content/news/a\.md:6:1: shortcode "nosuch": unknown shortcode`},
 		{"unclosed shortcode", map[string]string{"sites/x/content/news/a.md": "---\ntitle: A\n---\n{{< details summary=\"x\" >}}\nbody\n"},

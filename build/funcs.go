@@ -146,7 +146,11 @@ func isAbsURL(s string) bool {
 }
 
 func (st *siteState) markdownify(v any) (template.HTML, error) {
-	b, err := st.md.Inline([]byte(fmt.Sprint(v)))
+	s := fmt.Sprint(v)
+	if s == "" {
+		return "", nil
+	}
+	b, err := st.md.Inline([]byte(s))
 	if err != nil {
 		return "", fmt.Errorf("markdownify: %w", err)
 	}

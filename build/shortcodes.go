@@ -39,10 +39,14 @@ type ShortcodeContext struct {
 	// Params is a map of named arguments or a list of positional ones.
 	Params        any
 	IsNamedParams bool
-	// Position is "file:line:col" of the call.
-	Position string
+	call  *markdown.Call
+	shown string // the page's file as shown
+	line  int    // the call's line in that file
+}
 
-	call *markdown.Call
+// Position is "file:line:col" of the call.
+func (c *ShortcodeContext) Position() string {
+	return fmt.Sprintf("%s:%d:%d", c.shown, c.line, c.call.Col)
 }
 
 // Get returns a positional argument by index or a named one by name; "" when absent.
@@ -131,7 +135,7 @@ func (st *siteState) expandPage(p *Page) error {
 		c := &calls[i]
 		line := p.bodyLine + c.Line - 1
 		sc := &ShortcodeContext{Name: c.Name, Page: p, Site: p.Site, IsMarkdown: c.Markdown, Ordinal: c.Ordinal,
-			Position: fmt.Sprintf("%s:%d:%d", p.shown, line, c.Col), call: c}
+			call: c, shown: p.shown, line: line}
 		if c.Named != nil {
 			sc.Params, sc.IsNamedParams = c.Named, true
 		} else {

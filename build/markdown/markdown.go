@@ -2,9 +2,10 @@
 //
 // It wraps goldmark with a fixed set of extensions (GFM, footnotes,
 // definition lists, typographer, heading IDs, chroma highlighting with CSS
-// classes, the <!--more--> summary divider) and returns, besides the HTML,
-// what the build needs about a page: its summary, table of contents,
-// headings and word count.
+// classes, the <!--more--> summary divider, and with Options.Shortcodes
+// Hugo-style shortcodes, recorded as calls with placeholders in the HTML for
+// the build to run) and returns, besides the HTML, what the build needs about
+// a page: its summary, table of contents, headings, shortcodes and word count.
 //
 // A Renderer is built once and shared: every per-document state (heading
 // IDs, buffers) lives in the Render call.
