@@ -39,9 +39,9 @@ type ShortcodeContext struct {
 	// Params is a map of named arguments or a list of positional ones.
 	Params        any
 	IsNamedParams bool
-	call  *markdown.Call
-	shown string // the page's file as shown
-	line  int    // the call's line in that file
+	call          *markdown.Call
+	shown         string // the page's file as shown
+	line          int    // the call's line in that file
 }
 
 // Position is "file:line:col" of the call.
