@@ -52,11 +52,21 @@ func TestExampleSites(t *testing.T) {
 		"index.html", "404.html", "sitemap.xml", "robots.txt", "index.xml",
 		"news/index.html", "news/page/2/index.html", "news/index.xml", "tags/index.html",
 		"issues/index.html", "news/town-hall/index.html", "rally/index.html",
-		"old/press-release/index.html",
+		"old/press-release/index.html", "on/broadband/index.html", // permalinks: issues: /on/:slug/
 	} {
 		if _, ok := c[want]; !ok {
 			t.Errorf("candidate: %s not built", want)
 		}
+	}
+	// The example sites use shortcodes: a video and a figure.
+	if !bytes.Contains(c["news/launch-announcement/index.html"], []byte(`src="https://www.youtube-nocookie.com/embed/ZJthWmvUzzc"`)) {
+		t.Error("candidate: the launch announcement lacks its youtube shortcode's video")
+	}
+	if !bytes.Contains(c["news/town-hall/index.html"], []byte(`<figure><img src="/news/town-hall/crowd.svg"`)) {
+		t.Error("candidate: the town hall lacks its figure shortcode")
+	}
+	if _, ok := a["stateparty"].Tree["press/2026/platform-adopted/index.html"]; !ok {
+		t.Error("stateparty: press/2026/platform-adopted/ not built (permalinks: press: /press/:year/:slugorfilename/)")
 	}
 	if _, ok := a["stateparty"].Tree["atom.xml"]; !ok {
 		t.Error("stateparty: atom.xml not built (feeds: atom)")

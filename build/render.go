@@ -46,6 +46,22 @@ func (st *siteState) render(ctx context.Context, ls *layouts) error {
 // renderPage renders p (and, for lists whose template asked for .Paginator, its further
 // pagers) and its feed and aliases.
 func (st *siteState) renderPage(ls *layouts, p *Page) error {
+	if p.redirectTo != "" {
+		to := p.redirectTo
+		if strings.HasPrefix(to, "/") {
+			to = st.site.relURL(to)
+		}
+		if err := st.out.add(&outFile{path: p.outPath, data: redirectHTML(to, to), class: classPage,
+			redirect: to, from: describe(p) + " (redirect_to)", owner: p.owner()}); err != nil {
+			return err
+		}
+		for _, a := range p.Aliases {
+			if err := st.alias(cleanURL(a), p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err := st.renderPager(ls, p, 0); err != nil {
 		return err
 	}

@@ -90,6 +90,16 @@ type Site struct {
 	// CDN lists the CDNs in front of the site, each a one-key map naming its kind
 	// (varnish, fastly, cloudfront, cloudflare) to its settings; package purge reads them.
 	CDN []map[string]any `yaml:"cdn"`
+	// Permalinks maps a section (a top-level folder of content/) or a taxonomy (its
+	// plural) to a URL pattern with Hugo's tokens, like /:year/:month/:day/:slug/
+	// (docs/content.md lists them). A page's url: still wins.
+	Permalinks map[string]string `yaml:"permalinks"`
+	// FileNameDates reads the date and the slug from a file (or bundle folder) named
+	// YYYY-MM-DD-slug, as Jekyll and Hugo's :filename do (default true).
+	FileNameDates *bool `yaml:"fileNameDates"`
+	// FrontMatterAliases maps more front matter keys to the keys stump reads
+	// (pubdate: date, teaser: summary); keys are matched without case.
+	FrontMatterAliases map[string]string `yaml:"frontMatterAliases"`
 	// Edge configures the Varnish edge in front of the site (`stump edge vcl`, package
 	// edge, docs/edge.md). Nil when site.yaml has no edge: section.
 	Edge *Edge `yaml:"edge"`
@@ -293,6 +303,10 @@ type Loaded struct {
 	// TaxonomyOrder lists the plural names sorted, and Singular maps plural to singular.
 	TaxonomyOrder []string
 	Singular      map[string]string
+	// KeyAliases is FrontMatterAliases with lower-case keys and values.
+	KeyAliases map[string]string
+	// DatesFromFileNames is FileNameDates with its default applied.
+	DatesFromFileNames bool
 
 	ast *ast.File
 }
@@ -507,6 +521,16 @@ func (l *Loaded) finish() error {
 	if l.Deploy.MaxDeletes < 0 {
 		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
 	}
+	for name, pat := range l.Permalinks {
+		if err := CheckPermalink(pat); err != nil {
+			return errAt("$.permalinks."+name, "permalink pattern %q for %s: %v", pat, name, err)
+		}
+	}
+	l.DatesFromFileNames = l.FileNameDates == nil || *l.FileNameDates
+	l.KeyAliases = map[string]string{}
+	for k, v := range l.FrontMatterAliases {
+		l.KeyAliases[strings.ToLower(k)] = strings.ToLower(v)
+	}
 	for i, g := range l.Ignore {
 		if _, err := filepath.Match(g, ""); err != nil {
 			return errAt(fmt.Sprintf("$.ignore[%d]", i), "ignore pattern %q is not a valid glob", g)
@@ -578,12 +602,61 @@ func merge(d, s Site) Site {
 	if s.Source != nil {
 		out.Source = s.Source
 	}
+	if s.Permalinks != nil {
+		out.Permalinks = mergeStrings(d.Permalinks, s.Permalinks)
+	}
+	if s.FileNameDates != nil {
+		out.FileNameDates = s.FileNameDates
+	}
+	if s.FrontMatterAliases != nil {
+		out.FrontMatterAliases = mergeStrings(d.FrontMatterAliases, s.FrontMatterAliases)
+	}
 	out.Minify = d.Minify || s.Minify
 	out.CheckLinks = d.CheckLinks || s.CheckLinks
 	out.Headers = append(append([]HeaderRule(nil), d.Headers...), s.Headers...)
 	out.Redirects = append(append([]Redirect(nil), d.Redirects...), s.Redirects...)
 	out.Ignore = append(append([]string(nil), d.Ignore...), s.Ignore...)
 	return out
+}
+
+func mergeStrings(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// PermalinkTokens are the tokens a permalink pattern may use.
+var PermalinkTokens = []string{
+	"year", "month", "monthname", "day", "weekday", "weekdayname", "yearday", "hour", "minute", "second",
+	"slug", "slugorfilename", "slugorcontentbasename", "title", "section", "sections", "filename",
+	"contentbasename", "categories",
+}
+
+var permalinkTokenRE = regexp.MustCompile(`:([a-z]+)`)
+
+// CheckPermalink reports a pattern that is not a path or names an unknown token.
+func CheckPermalink(pat string) error {
+	if !strings.HasPrefix(pat, "/") {
+		return fmt.Errorf("must start with /")
+	}
+	if strings.Contains(pat, "..") || strings.ContainsAny(pat, "?#\\") {
+		return fmt.Errorf("must be a path without '..', '?' or '#'")
+	}
+	for _, m := range permalinkTokenRE.FindAllStringSubmatch(pat, -1) {
+		known := false
+		for _, t := range PermalinkTokens {
+			known = known || t == m[1]
+		}
+		if !known {
+			return fmt.Errorf("unknown token :%s (known: :%s)", m[1], strings.Join(PermalinkTokens, " :"))
+		}
+	}
+	return nil
 }
 
 // mergeParams merges maps left to right: later keys win, nested maps merge.
