@@ -72,8 +72,10 @@ type Site struct {
 	Robots  *bool `yaml:"robots"`
 	// Minify minifies HTML pages too (assets referenced through `asset` always are).
 	Minify bool `yaml:"minify"`
-	// CheckLinks fails the build on a root-relative link to a page that is not built.
-	CheckLinks bool `yaml:"checkLinks"`
+	// CheckLinks checks root-relative links in pages against what the build writes:
+	// LinksWarn (the default: a warning with file:line:col, an error with --strict),
+	// LinksError (true) or LinksOff (false).
+	CheckLinks LinkCheck `yaml:"checkLinks"`
 	// Target is where `stump publish` sends the site (a URL or a name in stump.yaml targets).
 	Target string `yaml:"target"`
 	// Headers are extra response headers by path glob, applied at publish.
@@ -287,6 +289,31 @@ type Redirect struct {
 	From   string `yaml:"from"`
 	To     string `yaml:"to"`
 	Status int    `yaml:"status"`
+}
+
+// LinkCheck is what a build does about an internal link to a page it does not write.
+type LinkCheck string
+
+// Values of LinkCheck.
+const (
+	LinksWarn  LinkCheck = "warning"
+	LinksError LinkCheck = "error"
+	LinksOff   LinkCheck = "off"
+)
+
+// UnmarshalYAML reads warning, error, off, or a boolean (true is error, false off).
+func (l *LinkCheck) UnmarshalYAML(b []byte) error {
+	switch v := strings.Trim(strings.TrimSpace(string(b)), `"'`); v {
+	case "warning", "warn":
+		*l = LinksWarn
+	case "error", "true", "yes", "on":
+		*l = LinksError
+	case "off", "false", "no":
+		*l = LinksOff
+	default:
+		return fmt.Errorf("checkLinks must be warning, error or off (or true/false), not %q", v)
+	}
+	return nil
 }
 
 // Loaded is a site's config with the defaults applied and the source kept for positions.
@@ -612,7 +639,13 @@ func merge(d, s Site) Site {
 		out.FrontMatterAliases = mergeStrings(d.FrontMatterAliases, s.FrontMatterAliases)
 	}
 	out.Minify = d.Minify || s.Minify
-	out.CheckLinks = d.CheckLinks || s.CheckLinks
+	out.CheckLinks = d.CheckLinks
+	if s.CheckLinks != "" {
+		out.CheckLinks = s.CheckLinks
+	}
+	if out.CheckLinks == "" {
+		out.CheckLinks = LinksWarn
+	}
 	out.Headers = append(append([]HeaderRule(nil), d.Headers...), s.Headers...)
 	out.Redirects = append(append([]Redirect(nil), d.Redirects...), s.Redirects...)
 	out.Ignore = append(append([]string(nil), d.Ignore...), s.Ignore...)

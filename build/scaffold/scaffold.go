@@ -55,7 +55,7 @@ func Site(dir, name string) ([]string, error) {
 		return nil, fmt.Errorf("site %q already exists at %s", name, site)
 	}
 	cfg := fmt.Sprintf("title: %s\nbaseURL: https://%s.example.org/\nlanguageCode: en\ntheme: campaign\n"+
-		"# Fail the build on an internal link to a page that does not exist.\ncheckLinks: true\n"+
+		"# Internal links to pages that do not exist: warning (with --strict, an error), error, or off.\ncheckLinks: warning\n"+
 		"menus:\n  main:\n    - { name: Home, url: /, weight: 1 }\n", title(name), name)
 	if err := write(filepath.Join(site, config.SiteFile), cfg); err != nil {
 		return nil, err
