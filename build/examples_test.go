@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,6 +35,21 @@ func TestExampleSites(t *testing.T) {
 		return out
 	}
 	a, b := build(), build()
+	descRE := regexp.MustCompile(`name="description" content="([^"]*)"`)
+	for _, s := range sites {
+		// The example sites are clean: no warnings (broken links, leaked template
+		// syntax, missing layouts), and no meta description with stray white space.
+		if w := a[s].Report.Warnings; len(w) > 0 {
+			t.Errorf("%s: the build warns: %q", s, w)
+		}
+		for p, data := range a[s].Tree {
+			for _, m := range descRE.FindAllSubmatch(data, -1) {
+				if d := string(m[1]); d != strings.TrimSpace(d) {
+					t.Errorf("%s/%s: meta description %q has leading or trailing white space", s, p, d)
+				}
+			}
+		}
+	}
 	for _, s := range sites {
 		ma, _ := a[s].Manifest.Marshal()
 		mb, _ := b[s].Manifest.Marshal()

@@ -270,7 +270,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		Draft:       m.draft,
 		Weight:      m.weight,
 		Slug:        m.slug,
-		Description: m.description,
+		Description: strings.TrimSpace(m.description), // a folded YAML scalar ends with a newline
 		Content:     template.HTML(res.Content),
 		Summary:     template.HTML(res.Summary),
 		Truncated:   res.Truncated,
