@@ -44,6 +44,11 @@ func serveCommand() *cli.Command {
 				}
 				srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				fmt.Fprintf(c.App.Writer, "%s: serving %s at http://%s/ (Ctrl-C stops)\n", site, st.target, ln.Addr())
+				if ptr, _, err := publish.ReadPointer(c.Context, st.store); err == nil && ptr.Live == "" {
+					hint := fmt.Sprintf("nothing is published on %s yet: run stump publish --site %s (or stump watch --site %s to preview while you edit)", st.target, site, site)
+					h.NotFoundHint = hint
+					fmt.Fprintf(c.App.ErrWriter, "%s: note: %s\n", site, hint)
+				}
 				go func() {
 					<-c.Context.Done()
 					ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 5*time.Second)

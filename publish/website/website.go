@@ -25,6 +25,9 @@ type Handler struct {
 	// edge does (package edge, QueryRules.Keep); nil keeps none, the edge's default.
 	// Only redirects carry a query.
 	KeepQuery func(urlPath, rawQuery string) string
+	// NotFoundHint is the text of a 404 when the store has no 404.html (stump serve
+	// says there how to publish a target nothing was published to).
+	NotFoundHint string
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +130,11 @@ func (h *Handler) root(r *http.Request) string {
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root string) {
 	rc, info, err := h.Store.Get(r.Context(), root+"404.html")
 	if err != nil {
-		http.Error(w, "404 Not Found", http.StatusNotFound)
+		msg := "404 Not Found"
+		if h.NotFoundHint != "" {
+			msg += ": " + h.NotFoundHint
+		}
+		http.Error(w, msg, http.StatusNotFound)
 		return
 	}
 	defer rc.Close()
