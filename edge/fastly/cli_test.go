@@ -60,7 +60,10 @@ func TestCLIVCLAndCheck(t *testing.T) {
 	if code, _, errs := run("-C", dir, "edge", "vcl", "--fastly", "--site", "varnish"); code == 0 || !strings.Contains(errs, "edge.fastly.service_id") {
 		t.Errorf("a site without Fastly: %d %q", code, errs)
 	}
-	testenv.Falco(t)
+	// The CLI finds falco in the workspace's .stump/bin or on PATH: this workspace is a
+	// temporary folder, so put the test tooling's falco on PATH.
+	bin := testenv.Falco(t)
+	t.Setenv("PATH", filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	code, out, errs = run("-C", dir, "edge", "check", "--fastly")
 	if code != 0 || !strings.Contains(out, "passes falco lint and its tests") {
 		t.Errorf("edge check --fastly: %d %q %q", code, out, errs)
