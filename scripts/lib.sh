@@ -92,13 +92,17 @@ check_gofmt() {
 	fi
 }
 
-# run_go_tests runs every package's tests with the race detector, then prints a summary
-# line counting packages. It returns go test's exit status.
+# run_go_tests runs every package's tests with the race detector and prints go test's
+# line per package, the output of failed tests, the slowest tests and the wall time
+# (internal/testsummary reads go test -json), then a summary line counting packages. It
+# returns go test's exit status.
 run_go_tests() {
-	local log rc ok failed none
+	local log rc ok failed none summary
 	log=$(mktemp)
+	summary="$(repo_root)/.stump/bin/testsummary"
+	go build -o "$summary" ./internal/testsummary || die "could not build internal/testsummary"
 	set +e
-	go test -race -count=1 "$@" ./... 2>&1 | tee "$log"
+	go test -race -count=1 -json "$@" ./... 2>&1 | "$summary" | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e
 	ok=$(grep -c '^ok[[:space:]]' "$log" || true)
