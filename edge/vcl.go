@@ -140,7 +140,7 @@ func render(b *bytes.Buffer, sites []*Site, backends []*Backend, purgers, truste
 	w("# regenerate (docs/edge.md explains every part). Needs Varnish 7 and varnish-modules.\n")
 	w("# Secrets (the purge token, preview credentials) are read from varnishd's environment\n")
 	w("# with std.getenv, never written here.\n\n")
-	w("import std;\nimport purge;\nimport xkey;\nimport vsthrottle;\n")
+	w("import std;\nimport purge;\nimport xkey;\nimport vsthrottle;\nimport digest;\n")
 	if previewAuth {
 		w("import blob;\n")
 	}
@@ -437,7 +437,10 @@ sub vcl_miss {
 		if s.PurgeListener != "" {
 			fmt.Fprintf(&d, "        if (local.socket != %q) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n", s.PurgeListener)
 		}
-		fmt.Fprintf(&d, "        if (std.getenv(%q) !~ \"^.{%d,}$\" || req.http.X-Purge-Token != std.getenv(%q)) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n",
+		// The token is compared by its SHA-256 (vmod digest): string comparison stops
+		// at the first byte that differs, and its timing would tell how much of a
+		// guess is right; a digest's prefix tells nothing about the token.
+		fmt.Fprintf(&d, "        if (std.getenv(%q) !~ \"^.{%d,}$\" || digest.hash_sha256(req.http.X-Purge-Token) != digest.hash_sha256(std.getenv(%q))) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n",
 			s.PurgeTokenEnv, MinPurgeTokenLen, s.PurgeTokenEnv)
 		return d.String()
 	})

@@ -139,26 +139,30 @@ varnishd_bin() {
 	return 1
 }
 
-# varnish_has_xkey reports whether vmod xkey (varnish-modules) is installed.
-varnish_has_xkey() {
+# varnish_has_vmod NAME reports whether vmod NAME is installed.
+varnish_has_vmod() {
 	local f
-	for f in /usr/lib/*/varnish/vmods/libvmod_xkey.so /usr/lib/varnish/vmods/libvmod_xkey.so \
-		/usr/local/lib/varnish/vmods/libvmod_xkey.so; do
+	for f in /usr/lib/*/varnish/vmods/libvmod_"$1".so /usr/lib/varnish/vmods/libvmod_"$1".so \
+		/usr/local/lib/varnish/vmods/libvmod_"$1".so; do
 		[ -e "$f" ] && return 0
 	done
 	return 1
 }
 
-# install_varnish installs Debian's varnish and varnish-modules (vmod xkey) unless both
-# are there. On a machine that runs systemd, the package also starts its own
+# varnish_has_xkey reports whether the vmods the generated VCL imports are installed:
+# xkey and vsthrottle (varnish-modules) and digest (varnish-vmod-digest).
+varnish_has_xkey() { varnish_has_vmod xkey && varnish_has_vmod digest; }
+
+# install_varnish installs Debian's varnish, varnish-modules (vmods xkey, vsthrottle) and
+# varnish-vmod-digest (the purge token's comparison) unless they are there. On a machine that runs systemd, the package also starts its own
 # varnish.service on port 6081; the tests do not use it.
 install_varnish() {
 	if varnishd_bin >/dev/null && varnish_has_xkey; then
 		return 0
 	fi
-	apt_install varnish varnish-modules
+	apt_install varnish varnish-modules varnish-vmod-digest
 	varnishd_bin >/dev/null || die "varnish is installed but varnishd is not in /usr/sbin or on PATH"
-	varnish_has_xkey || die "varnish-modules is installed but vmod xkey was not found"
+	varnish_has_xkey || die "varnish-modules and varnish-vmod-digest are installed but vmod xkey or digest was not found"
 	say "varnish: $("$(varnishd_bin)" -V 2>&1 | head -n 1)"
 	if command -v systemctl >/dev/null && systemctl is-active --quiet varnish 2>/dev/null; then
 		say "note: Debian started its own varnish.service (port 6081); the tests do not use it (stop it: systemctl disable --now varnish)"
