@@ -8,6 +8,7 @@
 #   RUNS=5                 timed runs per tool and size (one untimed warm-up run each first)
 #   SIZES="1000 10000"     page counts
 #   SEED=1                 sitegen seed
+#   SHORTCODES=0           1: end every generated page with a figure shortcode (sitegen -shortcodes)
 #   HUGO=auto              auto: use or install Hugo, skip it if that fails; 0: no Hugo
 #   HUGO_VERSION=v0.165.0  the version go install builds when no Hugo v0.146+ is found
 #                          (v0.166 and later need Go 1.27)
@@ -111,6 +112,7 @@ for size in $SIZES; do
 	step "generating $size pages"
 	rm -rf "$WORK/stump-$size" "$WORK/hugo-$size"
 	gen_args=(-pages "$size" -seed "$SEED" -out "$WORK/stump-$size")
+	[ "${SHORTCODES:-0}" = 0 ] || gen_args+=(-shortcodes)
 	[ -z "$hugo_bin" ] || gen_args+=(-hugo "$WORK/hugo-$size")
 	"$WORK/sitegen" "${gen_args[@]}" >/dev/null
 

@@ -16,9 +16,10 @@ import (
 func (st *siteState) assemble() error {
 	s := st.site
 	s.byPath = map[string]*Page{}
+	st.refIdx = &refIndex{}
 	s.Sections, s.RegularPages = nil, nil
 	sections := map[string]*Page{} // by content dir ("" is home)
-	var regular []*Page
+	var regular, local []*Page
 	// Work on copies of the loaded pages: assemble links them to each other.
 	st.pages = make([]*Page, 0, len(st.loaded)+64)
 	for _, lp := range st.loaded {
@@ -38,10 +39,17 @@ func (st *siteState) assemble() error {
 			sections[p.dir] = p
 			s.byPath[p.dir] = p
 		default:
-			regular = append(regular, p)
-			key := strings.TrimSuffix(p.File, ".md")
+			key := trimContentExt(p.File)
 			key = strings.TrimSuffix(key, "/index")
 			s.byPath[key] = p
+			switch {
+			case p.noList:
+				// Found by GetPage and ref, in no list.
+			case p.listLocal:
+				local = append(local, p)
+			default:
+				regular = append(regular, p)
+			}
 		}
 	}
 	if sections[""] == nil {
@@ -72,7 +80,7 @@ func (st *siteState) assemble() error {
 		st.pages = append(st.pages, sec)
 		return sec
 	}
-	for _, p := range regular {
+	for _, p := range append(regular, local...) {
 		if p.dir != "" {
 			ensure(p.dir)
 		}
@@ -104,7 +112,7 @@ func (st *siteState) assemble() error {
 			s.Sections = append(s.Sections, sec)
 		}
 	}
-	for _, p := range regular {
+	for _, p := range append(regular, local...) {
 		p.Parent = sections[p.dir]
 		if p.dir != "" {
 			p.Parent.Pages = append(p.Parent.Pages, p)
@@ -180,6 +188,15 @@ func (st *siteState) assemble() error {
 			}
 		}
 	}
+	// Pages that are not rendered keep their URL (lists and ref may name it) but write
+	// nothing.
+	kept := st.pages[:0]
+	for _, p := range st.pages {
+		if !p.noRender {
+			kept = append(kept, p)
+		}
+	}
+	st.pages = kept
 	return st.checkCollisions()
 }
 
@@ -224,8 +241,12 @@ func (st *siteState) assembleTaxonomies() {
 		st.pages = append(st.pages, tax)
 		for _, t := range terms {
 			sortPages(t.Pages)
+			u := "/" + plural + "/" + t.Slug + "/"
+			if pat := st.cfg.Permalinks[plural]; pat != "" {
+				u = expandPermalink(pat, permalinkVars{slug: t.Slug, title: t.Name, section: plural, dir: plural, filename: t.Slug, stripped: t.Slug})
+			}
 			tp := &Page{
-				Kind: KindTerm, Title: t.Name, urlPath: "/" + plural + "/" + t.Slug + "/", plural: plural, term: t,
+				Kind: KindTerm, Title: t.Name, urlPath: u, plural: plural, term: t,
 				Pages: t.Pages, RegularPages: t.Pages, Parent: tax, Params: map[string]any{}, Terms: map[string][]*Term{}, Site: s, Type: plural,
 			}
 			t.page = tp
@@ -262,9 +283,15 @@ func (st *siteState) assembleMenus() {
 		}
 	}
 	for _, m := range s.Menus {
+		// As Hugo: by weight, entries without a weight (0) after those with one, then
+		// by name; so a page added with `menu: main` does not jump ahead of Home.
 		sort.SliceStable(m, func(i, j int) bool {
-			if m[i].Weight != m[j].Weight {
-				return m[i].Weight < m[j].Weight
+			wi, wj := m[i].Weight, m[j].Weight
+			if (wi == 0) != (wj == 0) {
+				return wj == 0
+			}
+			if wi != wj {
+				return wi < wj
 			}
 			return m[i].Name < m[j].Name
 		})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/stump-dev/stump/build/config"
@@ -27,6 +28,8 @@ type Result struct {
 	Manifest *manifest.Manifest
 	// Tree holds the bytes of every file by path when Options.NoWrite is set.
 	Tree map[string][]byte
+	// Report lists what the build left out and its warnings.
+	Report Report
 }
 
 // Build builds one site. On error nothing in the output folder changes; errors about
@@ -47,7 +50,12 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		return nil, err
 	}
 	st.lap("hash")
-	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files)}
+	for _, p := range st.pages {
+		if p.rawHTMLLost {
+			st.report.RawHTML++
+		}
+	}
+	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files), Report: st.report.result()}
 	if st.opts.NoWrite {
 		res.Tree = make(map[string][]byte, len(files))
 		for _, f := range files {
@@ -118,6 +126,11 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.loadStatic(); err != nil {
 		return nil, nil, err
 	}
+	// Layouts first: content needs to know the shortcodes.
+	if ls, err = st.loadLayouts(st.funcMap(&st.layouts)); err != nil {
+		return nil, nil, err
+	}
+	st.layouts = ls
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -125,25 +138,44 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.assemble(); err != nil {
 		return nil, nil, err
 	}
-	st.lap("assemble")
-	if ls, err = st.loadLayouts(st.funcMap(&st.layouts)); err != nil {
+	if err := st.expandShortcodes(ctx, st.pages); err != nil {
 		return nil, nil, err
 	}
-	st.layouts = ls
+	if err := st.checkLeaks(); err != nil {
+		return nil, nil, err
+	}
+	st.lap("assemble")
 	return st, ls, nil
 }
 
 func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree) *siteState {
 	typo := cfg.Markdown.Typographer == nil || *cfg.Markdown.Typographer
-	st := &siteState{
+	var st *siteState
+	st = &siteState{
 		ws: w, cfg: cfg, opts: opts, src: src, theme: theme,
 		md: markdown.New(markdown.Options{
 			Unsafe: cfg.Markdown.Unsafe, NoTypographer: !typo,
 			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
+			Shortcodes: func(name string) (bool, bool) {
+				if st.layouts == nil {
+					return false, false
+				}
+				return st.layouts.shortcodeInfo(name)
+			},
 		}),
 		minifier: newMinifier(),
+		report:   &reportState{},
 		phase:    time.Now(),
 	}
+	st.mdRaw = sync.OnceValue(func() *markdown.Renderer {
+		if cfg.Markdown.Unsafe {
+			return st.md
+		}
+		return markdown.New(markdown.Options{
+			Unsafe: true, NoTypographer: !typo,
+			HighlightStyle: cfg.Markdown.Highlight.Style, LineNumbers: cfg.Markdown.Highlight.LineNumbers,
+		})
+	})
 	st.resetOutputs()
 	st.site = &Site{
 		Name: cfg.Name, Title: cfg.Title, BaseURL: cfg.Base.String(), LanguageCode: cfg.LanguageCode,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -34,6 +35,21 @@ func TestExampleSites(t *testing.T) {
 		return out
 	}
 	a, b := build(), build()
+	descRE := regexp.MustCompile(`name="description" content="([^"]*)"`)
+	for _, s := range sites {
+		// The example sites are clean: no warnings (broken links, leaked template
+		// syntax, missing layouts), and no meta description with stray white space.
+		if w := a[s].Report.Warnings; len(w) > 0 {
+			t.Errorf("%s: the build warns: %q", s, w)
+		}
+		for p, data := range a[s].Tree {
+			for _, m := range descRE.FindAllSubmatch(data, -1) {
+				if d := string(m[1]); d != strings.TrimSpace(d) {
+					t.Errorf("%s/%s: meta description %q has leading or trailing white space", s, p, d)
+				}
+			}
+		}
+	}
 	for _, s := range sites {
 		ma, _ := a[s].Manifest.Marshal()
 		mb, _ := b[s].Manifest.Marshal()
@@ -52,11 +68,21 @@ func TestExampleSites(t *testing.T) {
 		"index.html", "404.html", "sitemap.xml", "robots.txt", "index.xml",
 		"news/index.html", "news/page/2/index.html", "news/index.xml", "tags/index.html",
 		"issues/index.html", "news/town-hall/index.html", "rally/index.html",
-		"old/press-release/index.html",
+		"old/press-release/index.html", "on/broadband/index.html", // permalinks: issues: /on/:slug/
 	} {
 		if _, ok := c[want]; !ok {
 			t.Errorf("candidate: %s not built", want)
 		}
+	}
+	// The example sites use shortcodes: a video and a figure.
+	if !bytes.Contains(c["news/launch-announcement/index.html"], []byte(`src="https://www.youtube-nocookie.com/embed/ZJthWmvUzzc"`)) {
+		t.Error("candidate: the launch announcement lacks its youtube shortcode's video")
+	}
+	if !bytes.Contains(c["news/town-hall/index.html"], []byte(`<figure><img src="/news/town-hall/crowd.svg"`)) {
+		t.Error("candidate: the town hall lacks its figure shortcode")
+	}
+	if _, ok := a["stateparty"].Tree["press/2026/platform-adopted/index.html"]; !ok {
+		t.Error("stateparty: press/2026/platform-adopted/ not built (permalinks: press: /press/:year/:slugorfilename/)")
 	}
 	if _, ok := a["stateparty"].Tree["atom.xml"]; !ok {
 		t.Error("stateparty: atom.xml not built (feeds: atom)")

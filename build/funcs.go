@@ -51,7 +51,23 @@ func (st *siteState) funcMap(ls **layouts) template.FuncMap {
 			}
 			return st.site.absURL(s)
 		},
-		"asset":       st.assets.get,
+		"asset": st.assets.get,
+		"ref": func(p *Page, ref string) (string, error) {
+			t, frag, err := st.resolveRef(p, ref)
+			if err != nil {
+				return "", err
+			}
+			return t.Permalink + frag, nil
+		},
+		"relref": func(p *Page, ref string) (string, error) {
+			t, frag, err := st.resolveRef(p, ref)
+			if err != nil {
+				return "", err
+			}
+			return t.RelPermalink + frag, nil
+		},
+		"errorf":      func(format string, args ...any) (string, error) { return "", fmt.Errorf(format, args...) },
+		"highlight":   st.highlight,
 		"markdownify": st.markdownify,
 		"plainify":    plainify,
 		"dateFormat":  dateFormat,
@@ -130,7 +146,11 @@ func isAbsURL(s string) bool {
 }
 
 func (st *siteState) markdownify(v any) (template.HTML, error) {
-	b, err := st.md.Inline([]byte(fmt.Sprint(v)))
+	s := fmt.Sprint(v)
+	if s == "" {
+		return "", nil
+	}
+	b, err := st.md.Inline([]byte(s))
 	if err != nil {
 		return "", fmt.Errorf("markdownify: %w", err)
 	}

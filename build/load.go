@@ -32,6 +32,9 @@ type siteState struct {
 	src   *tree // sites/<site>
 	theme *tree
 	md    *markdown.Renderer
+	// mdRaw renders the pages whose front matter opts in with rawHTML: true (made on
+	// first use): md with raw HTML passed through.
+	mdRaw func() *markdown.Renderer
 	site  *Site
 	pages []*Page // every page, generated ones included (assembled copies of loaded)
 	// loaded are the pages as read from content/, before assemble links them; assemble
@@ -48,6 +51,8 @@ type siteState struct {
 	minifier    *minify.M
 	out         *outputs
 	layouts     *layouts
+	refIdx      *refIndex
+	report      *reportState
 	phase       time.Time
 }
 
@@ -88,14 +93,24 @@ func (st *siteState) loadContent(ctx context.Context) error {
 			mdFiles = append(mdFiles, f)
 			continue
 		}
-		if b := bundleOf(f.Rel); b != "" {
-			resources[b] = append(resources[b], f)
-			continue
-		}
 		if strings.HasSuffix(f.Rel, ".md") {
+			st.report.skip(f.Shown, "Markdown inside a leaf bundle is part of that page, not a page")
 			continue
 		}
-		st.bundled = append(st.bundled, copyFile{src: f, out: strings.ToLower(f.Rel)})
+		kind, reason := classify(f)
+		b := bundleOf(f.Rel)
+		switch {
+		case kind == "page" && b == "":
+			mdFiles = append(mdFiles, f)
+		case kind == "resource" && b != "":
+			resources[b] = append(resources[b], f)
+		case kind == "resource":
+			st.bundled = append(st.bundled, copyFile{src: f, out: strings.ToLower(f.Rel)})
+		case kind == "page":
+			st.report.skip(f.Shown, "HTML with front matter inside a leaf bundle")
+		default:
+			st.report.skip(f.Shown, reason)
+		}
 	}
 	pages := make([]*Page, len(mdFiles))
 	errs := make([]error, len(mdFiles))
@@ -121,7 +136,7 @@ func (st *siteState) loadContent(ctx context.Context) error {
 		if p == nil {
 			continue // filtered (draft, future, expired)
 		}
-		if p.Kind == KindPage && leaf[path.Dir(mdFiles[i].Rel)] && path.Base(mdFiles[i].Rel) == "index.md" {
+		if p.Kind == KindPage && leaf[path.Dir(mdFiles[i].Rel)] && path.Base(mdFiles[i].Rel) == "index.md" && !(p.noRender && p.noList) {
 			dir := path.Dir(mdFiles[i].Rel)
 			for _, r := range resources[dir] {
 				name := strings.TrimPrefix(r.Rel, dir+"/")
@@ -184,8 +199,29 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	if err != nil {
 		return nil, err
 	}
+	rel := f.Rel
+	dir, base := path.Split(trimContentExt(rel))
+	dir = strings.TrimSuffix(dir, "/")
+	// name is the page's own name: the file's, or a leaf bundle's folder's.
+	name := base
+	if base == "index" && dir != "" {
+		name = path.Base(dir)
+	}
+	stripped := name
+	if st.cfg.DatesFromFileNames && base != "_index" {
+		if d, rest, ok := fileNameDate(name, st.cfg.Location); ok {
+			stripped = rest
+			if m.date.IsZero() {
+				m.date = d
+			}
+			if m.slug == "" {
+				m.slug = rest
+			}
+		}
+	}
 	now := st.opts.Now
 	if m.draft && !st.opts.Drafts {
+		st.report.count(&st.report.Drafts)
 		return nil, nil
 	}
 	pub := m.publishDate
@@ -193,18 +229,36 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		pub = m.date
 	}
 	if !pub.IsZero() && pub.After(now) && !st.opts.Future {
+		st.report.count(&st.report.Future)
 		return nil, nil
 	}
 	if !m.expiryDate.IsZero() && !m.expiryDate.After(now) && !st.opts.Expired {
+		st.report.count(&st.report.Expired)
 		return nil, nil
 	}
-	res, err := st.md.Render(doc.Body)
-	if err != nil {
+	md := st.md
+	if m.rawHTML {
+		md = st.mdRaw()
+	}
+	var res markdown.Result
+	if strings.HasSuffix(f.Rel, ".html") {
+		// HTML content: the body is the page's content as written.
+		res.Content = doc.Body
+		res.WordCount = len(strings.Fields(plainify(string(doc.Body))))
+	} else if res, err = md.Render(doc.Body); err != nil {
+		var se *markdown.ShortcodeError
+		if errors.As(err, &se) {
+			if se.Name != "" {
+				return nil, diag.New(f.Shown, doc.BodyLine+se.Line-1, se.Col, "shortcode %q: %s", se.Name, se.Msg)
+			}
+			return nil, diag.New(f.Shown, doc.BodyLine+se.Line-1, se.Col, "shortcode: %s", se.Msg)
+		}
 		return nil, diag.New(f.Shown, doc.BodyLine, 1, "markdown: %v", err)
 	}
-	rel := f.Rel
-	dir, base := path.Split(strings.TrimSuffix(rel, ".md"))
-	dir = strings.TrimSuffix(dir, "/")
+	if m.title == "" && base != "_index" {
+		// A page needs a title for lists and feeds: Jekyll's, from the file name.
+		m.title = humanize(stripped)
+	}
 	p := &Page{
 		Title:       m.title,
 		Kind:        KindPage,
@@ -216,7 +270,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		Draft:       m.draft,
 		Weight:      m.weight,
 		Slug:        m.slug,
-		Description: m.description,
+		Description: strings.TrimSpace(m.description), // a folded YAML scalar ends with a newline
 		Content:     template.HTML(res.Content),
 		Summary:     template.HTML(res.Summary),
 		Truncated:   res.Truncated,
@@ -229,6 +283,12 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		layoutLine:  m.layoutPos.Line,
 		layoutCol:   m.layoutPos.Col,
 		srcBody:     doc.Body,
+		calls:       res.Shortcodes,
+		noRender:    m.noRender,
+		noList:      m.noList,
+		listLocal:   m.listLocal,
+		redirectTo:  m.redirectTo,
+		rawHTMLLost: res.RawHTMLOmitted,
 		bodyLine:    doc.BodyLine,
 		Terms:       map[string][]*Term{},
 	}
@@ -269,15 +329,24 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		p.dir = dir
 		p.urlPath = pageURL(dir, base, m)
 	}
+	section := strings.SplitN(p.dir, "/", 2)[0]
 	if m.url != "" {
 		p.urlPath = cleanURL(m.url)
+	} else if p.Kind == KindPage {
+		pat := m.permalinkPattern
+		if pat == "" {
+			pat = st.cfg.Permalinks[section]
+		}
+		if pat != "" {
+			p.urlPath = expandPermalink(pat, permalinkVars{
+				date: m.date, slug: m.slug, title: m.title, section: section, dir: p.dir,
+				filename: name, stripped: stripped, categories: m.terms["categories"],
+			})
+		}
 	}
 	// Relative links and images (bundle files) must keep working where the content is
 	// shown away from its page: in summaries on list pages and in feeds.
-	pageBase := st.site.relURL(p.urlPath)
-	if !strings.HasSuffix(pageBase, "/") {
-		pageBase = path.Dir(pageBase) + "/"
-	}
+	pageBase := pageBase(st.site, p.urlPath)
 	p.Content = template.HTML(rebaseLinks(string(p.Content), pageBase))
 	p.Summary = template.HTML(rebaseLinks(string(p.Summary), pageBase))
 	if p.Kind == KindPage {
@@ -309,7 +378,8 @@ func rebaseLinks(html, base string) string {
 	last := 0
 	for _, m := range relLinkRE.FindAllStringSubmatchIndex(html, -1) {
 		v := html[m[4]:m[5]]
-		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") {
+		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") || strings.HasPrefix(v, "%00sc") {
+			// %00sc: a shortcode placeholder, rebased (if relative) once it has run.
 			continue
 		}
 		if i := strings.IndexAny(v, ":/?#"); i >= 0 && v[i] == ':' {

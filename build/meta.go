@@ -3,6 +3,8 @@ package build
 import (
 	"fmt"
 	"path"
+	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ type meta struct {
 	title, slug, url, layout, typ, summary, description string
 	date, lastmod, publishDate, expiryDate              time.Time
 	draft                                               bool
+	rawHTML                                             bool
 	weight                                              int
 	aliases                                             []string
 	terms                                               map[string][]string
@@ -25,11 +28,41 @@ type meta struct {
 	menus                                               []pageMenu
 	layoutPos                                           frontmatter.Pos
 	urlPos                                              frontmatter.Pos
+	// redirectTo makes the page a redirect (Jekyll's redirect_to).
+	redirectTo string
+	// noRender and noList come from _build/build (render: never, list: never) and
+	// headless: true; listLocal lists the page in its section only.
+	noRender, noList, listLocal bool
+	// permalinkPattern is a front matter permalink with :tokens.
+	permalinkPattern string
+}
+
+// builtinKeyAliases map front matter keys of Jekyll, Eleventy and older Hugo sites to the
+// keys stump reads (site.yaml frontMatterAliases adds more). When a page has both the
+// alias and the key itself, the key wins.
+var builtinKeyAliases = map[string]string{
+	"redirect_from":    "aliases",
+	"excerpt":          "summary",
+	"expiration_date":  "expirydate",
+	"unpublishdate":    "expirydate",
+	"pubdate":          "publishdate",
+	"publish_date":     "publishdate",
+	"last_modified_at": "lastmod",
+	"modified":         "lastmod",
+	"build":            "_build",
 }
 
 // dateLayouts are the date forms front matter accepts.
 var dateLayouts = []string{
 	time.RFC3339Nano,
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02 15:04:05 -0700",
+	"2006-01-02 15:04:05 -07:00",
+	"2006-01-02 15:04:05.999999999 -0700",
+	"2006-01-02 15:04:05 -0700 MST",
+	"2006-01-02 15:04:05.999999999 -0700 MST",
+	"2006-01-02 15:04 -0700",
+	"2006-01-02T15:04:05.999999999",
 	"2006-01-02T15:04:05",
 	"2006-01-02T15:04",
 	"2006-01-02 15:04:05Z07:00",
@@ -67,10 +100,11 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 			if s == "" {
 				return time.Time{}, nil
 			}
+			s = shortOffset(s)
 			for _, l := range dateLayouts {
 				var tm time.Time
 				var err error
-				if strings.Contains(l, "Z07") {
+				if strings.Contains(l, "Z07") || strings.Contains(l, "-07") {
 					tm, err = time.Parse(l, s)
 				} else {
 					tm, err = time.ParseInLocation(l, s, cfg.Location)
@@ -111,8 +145,27 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 		return nil, errAt(key, "%s must be a list like [a, b], not %s", key, kindOf(v))
 	}
 	var err error
-	for rawKey, v := range doc.Fields {
+	rawKeys := make([]string, 0, len(doc.Fields))
+	present := map[string]bool{}
+	for k := range doc.Fields {
+		rawKeys = append(rawKeys, k)
+		present[strings.ToLower(k)] = true
+	}
+	sort.Strings(rawKeys)
+	for _, rawKey := range rawKeys {
+		v := doc.Fields[rawKey]
 		key := strings.ToLower(rawKey)
+		if a, ok := cfg.KeyAliases[key]; ok {
+			if present[a] {
+				continue // the key itself wins over its alias
+			}
+			key = a
+		} else if a, ok := builtinKeyAliases[key]; ok {
+			if present[a] {
+				continue
+			}
+			key = a
+		}
 		switch key {
 		case "title":
 			m.title, err = str(rawKey, v)
@@ -145,6 +198,12 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 				return nil, errAt(rawKey, "draft must be true or false, not %s", kindOf(v))
 			}
 			m.draft = b
+		case "rawhtml":
+			b, ok := v.(bool)
+			if !ok {
+				return nil, errAt(rawKey, "rawHTML must be true or false, not %s", kindOf(v))
+			}
+			m.rawHTML = b
 		case "weight":
 			switch n := v.(type) {
 			case int:
@@ -153,7 +212,53 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 				return nil, errAt(rawKey, "weight must be a whole number, not %s", kindOf(v))
 			}
 		case "aliases":
-			m.aliases, err = list(rawKey, v)
+			var as []string
+			as, err = list(rawKey, v)
+			m.aliases = append(m.aliases, as...)
+		case "permalink":
+			switch t := v.(type) {
+			case bool:
+				if !t {
+					m.noRender = true
+				}
+			default:
+				var s string
+				s, err = str(rawKey, v)
+				if strings.Contains(s, ":") {
+					m.permalinkPattern = s
+				} else if s != "" && !present["url"] {
+					m.url, m.urlPos = s, doc.Pos(rawKey)
+				}
+			}
+		case "redirect_to":
+			var to []string
+			to, err = list(rawKey, v)
+			if len(to) > 0 {
+				m.redirectTo = to[0]
+			}
+		case "headless":
+			if b, ok := v.(bool); ok && b {
+				m.noRender, m.noList = true, true
+			}
+		case "published":
+			if b, ok := v.(bool); ok && !b {
+				m.draft = true
+			}
+		case "_build":
+			bm, ok := v.(map[string]any)
+			if !ok {
+				return nil, errAt(rawKey, "%s must be a map like {render: never, list: never}", rawKey)
+			}
+			for k, x := range bm {
+				val := strings.ToLower(fmt.Sprint(x))
+				switch strings.ToLower(k) {
+				case "render":
+					m.noRender = val == "never" || val == "false" || val == "link"
+				case "list":
+					m.noList = val == "never" || val == "false"
+					m.listLocal = val == "local"
+				}
+			}
 		case "params":
 			pm, ok := v.(map[string]any)
 			if !ok && v != nil {
@@ -189,6 +294,26 @@ func parseMeta(shown string, doc *frontmatter.Doc, cfg *config.Loaded) (*meta, e
 		}
 	}
 	return m, nil
+}
+
+var shortOffsetRE = regexp.MustCompile(`\s([+-])(\d{1,2})(?::?(\d{2}))?$`)
+
+// shortOffset writes a short zone offset the way Go parses it: Jekyll's
+// "2015-03-17 14:00:00 -4" becomes "... -0400", "+530" and "+5:30" become "+0530".
+func shortOffset(s string) string {
+	m := shortOffsetRE.FindStringSubmatchIndex(s)
+	if m == nil || !strings.Contains(s, ":") && !strings.Contains(s[:m[0]], " ") {
+		return s
+	}
+	h := s[m[4]:m[5]]
+	if len(h) == 1 {
+		h = "0" + h
+	}
+	mm := "00"
+	if m[6] >= 0 {
+		mm = s[m[6]:m[7]]
+	}
+	return s[:m[0]] + " " + s[m[2]:m[3]] + h + mm
 }
 
 // checkURL rejects a page URL that would leave the output folder or is not a path.

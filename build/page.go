@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/build/markdown"
 )
 
 // Page kinds.
@@ -89,6 +90,17 @@ type Page struct {
 	// srcBody is the Markdown, kept for link-check positions.
 	srcBody  []byte
 	bodyLine int
+	// calls are the page's shortcodes; Content and Summary hold their placeholders until
+	// expandShortcodes runs them.
+	calls []markdown.Call
+	// noRender pages are not written (_build render: never, headless, permalink: false);
+	// noList pages are in no list (list: never, headless); listLocal ones only in their
+	// section's.
+	noRender, noList, listLocal bool
+	// redirectTo makes the page a redirect to that URL (redirect_to).
+	redirectTo string
+	// rawHTMLLost reports raw HTML left out of the content.
+	rawHTMLLost bool
 }
 
 type pageMenu struct {
@@ -228,7 +240,7 @@ type Site struct {
 
 // GetPage finds a page by content path ("news/rally", "news/rally.md", "/news", "news").
 func (s *Site) GetPage(ref string) *Page {
-	ref = strings.Trim(strings.TrimSuffix(strings.TrimSpace(ref), ".md"), "/")
+	ref = strings.Trim(trimContentExt(strings.TrimSpace(ref)), "/")
 	return s.byPath[ref]
 }
 

@@ -5,7 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +16,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/diag"
 )
 
@@ -46,6 +50,22 @@ func (st *siteState) render(ctx context.Context, ls *layouts) error {
 // renderPage renders p (and, for lists whose template asked for .Paginator, its further
 // pagers) and its feed and aliases.
 func (st *siteState) renderPage(ls *layouts, p *Page) error {
+	if p.redirectTo != "" {
+		to := p.redirectTo
+		if strings.HasPrefix(to, "/") {
+			to = st.site.relURL(to)
+		}
+		if err := st.out.add(&outFile{path: p.outPath, data: redirectHTML(to, to), class: classPage,
+			redirect: to, from: describe(p) + " (redirect_to)", owner: p.owner()}); err != nil {
+			return err
+		}
+		for _, a := range p.Aliases {
+			if err := st.alias(cleanURL(a), p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if err := st.renderPager(ls, p, 0); err != nil {
 		return err
 	}
@@ -189,8 +209,8 @@ func (st *siteState) renderExtras(ls *layouts) error {
 			return err
 		}
 	}
-	if st.cfg.CheckLinks {
-		return st.checkLinks()
+	if st.cfg.CheckLinks != config.LinksOff {
+		return st.checkLinks(st.cfg.CheckLinks == config.LinksError || st.opts.Strict)
 	}
 	return nil
 }
@@ -200,10 +220,21 @@ const default404 = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><
 
 var linkRE = regexp.MustCompile(`(?:href|src)="([^"#?]*)[^"]*"`)
 
-// checkLinks fails on a root-relative link in a page to a path the build does not write.
-func (st *siteState) checkLinks() error {
+// checkLinks reports root-relative links in pages to paths the build does not write:
+// as errors (fail) or as warnings in the build's report. A link that is not in the
+// page's own source (a menu entry, a param) is blamed once on site.yaml.
+func (st *siteState) checkLinks(fail bool) error {
 	base := st.site.base.Path
 	var errs []error
+	report := func(e error) {
+		if fail {
+			errs = append(errs, e)
+		} else {
+			st.report.warn("%s", e.Error())
+		}
+	}
+	fromConfig := map[string]bool{}
+	var cfgSrc []byte
 	for _, f := range st.out.sorted() {
 		if f.page == nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
 			continue
@@ -216,6 +247,9 @@ func (st *siteState) checkLinks() error {
 			}
 			seen[link] = true
 			rel := strings.TrimPrefix(link, base)
+			if u, err := url.PathUnescape(rel); err == nil {
+				rel = u // /tags/saint-%C3%A9loi/ is written as tags/saint-éloi/
+			}
 			target := rel
 			switch {
 			case rel == "" || strings.HasSuffix(rel, "/"):
@@ -227,8 +261,23 @@ func (st *siteState) checkLinks() error {
 				continue
 			}
 			p := f.page
+			i := bytes.Index(p.srcBody, []byte(link))
+			if i < 0 && st.cfg.File != "" {
+				// Not written in this page: from the site's config (a menu, a param)?
+				if cfgSrc == nil {
+					cfgSrc, _ = os.ReadFile(filepath.Join(st.ws.Root, filepath.FromSlash(st.cfg.File)))
+				}
+				if j := bytes.Index(cfgSrc, []byte(link)); j >= 0 {
+					if !fromConfig[link] {
+						fromConfig[link] = true
+						line, col := lineCol(cfgSrc, j)
+						report(diag.New(st.cfg.File, line, col, "links to %s (in every page that shows it), but no page or file is built there", link))
+					}
+					continue
+				}
+			}
 			line, col := 0, 0
-			if i := bytes.Index(p.srcBody, []byte(link)); i >= 0 {
+			if i >= 0 {
 				line, col = lineCol(p.srcBody, i)
 				line += p.bodyLine - 1
 			}
@@ -236,7 +285,7 @@ func (st *siteState) checkLinks() error {
 			if where == "" {
 				where = "/" + f.path
 			}
-			errs = append(errs, diag.New(where, line, col, "links to %s, but no page or file is built there", link))
+			report(diag.New(where, line, col, "links to %s, but no page or file is built there", link))
 		}
 	}
 	if err := joinErrors(errs); err != nil {

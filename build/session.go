@@ -283,7 +283,11 @@ func (s *Session) applyContent(ctx context.Context, rels []string) (*Update, err
 	if structural {
 		prevPages, prevLoaded, prevSite := st.pages, st.loaded, *st.site
 		st.loaded = loaded
-		if err := st.assemble(); err != nil {
+		err := st.assemble()
+		if err == nil {
+			err = st.expandShortcodes(ctx, st.pages)
+		}
+		if err != nil {
 			st.loaded, st.pages, *st.site = prevLoaded, prevPages, prevSite
 			return nil, err
 		}
@@ -298,7 +302,12 @@ func (s *Session) applyContent(ctx context.Context, rels []string) (*Update, err
 		}
 		for _, c := range changes {
 			ap := byFile[c.rel]
+			prev := *ap
 			setBody(ap, c.new)
+			if err := st.expandPage(ap); err != nil {
+				*ap = prev
+				return nil, err
+			}
 			targets = append(targets, renderTarget{page: ap})
 			targets = append(targets, listTargets(ap, true)...)
 		}
@@ -340,7 +349,7 @@ func sameMeta(a, b *Page) bool {
 func setBody(dst, src *Page) {
 	dst.Content, dst.Summary, dst.Truncated = src.Content, src.Summary, src.Truncated
 	dst.TableOfContents, dst.WordCount, dst.ReadingTime = src.TableOfContents, src.WordCount, src.ReadingTime
-	dst.srcBody, dst.bodyLine = src.srcBody, src.bodyLine
+	dst.srcBody, dst.bodyLine, dst.calls = src.srcBody, src.bodyLine, src.calls
 }
 
 // renderTarget is a page to render: all its pagers (with its feed and aliases), or only

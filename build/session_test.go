@@ -82,6 +82,8 @@ func TestSessionIncrementalMatchesFullBuild(t *testing.T) {
 		wantAll bool
 	}{
 		{name: "body edit", files: map[string]string{"content/news/q.md": "---\ntitle: Post q\ndate: 2026-02-01\ntags: [b]\n---\nA new body for q.\n"}, maxRend: 6},
+		{name: "shortcode in a body edit", files: map[string]string{"content/news/q.md": "---\ntitle: Post q\ndate: 2026-02-01\ntags: [b]\n---\nA new body for q: {{< youtube abc >}} and [about]({{< relref \"about\" >}}).\n"}, maxRend: 6},
+		{name: "shortcode with a structural edit", files: map[string]string{"content/news/q.md": "---\ntitle: Post q2\ndate: 2026-02-01\ncolor: red\ntags: [b]\n---\n{{< param color >}}: {{< figure src=\"q.svg\" >}}\n"}},
 		{name: "title edit", files: map[string]string{"content/news/q.md": "---\ntitle: Renamed q\ndate: 2026-02-01\ntags: [b]\n---\nA new body for q.\n"}},
 		{name: "tag change", files: map[string]string{"content/news/q.md": "---\ntitle: Renamed q\ndate: 2026-02-01\ntags: [d, a]\n---\nA new body for q.\n"}},
 		{name: "date reorders", files: map[string]string{"content/news/r.md": "---\ntitle: Post r\ndate: 2027-01-01\ntags: [a]\n---\nFuture-ish? no: 2027 is after now only in tests that say so.\n"}},

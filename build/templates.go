@@ -27,6 +27,7 @@ type layouts struct {
 	funcs    template.FuncMap
 	partials *template.Template
 	byName   map[string]string // partial name → template name (its shown path)
+	report   *reportState
 
 	// compiled caches parsed layouts by "name|baseof": looked up on every render from
 	// many goroutines, so without a lock; each is parsed once.
@@ -43,7 +44,8 @@ type compiled struct {
 // loadLayouts reads layouts from the theme and the site; a site file replaces the theme
 // file of the same name.
 func (st *siteState) loadLayouts(funcs template.FuncMap) (*layouts, error) {
-	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, byName: map[string]string{}}
+	ls := &layouts{files: map[string]layoutSrc{}, funcs: funcs, byName: map[string]string{}, report: st.report}
+	addBuiltinShortcodes(ls.files)
 	for _, t := range []*tree{st.theme, st.src} {
 		files, err := t.walk("layouts", nil)
 		if err != nil {
@@ -127,6 +129,15 @@ func candidates(p *Page) []string {
 func (ls *layouts) forPage(p *Page) (*template.Template, string, error) {
 	cands := candidates(p)
 	name, ok := ls.first(cands)
+	if !ok && p.Layout != "" {
+		// Hugo's and Jekyll's themes differ: a layout the theme lacks falls back to the
+		// section's, then the default single layout, with one warning for all such pages.
+		q := *p
+		q.Layout = ""
+		if name, ok = ls.first(candidates(&q)); ok && ls.report != nil {
+			ls.report.layoutMissing(p.Layout, fmt.Sprintf("%s:%d:%d", p.shown, p.layoutLine, p.layoutCol), name)
+		}
+	}
 	if !ok {
 		if p.Layout != "" {
 			return nil, "", diag.New(p.shown, p.layoutLine, p.layoutCol, "layout %q does not exist (looked for layouts/%s in the site and its theme)", p.Layout, strings.Join(cands, ", layouts/"))

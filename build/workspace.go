@@ -48,6 +48,9 @@ type Options struct {
 	Workers int
 	// NoWrite renders in memory only: Result.Files holds the tree, nothing is written.
 	NoWrite bool
+	// Strict makes warnings about content errors: template syntax ({{, {%) reaching a
+	// page outside code.
+	Strict bool
 }
 
 // ErrNoWorkspace is returned by Find when no stump.yaml is found.

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"golang.org/x/sync/errgroup"
-	"golang.org/x/sys/unix"
 
 	"github.com/stump-dev/stump/build/manifest"
 )
@@ -120,7 +119,7 @@ func swap(tmp, dir string) error {
 		}
 		return nil
 	}
-	if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, dir, unix.RENAME_EXCHANGE); err != nil {
+	if err := exchange(tmp, dir); err != nil {
 		// Filesystems without RENAME_EXCHANGE: move the old tree aside, then the new in.
 		old := tmp + "-old"
 		if err := os.Rename(dir, old); err != nil {

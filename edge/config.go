@@ -50,88 +50,21 @@ const (
 // to be a DNS label); a preview label that does not match never reaches the origin.
 const DeployIDPattern = `^[0-9]{8}t[0-9]{6}z-[0-9a-f]{6}$`
 
-type kv struct{ k, v string }
-
-type headerRule struct {
-	re     string // over the requested file path ("/news/index.html")
-	values []kv   // "" value: unset
-}
-
-type redirect struct {
-	re, to, reason string
-	status         int
-}
-
-type probe struct {
-	url               string
-	interval, timeout time.Duration
-	window, threshold int
-}
-
-type backend struct {
-	name, host, port string
-	probe            *probe
-	originHost       string // Host header of the probe
-}
-
-type rateLimit struct {
-	requests int
-	per      time.Duration
-	misses   bool // count only cache misses
-}
-
-// queryRule keeps params on the paths re matches.
-type queryRule struct {
-	re     string // over the URL path ("/search/")
-	params []string
-}
-
-// site is one site's edge settings, checked and ready to render.
-type site struct {
-	name        string
-	n           int
-	host        string
-	aliases     []string
-	previewHost string
-	atomic      bool
-	prefix      string // "" or "/a/b"
-	backend     *backend
-	originHost  string
-	notFound    string
-	notFoundTTL time.Duration
-	grace       time.Duration
-	query       []queryRule
-
-	purgeTokenEnv  string
-	purgeListener  string
-	previewAuthEnv string
-	headers        []kv
-	rules          []headerRule
-	redirects      []redirect
-	metaHeaders    []string // x-amz-meta-header-<name> names publish may store
-
-	wordpress     bool
-	geoHeader     string
-	countries     []string
-	rate          *rateLimit
-	blockedStatus int
-	blockedReason string
-	blockedBody   string
-}
-
 var (
-	hostRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	headerNameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
-	siteNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	countryRE    = regexp.MustCompile(`^[A-Za-z]{2}$`)
-	urlPathRE    = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
-	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	listenerRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	paramRE      = regexp.MustCompile(`^[A-Za-z0-9_.~\[\]-]+$`)
+	hostRE         = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	headerNameRE   = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
+	siteNameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	countryRE      = regexp.MustCompile(`^[A-Za-z]{2}$`)
+	urlPathRE      = regexp.MustCompile(`^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$`)
+	envNameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	listenerRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+	fastlyIDRE     = regexp.MustCompile(`^[A-Za-z0-9]{8,64}$`)
+	fastlyShieldRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
+	paramRE        = regexp.MustCompile(`^[A-Za-z0-9_.~\[\]-]+$`)
 )
 
 // target is what the edge needs of a site's publish target.
-type target struct{ bucket, prefix string }
+type target struct{ Bucket, Prefix string }
 
 // parseTarget reads a site's target (a URL or a name in stump.yaml's targets) without
 // importing package publish: only the bucket and prefix of an s3:// target matter.
@@ -160,7 +93,7 @@ func parseTarget(ws *config.Workspace, raw string) (target, error) {
 		if !urlPathRE.MatchString(p+"/") || strings.Contains(p, `"`) {
 			return target{}, fmt.Errorf("target prefix %q has characters the edge cannot put in a URL", p)
 		}
-		return target{bucket: u.Host, prefix: p}, nil
+		return target{Bucket: u.Host, Prefix: p}, nil
 	case "file":
 		return target{}, nil
 	}
@@ -179,34 +112,34 @@ func parseDur(what, s string, def time.Duration) (time.Duration, error) {
 }
 
 // check turns one site's config into a site, or says what is wrong with it.
-func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (*site, error) {
+func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*Backend) (*Site, error) {
 	e := cfg.Edge
 	if !siteNameRE.MatchString(cfg.Name) {
 		return nil, fmt.Errorf("site name %q cannot name surrogate keys", cfg.Name)
 	}
-	s := &site{name: cfg.Name, n: n, atomic: cfg.Deploy.Mode == "atomic"}
+	s := &Site{Name: cfg.Name, Index: n, Atomic: cfg.Deploy.Mode == "atomic", File: shown(cfg), Trusted: len(e.TrustedProxies) > 0}
 
 	// Host names.
-	s.host = strings.ToLower(strings.TrimSpace(e.Host))
-	if s.host == "" && cfg.Base != nil {
-		s.host = strings.ToLower(cfg.Base.Hostname())
+	s.Host = strings.ToLower(strings.TrimSpace(e.Host))
+	if s.Host == "" && cfg.Base != nil {
+		s.Host = strings.ToLower(cfg.Base.Hostname())
 	}
-	if s.host == "" {
+	if s.Host == "" {
 		return nil, fmt.Errorf("edge.host is not set and baseURL has no host: set edge.host to the site's public host name")
 	}
-	if !hostRE.MatchString(s.host) {
-		return nil, fmt.Errorf("edge.host %q is not a host name", s.host)
+	if !hostRE.MatchString(s.Host) {
+		return nil, fmt.Errorf("edge.host %q is not a host name", s.Host)
 	}
 	for _, a := range e.Aliases {
 		a = strings.ToLower(strings.TrimSpace(a))
 		if !hostRE.MatchString(a) {
 			return nil, fmt.Errorf("edge.aliases: %q is not a host name", a)
 		}
-		s.aliases = append(s.aliases, a)
+		s.Aliases = append(s.Aliases, a)
 	}
 	if e.PreviewHost != "" {
-		s.previewHost = strings.ToLower(strings.TrimSpace(e.PreviewHost))
-		if !hostRE.MatchString(s.previewHost) {
+		s.PreviewHost = strings.ToLower(strings.TrimSpace(e.PreviewHost))
+		if !hostRE.MatchString(s.PreviewHost) {
 			return nil, fmt.Errorf("edge.preview_host %q is not a host name", e.PreviewHost)
 		}
 	}
@@ -234,73 +167,84 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 	if err != nil {
 		return nil, err
 	}
-	s.prefix = t.prefix
+	s.Prefix = t.Prefix
 	switch {
 	case e.OriginHost != "":
-		s.originHost = strings.ToLower(e.OriginHost)
-	case e.WebsiteDomain != "" && t.bucket != "":
-		s.originHost = strings.ToLower(t.bucket + "." + e.WebsiteDomain)
+		s.OriginHost = strings.ToLower(e.OriginHost)
+	case e.WebsiteDomain != "" && t.Bucket != "":
+		s.OriginHost = strings.ToLower(t.Bucket + "." + e.WebsiteDomain)
 	case e.WebsiteDomain != "":
 		return nil, fmt.Errorf("edge.website_domain needs an s3:// target to name the bucket; set edge.origin_host instead")
 	case net.ParseIP(oh) == nil:
-		s.originHost = oh
+		s.OriginHost = oh
 	default:
 		return nil, fmt.Errorf("edge.origin %q is an address: set edge.origin_host (BUCKET.s3-website-REGION.amazonaws.com) or edge.website_domain", e.Origin)
 	}
-	if !hostRE.MatchString(s.originHost) {
-		return nil, fmt.Errorf("edge origin host %q is not a host name", s.originHost)
+	if !hostRE.MatchString(s.OriginHost) {
+		return nil, fmt.Errorf("edge origin host %q is not a host name", s.OriginHost)
 	}
 
 	// Probe.
-	var pr *probe
+	var pr *Probe
 	if !e.Probe.Disabled {
-		pr = &probe{url: e.Probe.URL, window: e.Probe.Window, threshold: e.Probe.Threshold}
-		if pr.url == "" {
-			pr.url = s.prefix + "/"
-			if s.atomic {
-				pr.url = s.prefix + "/_stump/live"
+		pr = &Probe{URL: e.Probe.URL, Window: e.Probe.Window, Threshold: e.Probe.Threshold}
+		if pr.URL == "" {
+			pr.URL = s.Prefix + "/"
+			if s.Atomic {
+				pr.URL = s.Prefix + "/_stump/live"
 			}
 		}
-		if !urlPathRE.MatchString(pr.url) {
-			return nil, fmt.Errorf("edge.probe.url %q is not a URL path", pr.url)
+		if !urlPathRE.MatchString(pr.URL) {
+			return nil, fmt.Errorf("edge.probe.url %q is not a URL path", pr.URL)
 		}
-		if pr.interval, err = parseDur("edge.probe.interval", e.Probe.Interval, 5*time.Second); err != nil {
+		if pr.Interval, err = parseDur("edge.probe.interval", e.Probe.Interval, 5*time.Second); err != nil {
 			return nil, err
 		}
-		if pr.timeout, err = parseDur("edge.probe.timeout", e.Probe.Timeout, 2*time.Second); err != nil {
+		if pr.Timeout, err = parseDur("edge.probe.timeout", e.Probe.Timeout, 2*time.Second); err != nil {
 			return nil, err
 		}
-		if pr.window == 0 {
-			pr.window = 5
+		if pr.Window == 0 {
+			pr.Window = 5
 		}
-		if pr.threshold == 0 {
-			pr.threshold = 3
+		if pr.Threshold == 0 {
+			pr.Threshold = 3
 		}
-		if pr.window < 1 || pr.window > 64 || pr.threshold < 1 || pr.threshold > pr.window {
-			return nil, fmt.Errorf("edge.probe: window must be 1-64 and threshold 1-window (got %d and %d)", pr.window, pr.threshold)
+		if pr.Window < 1 || pr.Window > 64 || pr.Threshold < 1 || pr.Threshold > pr.Window {
+			return nil, fmt.Errorf("edge.probe: window must be 1-64 and threshold 1-window (got %d and %d)", pr.Window, pr.Threshold)
 		}
 	}
 	// One backend, and probe, per site, even when sites share an origin: one site's
 	// failing probe (its missing _stump/live) must not take the others down.
-	b := &backend{name: fmt.Sprintf("origin_%d", len(*order)), host: oh, port: port, probe: pr, originHost: s.originHost}
+	b := &Backend{Name: fmt.Sprintf("origin_%d", len(*order)), Host: oh, Port: port, Probe: pr, OriginHost: s.OriginHost}
 	*order = append(*order, b)
-	s.backend = b
+	s.Backend = b
+
+	// Fastly.
+	if f := e.Fastly; f != nil {
+		if !fastlyIDRE.MatchString(f.ServiceID) {
+			return nil, fmt.Errorf("edge.fastly.service_id %q is not a Fastly service ID (letters and digits, as the Fastly UI shows it)", f.ServiceID)
+		}
+		if f.Shield != "" && !fastlyShieldRE.MatchString(f.Shield) {
+			return nil, fmt.Errorf("edge.fastly.shield %q is not a shield POP code like iad-va-us", f.Shield)
+		}
+		s.Fastly = &Fastly{ServiceID: f.ServiceID, Shield: f.Shield}
+	}
 
 	// Caching and pages.
-	if s.grace, err = parseDur("edge.grace", e.Grace, DefaultGrace); err != nil {
+	if s.Grace, err = parseDur("edge.grace", e.Grace, DefaultGrace); err != nil {
 		return nil, err
 	}
-	s.notFound = e.NotFound
-	if s.notFound == "" {
-		s.notFound = DefaultNotFound
+	s.NotFound = e.NotFound
+	if s.NotFound == "" {
+		s.NotFound = DefaultNotFound
 	}
-	if !urlPathRE.MatchString(s.notFound) || strings.Contains(s.notFound, "_stump") {
+	if !urlPathRE.MatchString(s.NotFound) || strings.Contains(s.NotFound, "_stump") {
 		return nil, fmt.Errorf("edge.not_found %q is not a URL path like /404.html", e.NotFound)
 	}
-	if s.notFoundTTL, err = parseDur("edge.not_found_ttl", e.NotFoundTTL, DefaultNotFoundTTL); err != nil {
+	if s.NotFoundTTL, err = parseDur("edge.not_found_ttl", e.NotFoundTTL, DefaultNotFoundTTL); err != nil {
 		return nil, err
 	}
-	if s.notFoundTTL < time.Second {
+	if s.NotFoundTTL < time.Second {
 		return nil, fmt.Errorf("edge.not_found_ttl %q is under 1s: missing pages would reach the origin on every request", e.NotFoundTTL)
 	}
 
@@ -313,36 +257,36 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 		if len(q.Params) == 0 {
 			return nil, fmt.Errorf("edge.query[%d]: no params: list the parameter names the pages under %q read", i, q.Path)
 		}
-		qr := queryRule{re: re}
+		qr := QueryRule{Match: re}
 		for _, p := range q.Params {
 			if !paramRE.MatchString(p) {
 				return nil, fmt.Errorf("edge.query[%d]: %q is not a query parameter name", i, p)
 			}
-			qr.params = append(qr.params, p)
+			qr.Params = append(qr.Params, p)
 		}
-		s.query = append(s.query, qr)
+		s.Query = append(s.Query, qr)
 	}
 
 	// Purges and previews.
-	s.purgeTokenEnv = e.PurgeTokenEnv
-	if s.purgeTokenEnv == "" {
-		s.purgeTokenEnv = DefaultPurgeTokenEnv
+	s.PurgeTokenEnv = e.PurgeTokenEnv
+	if s.PurgeTokenEnv == "" {
+		s.PurgeTokenEnv = DefaultPurgeTokenEnv
 	}
-	if !envNameRE.MatchString(s.purgeTokenEnv) {
+	if !envNameRE.MatchString(s.PurgeTokenEnv) {
 		return nil, fmt.Errorf("edge.purge_token_env %q is not an environment variable name", e.PurgeTokenEnv)
 	}
 	if e.PurgeListener != "" && !listenerRE.MatchString(e.PurgeListener) {
 		return nil, fmt.Errorf("edge.purge_listener %q is not a listener name (varnishd -a NAME=ADDRESS)", e.PurgeListener)
 	}
-	s.purgeListener = e.PurgeListener
+	s.PurgeListener = e.PurgeListener
 	if e.PreviewAuthEnv != "" {
 		if !envNameRE.MatchString(e.PreviewAuthEnv) {
 			return nil, fmt.Errorf("edge.preview_auth_env %q is not an environment variable name", e.PreviewAuthEnv)
 		}
-		if s.previewHost == "" {
+		if s.PreviewHost == "" {
 			return nil, fmt.Errorf("edge.preview_auth_env is set but edge.preview_host is not")
 		}
-		s.previewAuthEnv = e.PreviewAuthEnv
+		s.PreviewAuthEnv = e.PreviewAuthEnv
 	}
 
 	// Headers.
@@ -361,17 +305,17 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 	}
 	for k, v := range hs {
 		if v != "" {
-			s.headers = append(s.headers, kv{k, v})
+			s.Headers = append(s.Headers, Header{k, v})
 		}
 	}
-	sort.Slice(s.headers, func(i, j int) bool { return s.headers[i].k < s.headers[j].k })
+	sort.Slice(s.Headers, func(i, j int) bool { return s.Headers[i].Name < s.Headers[j].Name })
 	meta := map[string]bool{}
 	for i, r := range cfg.Headers {
 		re, err := globRegex(r.Path)
 		if err != nil {
 			return nil, fmt.Errorf("headers[%d]: path %q: %v", i, r.Path, err)
 		}
-		hr := headerRule{re: re}
+		hr := HeaderRule{Match: re}
 		names := make([]string, 0, len(r.Values))
 		for k := range r.Values {
 			names = append(names, k)
@@ -388,17 +332,17 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 			if err := checkValue(fmt.Sprintf("headers[%d].values.%s", i, k), r.Values[k]); err != nil {
 				return nil, err
 			}
-			hr.values = append(hr.values, kv{http.CanonicalHeaderKey(k), r.Values[k]})
+			hr.Values = append(hr.Values, Header{http.CanonicalHeaderKey(k), r.Values[k]})
 			meta[strings.ToLower(k)] = true
 		}
-		if len(hr.values) > 0 {
-			s.rules = append(s.rules, hr)
+		if len(hr.Values) > 0 {
+			s.Rules = append(s.Rules, hr)
 		}
 	}
 	for k := range meta {
-		s.metaHeaders = append(s.metaHeaders, k)
+		s.MetaHeaders = append(s.MetaHeaders, k)
 	}
-	sort.Strings(s.metaHeaders)
+	sort.Strings(s.MetaHeaders)
 
 	// Redirects.
 	for i, r := range cfg.Redirects {
@@ -412,29 +356,26 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 		if st == 0 {
 			st = 301
 		}
-		s.redirects = append(s.redirects, redirect{
-			re: "^" + regexp.QuoteMeta(r.From) + `(\?.*)?$`, to: r.To, status: st, reason: http.StatusText(st)})
+		s.Redirects = append(s.Redirects, Redirect{
+			Match: "^" + regexp.QuoteMeta(r.From) + `(\?.*)?$`, To: r.To, Status: st, Reason: http.StatusText(st)})
 	}
 
 	// Defenses.
 	d := e.Defenses
-	s.wordpress = d.WordPress == nil || *d.WordPress
+	s.WordPress = d.WordPress == nil || *d.WordPress
 	if len(d.BlockedCountries) > 0 {
-		if len(e.TrustedProxies) == 0 {
-			return nil, fmt.Errorf("edge.defenses.blocked_countries needs edge.trusted_proxies: the country comes from geo_header, which the edge believes only from a trusted proxy (and strips from every other request)")
+		s.GeoHeader = d.GeoHeader
+		if s.GeoHeader == "" {
+			s.GeoHeader = DefaultGeoHeader
 		}
-		s.geoHeader = d.GeoHeader
-		if s.geoHeader == "" {
-			s.geoHeader = DefaultGeoHeader
-		}
-		if !headerNameRE.MatchString(s.geoHeader) {
+		if !headerNameRE.MatchString(s.GeoHeader) {
 			return nil, fmt.Errorf("edge.defenses.geo_header %q is not a header name", d.GeoHeader)
 		}
 		for _, c := range d.BlockedCountries {
 			if !countryRE.MatchString(c) {
 				return nil, fmt.Errorf("edge.defenses.blocked_countries: %q is not a two-letter ISO 3166 country code like RU", c)
 			}
-			s.countries = append(s.countries, strings.ToUpper(c))
+			s.Countries = append(s.Countries, strings.ToUpper(c))
 		}
 	} else if d.GeoHeader != "" && !headerNameRE.MatchString(d.GeoHeader) {
 		return nil, fmt.Errorf("edge.defenses.geo_header %q is not a header name", d.GeoHeader)
@@ -447,10 +388,10 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 		if err != nil || per == 0 {
 			return nil, fmt.Errorf("edge.defenses.rate_limit.per %q is not a duration like 10s", d.RateLimit.Per)
 		}
-		s.rate = &rateLimit{requests: d.RateLimit.Requests, per: per}
+		s.Rate = &RateLimit{Requests: d.RateLimit.Requests, Per: per}
 		switch d.RateLimit.Count {
 		case "", "misses":
-			s.rate.misses = true
+			s.Rate.Misses = true
 		case "all":
 		default:
 			return nil, fmt.Errorf("edge.defenses.rate_limit.count %q is neither misses (the default) nor all", d.RateLimit.Count)
@@ -459,20 +400,20 @@ func check(ws *config.Workspace, cfg *config.Loaded, n int, order *[]*backend) (
 	if d.TrustXFF {
 		return nil, fmt.Errorf("edge.defenses.trust_xff is gone (it believed the first X-Forwarded-For hop, which the client writes): list the proxies in front of Varnish in edge.trusted_proxies instead")
 	}
-	s.blockedStatus = d.BlockedStatus
-	if s.blockedStatus == 0 {
-		s.blockedStatus = DefaultBlockedStatus
+	s.BlockedStatus = d.BlockedStatus
+	if s.BlockedStatus == 0 {
+		s.BlockedStatus = DefaultBlockedStatus
 	}
-	if s.blockedStatus < 200 || s.blockedStatus > 599 || http.StatusText(s.blockedStatus) == "" ||
-		(s.blockedStatus >= 300 && s.blockedStatus < 400) {
+	if s.BlockedStatus < 200 || s.BlockedStatus > 599 || http.StatusText(s.BlockedStatus) == "" ||
+		(s.BlockedStatus >= 300 && s.BlockedStatus < 400) {
 		return nil, fmt.Errorf("edge.defenses.blocked_status %d is not an HTTP status for a refusal (like 403, 404 or 429)", d.BlockedStatus)
 	}
-	s.blockedReason = http.StatusText(s.blockedStatus)
-	s.blockedBody = d.BlockedBody
-	if s.blockedBody == "" {
-		s.blockedBody = DefaultBlockedBody
+	s.BlockedReason = http.StatusText(s.BlockedStatus)
+	s.BlockedBody = d.BlockedBody
+	if s.BlockedBody == "" {
+		s.BlockedBody = DefaultBlockedBody
 	}
-	if strings.Contains(s.blockedBody, `"}`) {
+	if strings.Contains(s.BlockedBody, `"}`) {
 		return nil, fmt.Errorf(`edge.defenses.blocked_body may not contain "}`)
 	}
 	return s, nil

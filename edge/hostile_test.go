@@ -154,6 +154,8 @@ func TestHostile(t *testing.T) {
 		}
 		for _, s := range []string{"d", "pa"} {
 			e.put(s+"/_stump/live", liveID, map[string]string{"deploy": liveID, "surrogate-key": s + ":pointer " + s}, "public, max-age=5")
+			// Publish writes max-age=5; 60 (the VCL's cap) keeps a slow run within one TTL.
+			e.put(s+"/_stump/trees.txt", previewID+"\n"+liveID+"\n", map[string]string{"ids": previewID + " " + liveID, "surrogate-key": s + ":trees " + s}, "public, max-age=60")
 		}
 	}, func(origin, domain, bucket string) []*config.Loaded {
 		ws := &config.Workspace{}
@@ -249,6 +251,51 @@ func TestHostile(t *testing.T) {
 		}
 		if r := h.send(hreq{host: "d.test", path: "/"}); r.status != 200 || r.body != "d home of "+liveID || r.h.Get("X-Robots-Tag") != "" {
 			t.Errorf("live site: %d %q X-Robots-Tag %q", r.status, r.body, r.h.Get("X-Robots-Tag"))
+		}
+	})
+
+	// A label shaped like a deploy id that publish has not recorded (in
+	// _stump/trees.txt) gets the 404 of a bad label: the origin sees the list, once
+	// while it is cached, and never the preview.
+	t.Run("unrecorded preview labels", func(t *testing.T) {
+		h.send(hreq{host: previewID + ".preview.d.test", path: "/"}) // the list is cached
+		before := proxy.requests.Load()
+		bad := h.send(hreq{host: "www.preview.d.test", path: "/"})
+		for i := 0; i < 30; i++ {
+			label := fmt.Sprintf("2026%02d%02dt%02d%02d%02dz-%s", 1+rand.IntN(12), 1+rand.IntN(28), rand.IntN(24), rand.IntN(60), rand.IntN(60), randHex(6))
+			path := []string{"/", "/missing/", "/app." + randHex(64) + ".js"}[i%3]
+			r := h.send(hreq{host: label + ".preview.d.test", path: path})
+			if r.status != 404 || r.body != bad.body || strings.Contains(r.body, "home") {
+				t.Errorf("unrecorded deploy %s%s: %d %q, want the 404 of a bad label (%d %q)", label, path, r.status, r.body, bad.status, bad.body)
+			}
+			if r.h.Get("X-Robots-Tag") != "noindex" || r.h.Get("Strict-Transport-Security") == "" {
+				t.Errorf("unrecorded deploy %s: headers %v", label, r.h)
+			}
+		}
+		for _, u := range proxy.since(before) {
+			if !strings.HasSuffix(u, "/d/_stump/trees.txt") {
+				t.Errorf("an unrecorded preview reached the origin: %s", u)
+			}
+		}
+		if n := len(proxy.since(before)); n > 1 {
+			t.Errorf("30 unrecorded previews within the list's TTL: %d fetches of the list, want at most 1", n)
+		}
+		// A recorded deploy is served, the live one included.
+		for _, id := range []string{previewID, strings.ToUpper(liveID)} {
+			if r := h.send(hreq{host: id + ".preview.d.test", path: "/"}); r.status != 200 || r.body != "d home of "+strings.ToLower(id) {
+				t.Errorf("recorded preview %s: %d %q", id, r.status, r.body)
+			}
+		}
+		// The list is a whole-word match: a prefix or an extension of a recorded id is
+		// not one.
+		for _, label := range []string{previewID[:len(previewID)-1] + "c", "0" + previewID[1:]} {
+			if r := h.send(hreq{host: label + ".preview.d.test", path: "/"}); r.status != 404 {
+				t.Errorf("near miss %s: %d %q", label, r.status, r.body)
+			}
+		}
+		// _stump/trees.txt itself is not served.
+		if r := h.send(hreq{host: "d.test", path: "/_stump/trees.txt"}); r.status != 404 || strings.Contains(r.body, previewID) {
+			t.Errorf("/_stump/trees.txt: %d %q", r.status, r.body)
 		}
 	})
 

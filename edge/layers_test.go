@@ -33,6 +33,7 @@ func TestVarnishLayers(t *testing.T) {
 	e.put("l/_stump/trees/20261206t040000z-bbbbbb/changed/index.html", "changed v2", keys("/changed/"), pageCC)
 	e.put("l/_stump/trees/20261206t040000z-bbbbbb/gone/index.html", "", map[string]string{"tombstone": "1", "surrogate-key": "l"}, "no-cache")
 	e.put("l/_stump/layers/20261206t040000z-bbbbbb", "{}", map[string]string{"deploy": "20261206t040000z-bbbbbb", "base": "20261206t030000z-aaaaaa"}, "public, max-age=31536000, immutable")
+	e.put("l/_stump/trees.txt", "20261206t040000z-bbbbbb\n20261206t030000z-aaaaaa\n", map[string]string{"ids": "20261206t040000z-bbbbbb 20261206t030000z-aaaaaa", "surrogate-key": "l:trees l"}, "public, max-age=5")
 	e.put("l/_stump/live", "20261206t040000z-bbbbbb", map[string]string{"deploy": "20261206t040000z-bbbbbb", "base": "20261206t030000z-aaaaaa", "surrogate-key": "l:pointer l"}, "public, max-age=5")
 
 	ws := &config.Workspace{}

@@ -175,6 +175,8 @@ func TestVarnish(t *testing.T) {
 		e.put("d/_stump/live", id, map[string]string{"deploy": id, "surrogate-key": "d:pointer d"}, "public, max-age=5")
 	}
 	live(idA)
+	// The deploys publish recorded (publish/previews.go): what previews the edge serves.
+	e.put("d/_stump/trees.txt", idB+"\n"+idA+"\n", map[string]string{"ids": idB + " " + idA, "surrogate-key": "d:trees d"}, "public, max-age=5, s-maxage=5")
 
 	ws := &config.Workspace{Targets: map[string]string{"shared": "s3://" + bucket + "/b"}}
 	origin := "http://" + proxy.addr

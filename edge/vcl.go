@@ -17,7 +17,7 @@ var internalHeaders = []string{
 	"X-Stump-NotFound", "X-Stump-Block", "X-Stump-Location", "X-Stump-Preview",
 	"X-Stump-Origin-Host", "X-Stump-Raw-Host", "X-Stump-Client", "X-Stump-File",
 	"X-Stump-Xff", "X-Stump-Q", "X-Stump-Deny", "X-Stump-Auth", "X-Stump-Counted",
-	"X-Stump-Base", "X-Stump-Base-Url", "X-Stump-Layers",
+	"X-Stump-Listed", "X-Stump-Base", "X-Stump-Base-Url", "X-Stump-Layers",
 	"X-Purged", "X-Banned",
 }
 
@@ -39,59 +39,29 @@ var amzHeaders = []string{
 	"x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-type",
 	"x-amz-mp-parts-count", "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
 	"x-amz-object-lock-legal-hold", "x-amz-replication-status", "x-amz-restore",
-	"x-amz-tagging-count", "x-amz-bucket-region", "x-amz-meta-mtime",
+	"x-amz-tagging-count", "x-amz-bucket-region", "x-amz-meta-mtime", "x-amz-meta-ids",
 }
 
 // VCL returns the VCL 4.1 for the sites that have an edge: section in site.yaml (the
 // others are left out). ws resolves target names; it may be nil. Every site is checked
 // first: a broken setting is an error naming the site's file, and no VCL is returned.
 func VCL(ws *config.Workspace, sites ...*config.Loaded) ([]byte, error) {
-	var order []*backend
-	var list []*site
-	hosts := map[string]string{}
-	var purgers, trusted []string
-	seenPurger, seenTrusted := map[string]bool{}, map[string]bool{}
-	for _, cfg := range sites {
-		if cfg == nil || cfg.Edge == nil {
-			continue
+	p, err := NewPlan(ws, sites...)
+	if err != nil {
+		return nil, err
+	}
+	return p.Varnish()
+}
+
+// Varnish renders the plan as VCL 4.1 for Varnish 7 with varnish-modules.
+func (p *Plan) Varnish() ([]byte, error) {
+	for _, s := range p.Sites {
+		if len(s.Countries) > 0 && !s.Trusted {
+			return nil, fmt.Errorf("%s: edge.defenses.blocked_countries needs edge.trusted_proxies: the country comes from geo_header, which the edge believes only from a trusted proxy (and strips from every other request)", s.File)
 		}
-		s, err := check(ws, cfg, len(list), &order)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", shown(cfg), err)
-		}
-		for _, h := range append([]string{s.host, s.previewHost}, s.aliases...) {
-			if h == "" {
-				continue
-			}
-			if other, ok := hosts[h]; ok {
-				return nil, fmt.Errorf("%s: host %s is already the host of site %s", shown(cfg), h, other)
-			}
-			hosts[h] = s.name
-		}
-		for _, p := range cfg.Edge.Purgers {
-			acl, err := aclEntry(p)
-			if err != nil {
-				return nil, fmt.Errorf("%s: edge.purgers: %w", shown(cfg), err)
-			}
-			if !seenPurger[acl] {
-				seenPurger[acl] = true
-				purgers = append(purgers, acl)
-			}
-		}
-		for _, p := range cfg.Edge.TrustedProxies {
-			acl, err := aclEntry(p)
-			if err != nil {
-				return nil, fmt.Errorf("%s: edge.trusted_proxies: %w", shown(cfg), err)
-			}
-			if !seenTrusted[acl] {
-				seenTrusted[acl] = true
-				trusted = append(trusted, acl)
-			}
-		}
-		list = append(list, s)
 	}
 	var b bytes.Buffer
-	render(&b, list, order, purgers, trusted)
+	render(&b, p.Sites, p.Backends, p.Purgers, p.Trusted)
 	return b.Bytes(), nil
 }
 
@@ -148,21 +118,21 @@ func hexPattern(c byte) string {
 	return b.String()
 }
 
-func render(b *bytes.Buffer, sites []*site, backends []*backend, purgers, trusted []string) {
+func render(b *bytes.Buffer, sites []*Site, backends []*Backend, purgers, trusted []string) {
 	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	var preview, block, previewAuth, missLimit, geo bool
 	var geoHeaders []string
 	seenGeo := map[string]bool{}
 	for _, s := range sites {
-		preview = preview || s.previewHost != ""
-		previewAuth = previewAuth || s.previewAuthEnv != ""
-		block = block || s.wordpress || len(s.countries) > 0 || s.rate != nil
-		missLimit = missLimit || (s.rate != nil && s.rate.misses)
-		if len(s.countries) > 0 {
+		preview = preview || s.PreviewHost != ""
+		previewAuth = previewAuth || s.PreviewAuthEnv != ""
+		block = block || s.WordPress || len(s.Countries) > 0 || s.Rate != nil
+		missLimit = missLimit || (s.Rate != nil && s.Rate.Misses)
+		if len(s.Countries) > 0 {
 			geo = true
-			if h := strings.ToLower(s.geoHeader); !seenGeo[h] {
+			if h := strings.ToLower(s.GeoHeader); !seenGeo[h] {
 				seenGeo[h] = true
-				geoHeaders = append(geoHeaders, s.geoHeader)
+				geoHeaders = append(geoHeaders, s.GeoHeader)
 			}
 		}
 	}
@@ -171,7 +141,7 @@ func render(b *bytes.Buffer, sites []*site, backends []*backend, purgers, truste
 	w("# regenerate (docs/edge.md explains every part). Needs Varnish 7 and varnish-modules.\n")
 	w("# Secrets (the purge token, preview credentials) are read from varnishd's environment\n")
 	w("# with std.getenv, never written here.\n\n")
-	w("import std;\nimport purge;\nimport xkey;\nimport vsthrottle;\n")
+	w("import std;\nimport purge;\nimport xkey;\nimport vsthrottle;\nimport digest;\n")
 	if previewAuth {
 		w("import blob;\n")
 	}
@@ -181,17 +151,17 @@ func render(b *bytes.Buffer, sites []*site, backends []*backend, purgers, truste
 		w("# No site has an edge: section in site.yaml.\nbackend default none;\n\n")
 	}
 	for _, be := range backends {
-		if be.probe != nil {
-			p := be.probe
-			w("probe %s_probe {\n", be.name)
-			w("    .request =\n        \"GET %s HTTP/1.1\"\n        \"Host: %s\"\n        \"User-Agent: stump-edge-probe\"\n        \"Connection: close\";\n", p.url, be.originHost)
+		if be.Probe != nil {
+			p := be.Probe
+			w("probe %s_probe {\n", be.Name)
+			w("    .request =\n        \"GET %s HTTP/1.1\"\n        \"Host: %s\"\n        \"User-Agent: stump-edge-probe\"\n        \"Connection: close\";\n", p.URL, be.OriginHost)
 			w("    .interval = %s;\n    .timeout = %s;\n    .window = %d;\n    .threshold = %d;\n    .initial = %d;\n}\n\n",
-				dur(p.interval), dur(p.timeout), p.window, p.threshold, p.threshold)
+				dur(p.Interval), dur(p.Timeout), p.Window, p.Threshold, p.Threshold)
 		}
-		w("backend %s {\n    .host = %q;\n    .port = %q;\n", be.name, be.host, be.port)
+		w("backend %s {\n    .host = %q;\n    .port = %q;\n", be.Name, be.Host, be.Port)
 		w("    .connect_timeout = 2s;\n    .first_byte_timeout = 15s;\n    .between_bytes_timeout = 10s;\n")
-		if be.probe != nil {
-			w("    .probe = %s_probe;\n", be.name)
+		if be.Probe != nil {
+			w("    .probe = %s_probe;\n", be.Name)
 		}
 		w("}\n\n")
 	}
@@ -317,18 +287,18 @@ sub stump_normalize_path {
 		if i > 0 {
 			kw = "} elsif"
 		}
-		conds := []string{fmt.Sprintf("req.http.Host == %q", s.host)}
-		for _, a := range s.aliases {
+		conds := []string{fmt.Sprintf("req.http.Host == %q", s.Host)}
+		for _, a := range s.Aliases {
 			conds = append(conds, fmt.Sprintf("req.http.Host == %q", a))
 		}
 		w("    %s (%s) {\n", kw, strings.Join(conds, " || "))
-		w("        set req.http.X-Stump-Site = %q;\n        set req.http.Host = %q;\n", s.name, s.host)
-		if s.previewHost != "" {
-			w("    } elsif (req.http.Host ~ %s) {\n", vclStr(`^[a-z0-9][a-z0-9_-]*\.`+regexp.QuoteMeta(s.previewHost)+"$"))
-			w("        set req.http.X-Stump-Site = %q;\n", s.name)
+		w("        set req.http.X-Stump-Site = %q;\n        set req.http.Host = %q;\n", s.Name, s.Host)
+		if s.PreviewHost != "" {
+			w("    } elsif (req.http.Host ~ %s) {\n", vclStr(`^[a-z0-9][a-z0-9_-]*\.`+regexp.QuoteMeta(s.PreviewHost)+"$"))
+			w("        set req.http.X-Stump-Site = %q;\n", s.Name)
 			w("        call stump_preview;\n")
-			if s.previewAuthEnv != "" {
-				env := s.previewAuthEnv
+			if s.PreviewAuthEnv != "" {
+				env := s.PreviewAuthEnv
 				w(`        # Previews need basic authentication: "user:password" in $%s.
         if (std.getenv(%q) !~ "^[^:]+:." ||
                 req.http.Authorization != "Basic " + blob.encode(BASE64, blob=blob.decode(encoded=std.getenv(%q)))) {
@@ -432,7 +402,7 @@ sub vcl_miss {
 `)
 	if missLimit {
 		w(`    # The rate limit counts what the cache cannot answer, once a request.
-    if (req.http.X-Stump-Phase != "pointer" && !req.http.X-Stump-Counted) {
+    if (!req.http.X-Stump-Phase && !req.http.X-Stump-Counted) {
         set req.http.X-Stump-Counted = "1";
         call stump_limit_miss;
     }
@@ -440,7 +410,7 @@ sub vcl_miss {
 	}
 	w("}\n\n")
 
-	dispatch := func(name, cond string, call func(s *site) string) {
+	dispatch := func(name, cond string, call func(s *Site) string) {
 		w("sub %s {\n", name)
 		first := true
 		for _, s := range sites {
@@ -453,7 +423,7 @@ sub vcl_miss {
 				kw = "} elsif"
 			}
 			first = false
-			w("    %s (%s == %q) {\n%s", kw, cond, s.name, body)
+			w("    %s (%s == %q) {\n%s", kw, cond, s.Name, body)
 		}
 		if !first {
 			w("    }\n")
@@ -463,29 +433,32 @@ sub vcl_miss {
 
 	// The token is compared with VCL's == : Varnish has no constant-time comparison
 	// (docs/edge.md); the throttle of failed attempts leaves a timing attack too few tries.
-	dispatch("stump_purge_auth", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_purge_auth", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		if s.purgeListener != "" {
-			fmt.Fprintf(&d, "        if (local.socket != %q) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n", s.purgeListener)
+		if s.PurgeListener != "" {
+			fmt.Fprintf(&d, "        if (local.socket != %q) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n", s.PurgeListener)
 		}
-		fmt.Fprintf(&d, "        if (std.getenv(%q) !~ \"^.{%d,}$\" || req.http.X-Purge-Token != std.getenv(%q)) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n",
-			s.purgeTokenEnv, MinPurgeTokenLen, s.purgeTokenEnv)
+		// The token is compared by its SHA-256 (vmod digest): string comparison stops
+		// at the first byte that differs, and its timing would tell how much of a
+		// guess is right; a digest's prefix tells nothing about the token.
+		fmt.Fprintf(&d, "        if (std.getenv(%q) !~ \"^.{%d,}$\" || digest.hash_sha256(req.http.X-Purge-Token) != digest.hash_sha256(std.getenv(%q))) {\n            set req.http.X-Stump-Deny = \"1\";\n        }\n",
+			s.PurgeTokenEnv, MinPurgeTokenLen, s.PurgeTokenEnv)
 		return d.String()
 	})
 
 	// Query strings.
 	w("# Query strings: a static site ignores them, so the cache key and the origin request\n# carry none but the parameters edge.query keeps (sorted), and a flood of random ones\n# is one object.\n")
-	dispatch("stump_query", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_query", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
 		d.WriteString("        if (req.url ~ \"\\?\") {\n")
 		d.WriteString("            set req.http.X-Stump-Q = regsub(req.url, \"\\?.*$\", \"\");\n")
 		kw := "if"
-		for _, q := range s.query {
-			names := make([]string, len(q.params))
-			for i, p := range q.params {
+		for _, q := range s.Query {
+			names := make([]string, len(q.Params))
+			for i, p := range q.Params {
 				names[i] = regexp.QuoteMeta(p)
 			}
-			fmt.Fprintf(&d, "            %s (req.http.X-Stump-Q ~ %s) {\n", kw, vclStr(q.re))
+			fmt.Fprintf(&d, "            %s (req.http.X-Stump-Q ~ %s) {\n", kw, vclStr(q.Match))
 			fmt.Fprintf(&d, "                set req.url = regsuball(req.url, %s, \"\");\n", vclStr(`(?<=[?&])(?!(`+strings.Join(names, "|")+`)(=|&|$))[^&]*`))
 			d.WriteString("                set req.url = regsuball(req.url, \"&&+\", \"&\");\n")
 			d.WriteString("                set req.url = regsub(req.url, \"\\?&+\", \"?\");\n")
@@ -493,7 +466,7 @@ sub vcl_miss {
 			d.WriteString("                set req.url = std.querysort(req.url);\n")
 			kw = "} elsif"
 		}
-		if len(s.query) > 0 {
+		if len(s.Query) > 0 {
 			d.WriteString("            } else {\n                set req.url = req.http.X-Stump-Q;\n            }\n")
 		} else {
 			d.WriteString("            set req.url = req.http.X-Stump-Q;\n")
@@ -503,17 +476,17 @@ sub vcl_miss {
 	})
 
 	// defenses
-	limit := func(s *site) string {
+	limit := func(s *Site) string {
 		return fmt.Sprintf("        if (vsthrottle.is_denied(%q + req.http.X-Stump-Client, %d, %s)) {\n            call stump_block;\n        }\n",
-			s.name+":", s.rate.requests, dur(s.rate.per))
+			s.Name+":", s.Rate.Requests, dur(s.Rate.Per))
 	}
-	dispatch("stump_defend", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_defend", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		if len(s.countries) > 0 {
+		if len(s.Countries) > 0 {
 			fmt.Fprintf(&d, "        if (req.http.%s ~ %s) {\n            call stump_block;\n        }\n",
-				s.geoHeader, vclStr("(?i)^\\s*("+strings.Join(s.countries, "|")+")\\s*$"))
+				s.GeoHeader, vclStr("(?i)^\\s*("+strings.Join(s.Countries, "|")+")\\s*$"))
 		}
-		if s.wordpress {
+		if s.WordPress {
 			d.WriteString(`        if (req.url ~ "(?i)^/[^?]*(xmlrpc\.php|wp-login\.php|wp-signup\.php|wp-trackback\.php)" ||
                 req.url ~ "(?i)^/+(wp-admin|wp-includes|wp-content|wp-json)([/?]|$)" ||
                 req.url ~ "(?i)^/+[^?]*/trackback/?([?]|$)" ||
@@ -522,14 +495,14 @@ sub vcl_miss {
         }
 `)
 		}
-		if s.rate != nil && !s.rate.misses {
+		if s.Rate != nil && !s.Rate.Misses {
 			d.WriteString(limit(s))
 		}
 		return d.String()
 	})
 	if missLimit {
-		dispatch("stump_limit_miss", "req.http.X-Stump-Site", func(s *site) string {
-			if s.rate == nil || !s.rate.misses {
+		dispatch("stump_limit_miss", "req.http.X-Stump-Site", func(s *Site) string {
+			if s.Rate == nil || !s.Rate.Misses {
 				return ""
 			}
 			return limit(s)
@@ -545,20 +518,30 @@ sub stump_block {
 `)
 	}
 
-	dispatch("stump_redirect", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_redirect", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		for _, r := range s.redirects {
+		for _, r := range s.Redirects {
 			fmt.Fprintf(&d, "        if (req.url ~ %s) {\n            set req.http.X-Stump-Location = %s;\n            return (synth(%d, %q));\n        }\n",
-				vclStr(r.re), vclStr(r.to), r.status, r.reason)
+				vclStr(r.Match), vclStr(r.To), r.Status, r.Reason)
 		}
 		return d.String()
 	})
 
-	dispatch("stump_fetch", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_fetch", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		fmt.Fprintf(&d, "        set req.backend_hint = %s;\n        set req.http.X-Stump-Origin-Host = %q;\n", s.backend.name, s.originHost)
-		fmt.Fprintf(&d, "        if (req.http.X-Stump-NotFound) {\n            set req.http.X-Stump-Path = %q;\n        } else {\n            set req.http.X-Stump-Path = req.http.X-Stump-Url;\n        }\n", s.notFound)
-		if s.atomic {
+		fmt.Fprintf(&d, "        set req.backend_hint = %s;\n        set req.http.X-Stump-Origin-Host = %q;\n", s.Backend.Name, s.OriginHost)
+		if s.PreviewHost != "" {
+			// Before anything of a preview is fetched (its assets too), the label must be
+			// a deploy publish recorded: _stump/trees.txt, through the cache.
+			fmt.Fprintf(&d, `        if (req.http.X-Stump-Preview && !req.http.X-Stump-Listed) {
+            set req.http.X-Stump-Phase = "trees";
+            set req.url = "%s/_stump/trees.txt";
+            return (hash);
+        }
+`, s.Prefix)
+		}
+		fmt.Fprintf(&d, "        if (req.http.X-Stump-NotFound) {\n            set req.http.X-Stump-Path = %q;\n        } else {\n            set req.http.X-Stump-Path = req.http.X-Stump-Url;\n        }\n", s.NotFound)
+		if s.Atomic {
 			// Fingerprinted assets are their own content-addressed keys at the prefix
 			// root (publish uploads them there; only gc removes them), so a page of an
 			// earlier deploy, cached in a browser or at the edge, keeps finding its assets
@@ -573,9 +556,9 @@ sub stump_block {
             set req.url = "%s/_stump/live";
             return (hash);
         }
-`, s.prefix, s.prefix)
+`, s.Prefix, s.Prefix)
 		}
-		if s.previewHost != "" {
+		if s.PreviewHost != "" {
 			// A preview's tree may be a layer: its marker names the full tree it
 			// overlays (immutable, so cached like the pointer).
 			fmt.Fprintf(&d, `        if (req.http.X-Stump-Preview && !req.http.X-Stump-Layers) {
@@ -584,7 +567,7 @@ sub stump_block {
             set req.url = "%s/_stump/layers/" + req.http.X-Stump-Deploy;
             return (hash);
         }
-`, s.prefix)
+`, s.Prefix)
 		}
 		// A layered deploy's tree holds what differs from its base: a path missing
 		// from the layer is fetched from the base (vcl_backend_response), one extra
@@ -598,7 +581,7 @@ sub stump_block {
         } else {
             set req.url = "%s" + req.http.X-Stump-Path;
         }
-`, s.prefix, s.prefix, s.prefix)
+`, s.Prefix, s.Prefix, s.Prefix)
 		return d.String()
 	})
 
@@ -606,8 +589,9 @@ sub stump_block {
 # origin path: in atomic mode an unchanged page stays cached across deploys, and only
 # what a deploy purges is fetched again from the new tree.
 sub vcl_hash {
-    if (req.http.X-Stump-Phase == "pointer") {
-        hash_data("stump-pointer");
+    if (req.http.X-Stump-Phase) {
+        # _stump/live or _stump/trees.txt: one object per site.
+        hash_data("stump-" + req.http.X-Stump-Phase);
         hash_data(req.http.X-Stump-Site);
         hash_data(req.url);
         return (lookup);
@@ -671,6 +655,21 @@ sub vcl_backend_response {
             call stump_strip_amz;
             return (deliver);
         }
+    } else if (bereq.http.X-Stump-Phase == "trees") {
+        # The deploys with a tree, space-separated, for vcl_deliver to look a preview
+        # label up in.
+        set beresp.http.x-stump-ids = beresp.http.x-amz-meta-ids;
+        if (beresp.ttl > 60s) {
+            set beresp.ttl = 60s;
+        }
+        if (beresp.status != 200) {
+            # No list (nothing published atomically yet): no preview is served; asked
+            # again soon.
+            set beresp.ttl = 1s;
+            set beresp.grace = 10s;
+            call stump_strip_amz;
+            return (deliver);
+        }
     } else if (beresp.status != 200 || !beresp.http.xkey) {
         # A 404 carries the error page's keys: add the URL's own key, the one the page
         # will have once it exists, so the purge that publishes it also drops the 404.
@@ -684,7 +683,7 @@ sub vcl_backend_response {
     if (beresp.http.Content-Type ~ "` + gzipTypes + `" && !beresp.http.Content-Encoding) {
         set beresp.do_gzip = true;
     }
-    if (bereq.http.X-Stump-Phase != "pointer" &&
+    if (!bereq.http.X-Stump-Phase &&
             (beresp.status == 403 || beresp.status == 404 || beresp.status == 400)) {
         # Missing pages are cached (edge.not_found_ttl, purged by the URL's key when the
         # page is published; vcl_deliver serves the site's 404 page), so a storm of
@@ -708,16 +707,16 @@ sub vcl_backend_error {
 }
 
 `)
-	dispatch("stump_not_found_ttl", "bereq.http.X-Stump-Site", func(s *site) string {
-		return fmt.Sprintf("        set beresp.ttl = %s;\n", dur(s.notFoundTTL))
+	dispatch("stump_not_found_ttl", "bereq.http.X-Stump-Site", func(s *Site) string {
+		return fmt.Sprintf("        set beresp.ttl = %s;\n", dur(s.NotFoundTTL))
 	})
-	dispatch("stump_backend_site", "bereq.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_backend_site", "bereq.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		fmt.Fprintf(&d, "        if (beresp.ttl > 0s) {\n            set beresp.grace = %s;\n            set beresp.keep = %s;\n        }\n", dur(s.grace), dur(s.grace))
+		fmt.Fprintf(&d, "        if (beresp.ttl > 0s) {\n            set beresp.grace = %s;\n            set beresp.keep = %s;\n        }\n", dur(s.Grace), dur(s.Grace))
 		// Redirects of the origin name origin paths: turn them back into site paths.
-		loc := `^(https?://` + regexp.QuoteMeta(s.originHost) + `(:[0-9]+)?)?` + regexp.QuoteMeta(s.prefix) + `/(_stump/trees/[^/]+/)?`
+		loc := `^(https?://` + regexp.QuoteMeta(s.OriginHost) + `(:[0-9]+)?)?` + regexp.QuoteMeta(s.Prefix) + `/(_stump/trees/[^/]+/)?`
 		fmt.Fprintf(&d, "        if (beresp.http.Location) {\n            set beresp.http.Location = regsub(beresp.http.Location, %s, \"/\");\n        }\n", vclStr(loc))
-		for _, h := range s.metaHeaders {
+		for _, h := range s.MetaHeaders {
 			fmt.Fprintf(&d, "        unset beresp.http.x-amz-meta-header-%s;\n", h)
 		}
 		return d.String()
@@ -748,6 +747,25 @@ sub vcl_backend_error {
         }
         return (restart);
     }
+    if (req.http.X-Stump-Phase == "trees") {
+        # A preview label publish has not recorded gets the answer of a label that is
+        # no deploy id: the preview is never fetched.
+        unset req.http.X-Stump-Phase;
+        if (resp.status == 200) {
+            # "<ids> |<label>": is the label one of the ids? (Varnish trims a header's
+            # leading space, hence ^ or a space before an id.)
+            set req.http.X-Stump-Listed = resp.http.x-stump-ids + " |" + req.http.X-Stump-Deploy;
+            if (req.http.X-Stump-Listed ~ "(^|\s)([^\s|]+)\s[^|]*\|\2$") {
+                set req.http.X-Stump-Listed = "1";
+                return (restart);
+            }
+            unset req.http.X-Stump-Listed;
+            return (synth(404, "Not Found"));
+        } else if (resp.status == 403 || resp.status == 404) {
+            return (synth(404, "Not Found"));
+        }
+        return (synth(503, "Service Unavailable"));
+    }
     if (req.http.X-Stump-Site && !req.http.X-Stump-NotFound &&
             (resp.status == 403 || resp.status == 404 || resp.status == 400)) {
         # S3 answers a missing key with 403 or 404 and maybe XML: serve the site's 404 page.
@@ -777,6 +795,7 @@ sub vcl_backend_error {
     unset resp.http.x-stump-url;
     unset resp.http.x-stump-deploy;
     unset resp.http.x-stump-base;
+    unset resp.http.x-stump-ids;
 }
 
 # What every answer gets, the edge's own included: nothing that names the server, and
@@ -792,18 +811,18 @@ sub stump_hygiene {
 }
 
 `)
-	dispatch("stump_headers", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_headers", "req.http.X-Stump-Site", func(s *Site) string {
 		var d strings.Builder
-		for _, h := range s.headers {
-			fmt.Fprintf(&d, "        set resp.http.%s = %s;\n", h.k, vclStr(h.v))
+		for _, h := range s.Headers {
+			fmt.Fprintf(&d, "        set resp.http.%s = %s;\n", h.Name, vclStr(h.Value))
 		}
-		for _, r := range s.rules {
-			fmt.Fprintf(&d, "        if (req.http.X-Stump-File ~ %s) {\n", vclStr(r.re))
-			for _, h := range r.values {
-				if h.v == "" {
-					fmt.Fprintf(&d, "            unset resp.http.%s;\n", h.k)
+		for _, r := range s.Rules {
+			fmt.Fprintf(&d, "        if (req.http.X-Stump-File ~ %s) {\n", vclStr(r.Match))
+			for _, h := range r.Values {
+				if h.Value == "" {
+					fmt.Fprintf(&d, "            unset resp.http.%s;\n", h.Name)
 				} else {
-					fmt.Fprintf(&d, "            set resp.http.%s = %s;\n", h.k, vclStr(h.v))
+					fmt.Fprintf(&d, "            set resp.http.%s = %s;\n", h.Name, vclStr(h.Value))
 				}
 			}
 			d.WriteString("        }\n")
@@ -862,8 +881,8 @@ sub stump_hygiene {
 }
 
 `)
-	dispatch("stump_blocked", "req.http.X-Stump-Site", func(s *site) string {
+	dispatch("stump_blocked", "req.http.X-Stump-Site", func(s *Site) string {
 		return fmt.Sprintf("        set resp.status = %d;\n        set resp.reason = %q;\n        set resp.http.Content-Type = \"text/plain; charset=utf-8\";\n        set resp.body = {\"%s\"};\n",
-			s.blockedStatus, s.blockedReason, s.blockedBody)
+			s.BlockedStatus, s.BlockedReason, s.BlockedBody)
 	})
 }

@@ -193,6 +193,9 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
 		return layerOf(rec, nil), liveLayout, nil
 	}
+	if d.FullTrees {
+		return full()
+	}
 	var base *Record
 	if live.Base == "" {
 		base = live

@@ -115,6 +115,10 @@ type Deployer struct {
 	// (every deploy is a tree under _stump/trees/<id>/ and the edge follows
 	// _stump/live; see atomic.go).
 	Mode string
+	// FullTrees makes every atomic deploy (and preview) write a full tree, never a
+	// layer over a base: for an edge that cannot read layers (the generated Fastly VCL
+	// has no base fallback yet). Rollback, gc and verify read both kinds either way.
+	FullTrees bool
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	// RepurgeDelay is how long after an atomic switch's purge the changed URLs are

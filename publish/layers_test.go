@@ -381,3 +381,21 @@ func TestAtomicPreviewIsALayer(t *testing.T) {
 		t.Errorf("verify: %v %v", probs, err)
 	}
 }
+
+// TestFullTrees: with FullTrees (a site on an edge that cannot read layers), every
+// atomic deploy writes a full tree.
+func TestFullTrees(t *testing.T) {
+	m := mem.New()
+	d := newDeployer(m)
+	d.Mode, d.FullTrees = ModeAtomic, true
+	v1 := bigSite(20, nil)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := bigSite(20, map[int]string{3: " edited"})
+	r2, err := publishSite(t, d, v2, Options{})
+	if err != nil || r2.Base != "" || r2.Layer != len(v2) {
+		t.Fatalf("FullTrees: %+v %v; want a full tree", r2, err)
+	}
+	wantTree(t, m, v2)
+}

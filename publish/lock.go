@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/stump-dev/stump/publish/store"
@@ -303,7 +302,7 @@ func holderDead(l Lease) bool {
 	if l.Host != host || l.PID <= 0 || l.PID == os.Getpid() {
 		return false
 	}
-	return errors.Is(syscall.Kill(l.PID, 0), syscall.ESRCH)
+	return processGone(l.PID)
 }
 
 // ReadLock returns the current lease, if any.

@@ -72,6 +72,11 @@ type Plan struct {
 	Deletes []string `json:"-"`
 	// Unchanged counts live paths left as they are.
 	Unchanged int `json:"unchanged"`
+	// Added, Changed and Deleted name the paths the deploy adds, rewrites with other
+	// content or headers, and removes (assets included; sorted), for people and --json.
+	Added   []string `json:"added,omitempty"`
+	Changed []string `json:"changed,omitempty"`
+	Deleted []string `json:"deleted,omitempty"`
 	// Counts and bytes for people and --json.
 	NewBlobs    int   `json:"blobs"`
 	BlobBytes   int64 `json:"blobBytes"`
@@ -110,6 +115,11 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 			p.Unchanged++
 			continue
 		}
+		if ok {
+			p.Changed = append(p.Changed, o.Path)
+		} else {
+			p.Added = append(p.Added, o.Path)
+		}
 		if o.Class == manifest.Immutable {
 			p.Assets = append(p.Assets, o)
 			p.AssetBytes += o.Size
@@ -145,6 +155,9 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 	})
 	sort.Strings(p.Deletes)
 	p.Deletes = uniq(p.Deletes)
+	sort.Strings(p.Added)
+	sort.Strings(p.Changed)
+	p.Deleted = p.Deletes
 	p.NewBlobs, p.AssetCount, p.WriteCount, p.DeleteCount = len(p.Blobs), len(p.Assets), len(p.Writes), len(p.Deletes)
 	return p
 }

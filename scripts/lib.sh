@@ -21,16 +21,29 @@ repo_root() { (cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd); }
 # cd_root changes to the repository's root.
 cd_root() { cd "$(repo_root)"; }
 
-# apt_install installs Debian packages, running apt-get update once per script.
+# apt_install installs Debian packages, running apt-get update once per script. It
+# prints one line; apt's and dpkg's output goes to a log under .stump/log/, shown (its
+# last lines) only when the install fails.
 apt_install() {
 	command -v apt-get >/dev/null || die "cannot install $*: apt-get is not available; install it by hand"
-	local sudo=()
+	local sudo=() log start
 	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
-	if [ -z "${_STUMP_APT_UPDATED:-}" ]; then
-		"${sudo[@]}" apt-get update -qq >&2
-		_STUMP_APT_UPDATED=1
-	fi
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@" >&2
+	mkdir -p "$(repo_root)/.stump/log"
+	log="$(repo_root)/.stump/log/apt.log"
+	start=$(date +%s)
+	printf '    installing %s (Debian packages; log: %s) ... ' "$*" "${log#"$(repo_root)/"}" >&2
+	{
+		if [ -z "${_STUMP_APT_UPDATED:-}" ]; then
+			"${sudo[@]}" apt-get update -qq
+		fi
+		DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$@"
+	} >>"$log" 2>&1 || {
+		say "failed"
+		tail -n 30 "$log" >&2
+		die "apt-get install $* failed (the whole log: $log)"
+	}
+	_STUMP_APT_UPDATED=1
+	say "done in $(($(date +%s) - start)) s"
 }
 
 # need_go checks that go is on PATH and at least the version go.mod names.
@@ -43,6 +56,18 @@ need_go() {
 	if [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n 1)" != "$want" ]; then
 		die "go.mod needs Go $want, but go on PATH is $have"
 	fi
+}
+
+# download_modules fetches the modules go.mod names, quietly (a log under .stump/log/,
+# shown when it fails), so that go vet and go test print no download lines.
+download_modules() {
+	local log
+	mkdir -p "$(repo_root)/.stump/log"
+	log="$(repo_root)/.stump/log/go-mod-download.log"
+	(cd "$(repo_root)" && go mod download) >"$log" 2>&1 || {
+		tail -n 30 "$log" >&2
+		die "go mod download failed (log: $log)"
+	}
 }
 
 # need_cc checks for the C compiler that cgo, and so go test -race, needs.
@@ -67,13 +92,17 @@ check_gofmt() {
 	fi
 }
 
-# run_go_tests runs every package's tests with the race detector, then prints a summary
-# line counting packages. It returns go test's exit status.
+# run_go_tests runs every package's tests with the race detector and prints go test's
+# line per package, the output of failed tests, the slowest tests and the wall time
+# (internal/testsummary reads go test -json), then a summary line counting packages. It
+# returns go test's exit status.
 run_go_tests() {
-	local log rc ok failed none
+	local log rc ok failed none summary
 	log=$(mktemp)
+	summary="$(repo_root)/.stump/bin/testsummary"
+	go build -o "$summary" ./internal/testsummary || die "could not build internal/testsummary"
 	set +e
-	go test -race -count=1 "$@" ./... 2>&1 | tee "$log"
+	go test -race -count=1 -json "$@" ./... 2>&1 | "$summary" | tee "$log"
 	rc=${PIPESTATUS[0]}
 	set -e
 	ok=$(grep -c '^ok[[:space:]]' "$log" || true)

@@ -47,13 +47,17 @@ install_versitygw() {
 	if [ "$have" = "$VERSITYGW_VERSION" ]; then
 		return 0
 	fi
-	step "installing versitygw $VERSITYGW_VERSION into ${bin%/*}${have:+ (replacing $have)}"
-	mkdir -p "${bin%/*}"
+	mkdir -p "${bin%/*}" "$(repo_root)/.stump/log"
+	local log="$(repo_root)/.stump/log/versitygw-install.log"
+	printf '    installing versitygw %s into %s%s (log: %s) ... ' "$VERSITYGW_VERSION" "${bin%/*}" "${have:+, replacing $have}" "${log#"$(repo_root)/"}" >&2
 	start=$SECONDS
 	# Outside the repository, so that go.mod and GOFLAGS=-mod=... of stump play no part.
-	(cd / && GOBIN="${bin%/*}" GOFLAGS=-buildvcs=false go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION") ||
+	if ! (cd / && GOBIN="${bin%/*}" GOFLAGS=-buildvcs=false go install "$VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION") >"$log" 2>&1; then
+		say "failed"
+		tail -n 30 "$log" >&2
 		die "could not build versitygw $VERSITYGW_VERSION (go install $VERSITYGW_MODULE/cmd/versitygw@$VERSITYGW_VERSION)"
-	say "versitygw built in $((SECONDS - start))s"
+	fi
+	say "done in $((SECONDS - start)) s"
 }
 
 # start_versitygw starts versitygw (posix backend, fresh temporary folder) on two free
@@ -135,27 +139,30 @@ varnishd_bin() {
 	return 1
 }
 
-# varnish_has_xkey reports whether vmod xkey (varnish-modules) is installed.
-varnish_has_xkey() {
+# varnish_has_vmod NAME reports whether vmod NAME is installed.
+varnish_has_vmod() {
 	local f
-	for f in /usr/lib/*/varnish/vmods/libvmod_xkey.so /usr/lib/varnish/vmods/libvmod_xkey.so \
-		/usr/local/lib/varnish/vmods/libvmod_xkey.so; do
+	for f in /usr/lib/*/varnish/vmods/libvmod_"$1".so /usr/lib/varnish/vmods/libvmod_"$1".so \
+		/usr/local/lib/varnish/vmods/libvmod_"$1".so; do
 		[ -e "$f" ] && return 0
 	done
 	return 1
 }
 
-# install_varnish installs Debian's varnish and varnish-modules (vmod xkey) unless both
-# are there. On a machine that runs systemd, the package also starts its own
+# varnish_has_xkey reports whether the vmods the generated VCL imports are installed:
+# xkey and vsthrottle (varnish-modules) and digest (varnish-vmod-digest).
+varnish_has_xkey() { varnish_has_vmod xkey && varnish_has_vmod digest; }
+
+# install_varnish installs Debian's varnish, varnish-modules (vmods xkey, vsthrottle) and
+# varnish-vmod-digest (the purge token's comparison) unless they are there. On a machine that runs systemd, the package also starts its own
 # varnish.service on port 6081; the tests do not use it.
 install_varnish() {
 	if varnishd_bin >/dev/null && varnish_has_xkey; then
 		return 0
 	fi
-	step "installing Debian's varnish and varnish-modules"
-	apt_install varnish varnish-modules
+	apt_install varnish varnish-modules varnish-vmod-digest
 	varnishd_bin >/dev/null || die "varnish is installed but varnishd is not in /usr/sbin or on PATH"
-	varnish_has_xkey || die "varnish-modules is installed but vmod xkey was not found"
+	varnish_has_xkey || die "varnish-modules and varnish-vmod-digest are installed but vmod xkey or digest was not found"
 	say "varnish: $("$(varnishd_bin)" -V 2>&1 | head -n 1)"
 	if command -v systemctl >/dev/null && systemctl is-active --quiet varnish 2>/dev/null; then
 		say "note: Debian started its own varnish.service (port 6081); the tests do not use it (stop it: systemctl disable --now varnish)"
@@ -232,8 +239,174 @@ install_chromium() {
 	if [ -x /usr/bin/chromium ]; then
 		return 0
 	fi
-	step "installing chromium (Debian package) for the browser tests"
 	apt_install chromium
 	[ -x /usr/bin/chromium ] || die "the chromium package did not install /usr/bin/chromium"
 	say "$(/usr/bin/chromium --version 2>/dev/null | head -n 1)"
+}
+
+# ---------------------------------------------------------------------------------------
+# WordPress, the CMS that `stump wordpress` pulls from: Debian's wordpress, served by
+# php-cli's built-in server, with MariaDB. internal/testenv.WordPress starts a fresh
+# instance per test (the tests change its content), so Go tests need install_wordpress
+# only; start_wordpress is the same instance for people and scripts.
+#
+#   install_wordpress   # Debian's wordpress, php-cli, php-mysql, mariadb-server
+#   start_wordpress     # starts one, exports STUMP_TEST_WP_URL, _USER, _PASSWORD
+#
+# The PHP files (router, wp-config, setup) live in internal/testenv/wordpress/.
+# ---------------------------------------------------------------------------------------
+
+# install_wordpress installs the Debian packages a test WordPress needs unless they are
+# there. Debian's packages also bring Apache and a mariadb.service; the tests use neither.
+install_wordpress() {
+	if [ -r /usr/share/wordpress/wp-settings.php ] && command -v php >/dev/null &&
+		php -r 'exit(extension_loaded("mysqli") ? 0 : 1);' && [ -x /usr/sbin/mariadbd ] &&
+		command -v mariadb-install-db >/dev/null; then
+		return 0
+	fi
+	local start=$SECONDS log
+	mkdir -p "$(repo_root)/.stump/log"
+	log="$(repo_root)/.stump/log/install-wordpress.log"
+	apt_install wordpress php-cli php-mysql mariadb-server 2>"$log" ||
+		die "could not install WordPress's packages (log: $log)"
+	say "wordpress $(dpkg-query -W -f '${Version}' wordpress 2>/dev/null), $(php -r 'echo "PHP ", PHP_VERSION;'), installed in $((SECONDS - start))s"
+}
+
+# start_wordpress starts a WordPress on loopback: a fresh MariaDB (mariadbd on a Unix
+# socket in a temporary folder, no TCP port), WordPress installed into it by
+# internal/testenv/wordpress/setup.php (pretty permalinks, time zone UTC, a user "stump"
+# who is an editor, with an application password), and `php -S` on a free port. It also
+# puts integrations/wordpress/stump-webhook.php in its mu-plugins. It exports:
+#
+#   STUMP_TEST_WP_URL       http://127.0.0.1:PORT
+#   STUMP_TEST_WP_USER      stump
+#   STUMP_TEST_WP_PASSWORD  the application password (for STUMP_WP_PASSWORD)
+#   STUMP_TEST_WP_DIR       its folder (www/, wp-content/, mysql.sock)
+#
+# Everything stops, and the folder is removed, when the script exits; the logs are kept
+# when it fails.
+start_wordpress() {
+	local root dir log wlog port pid php_pid f
+	install_wordpress
+	root=$(repo_root)
+	mkdir -p "$root/.stump/log"
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/stump-wp.XXXXXX")
+	log=$(mktemp "$root/.stump/log/mariadb.XXXXXX")
+	mkdir -p "$dir/www" "$dir/tmp" "$dir/wp-content/uploads" "$dir/wp-content/mu-plugins" "$dir/wp-content/plugins" "$dir/wp-content/themes"
+	for f in /usr/share/wordpress/*; do
+		case ${f##*/} in wp-config.php | wp-content) continue ;; esac
+		ln -s "$f" "$dir/www/${f##*/}"
+	done
+	cp "$root/internal/testenv/wordpress/wp-config.php" "$dir/www/"
+	ln -s "$root/integrations/wordpress/stump-webhook.php" "$dir/wp-content/mu-plugins/"
+	mariadb-install-db --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --user="$(id -un)" \
+		--auth-root-authentication-method=normal --skip-test-db --skip-name-resolve >"$log" 2>&1 ||
+		die "mariadb-install-db failed (log: $log)"
+	/usr/sbin/mariadbd --no-defaults --datadir="$dir/db" --tmpdir="$dir/tmp" --socket="$dir/mysql.sock" --skip-networking \
+		--user="$(id -un)" --pid-file="$dir/mariadbd.pid" --innodb-buffer-pool-size=64M \
+		--innodb-flush-log-at-trx-commit=0 --skip-log-bin --character-set-server=utf8mb4 >>"$log" 2>&1 &
+	pid=$!
+	at_exit "$(printf 'stop_server mariadb mariadbd %q %q %q' "$pid" "$dir" "$log")"
+	for _ in $(seq 1 300); do
+		php -r 'try { new mysqli(null, "root", "", "", 0, $argv[1]); } catch (Throwable $e) { exit(1); }' "$dir/mysql.sock" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || die "mariadbd did not start (log: $log)"
+		sleep 0.1
+	done
+	php -r '$m = new mysqli(null, "root", "", "", 0, $argv[1]); $m->query("CREATE DATABASE wordpress CHARACTER SET utf8mb4") or exit(1);' "$dir/mysql.sock" ||
+		die "could not create the database (log: $log)"
+	wlog=$(mktemp "$root/.stump/log/wordpress.XXXXXX")
+	at_exit _stop_wordpress_workers
+	_STUMP_WP_DIR=$dir # start_server has a dir of its own
+	# up to 15 s a try
+	start_server wordpress php 150 "$dir/www-unused" "$wlog" _launch_wordpress _wordpress_ready -q 'Address already in use'
+	export STUMP_TEST_WP_URL="http://127.0.0.1:$port" STUMP_TEST_WP_USER=stump STUMP_TEST_WP_DIR="$dir"
+	step "wordpress $(dpkg-query -W -f '${Version}' wordpress 2>/dev/null): $STUMP_TEST_WP_URL (user stump, STUMP_TEST_WP_PASSWORD)"
+}
+
+# _launch_wordpress installs WordPress for a free port (once: the database does not
+# depend on the port) and starts php -S there (start_server's LAUNCH; it sets
+# start_wordpress's port and pid). php -S forks workers: setsid puts them in a group
+# that stop_server's kill reaches through the process id of the group leader.
+_launch_wordpress() {
+	local dir=$_STUMP_WP_DIR
+	port=$(free_loopback_port)
+	export STUMP_WP_DIR="$dir" STUMP_WP_URL="http://127.0.0.1:$port"
+	if [ -z "${STUMP_TEST_WP_PASSWORD:-}" ]; then
+		STUMP_TEST_WP_PASSWORD=$(php "$root/internal/testenv/wordpress/setup.php" 2>>"$wlog" | tail -n 1) ||
+			die "installing WordPress failed (log: $wlog)"
+		export STUMP_TEST_WP_PASSWORD
+	fi
+	PHP_CLI_SERVER_WORKERS=4 setsid php -S "127.0.0.1:$port" -t "$dir/www" \
+		"$root/internal/testenv/wordpress/router.php" >"$wlog" 2>&1 &
+	pid=$!
+	_STUMP_WP_PGID=$pid
+}
+
+# _stop_wordpress_workers ends php -S's workers (stop_server ends the leader only).
+_stop_wordpress_workers() {
+	[ -z "${_STUMP_WP_PGID:-}" ] || kill -TERM -- "-$_STUMP_WP_PGID" 2>/dev/null || true
+}
+
+# _wordpress_ready reports whether WordPress's REST API answers.
+_wordpress_ready() { [ "$(http_status 127.0.0.1 "$port" /wp-json/ || true)" = 200 ]; }
+
+# ---------------------------------------------------------------------------------------
+# podman builds the container image (Dockerfile) in cmd/stump's TestContainerImage.
+# ---------------------------------------------------------------------------------------
+
+# install_podman installs Debian's podman unless it is there.
+install_podman() {
+	command -v podman >/dev/null && return 0
+	apt_install podman
+}
+
+# ---------------------------------------------------------------------------------------
+# falco (github.com/ysugimoto/falco): the Fastly VCL linter, simulator and unit-test
+# runner of the edge/fastly tests and of `stump edge check --fastly`. Its version is
+# pinned in tools/falco/go.mod (keep FALCO_VERSION and testenv.FalcoVersion in step).
+#
+#   install_falco       # builds falco into .stump/bin once per version and patch
+
+FALCO_MODULE=github.com/ysugimoto/falco
+FALCO_VERSION=v1.11.2
+
+falco_bin() { echo "$(repo_root)/.stump/bin/falco"; }
+
+# falco_stamp prints what the installed falco was built from (version and patch hash).
+falco_stamp() {
+	local patch
+	patch=$(sha256sum "$(repo_root)/tools/falco/fetch-restart.patch" | cut -c1-16)
+	echo "$FALCO_VERSION+$patch"
+}
+
+# install_falco builds falco at FALCO_VERSION with tools/falco/fetch-restart.patch (a
+# simulator crash on restarts from vcl_deliver after a fetch, and the object it then
+# cached under the wrong key) into .stump/bin, unless that build is already there. It
+# vendors the module in a scratch folder, patches the vendored copy and builds it.
+install_falco() {
+	need_go
+	local bin stamp work start
+	bin=$(falco_bin)
+	stamp=$(falco_stamp)
+	if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
+		return 0
+	fi
+	mkdir -p "${bin%/*}" "$(repo_root)/.stump/log"
+	local log="$(repo_root)/.stump/log/falco-install.log"
+	printf '    installing falco %s into %s (log: %s) ... ' "$stamp" "${bin%/*}" "${log#"$(repo_root)/"}" >&2
+	start=$SECONDS
+	work=$(mktemp -d "${TMPDIR:-/tmp}/stump-falco.XXXXXX")
+	at_exit "rm -rf '$work'"
+	cp "$(repo_root)/tools/falco/go.mod" "$(repo_root)/tools/falco/go.sum" "$(repo_root)/tools/falco/tools.go" "$work/"
+	if ! {
+		(cd "$work" && GOFLAGS=-mod=mod go mod vendor) &&
+			patch -s -p1 -d "$work/vendor/$FALCO_MODULE" <"$(repo_root)/tools/falco/fetch-restart.patch" &&
+			(cd "$work" && GOFLAGS=-buildvcs=false go build -mod=vendor -o "$bin" "$FALCO_MODULE/cmd/falco")
+	} >"$log" 2>&1; then
+		say "failed"
+		tail -n 30 "$log" >&2
+		die "could not build falco $FALCO_VERSION with tools/falco/fetch-restart.patch (log: $log)"
+	fi
+	echo "$stamp" >"$bin.stamp"
+	say "done in $((SECONDS - start)) s"
 }

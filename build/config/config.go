@@ -72,8 +72,10 @@ type Site struct {
 	Robots  *bool `yaml:"robots"`
 	// Minify minifies HTML pages too (assets referenced through `asset` always are).
 	Minify bool `yaml:"minify"`
-	// CheckLinks fails the build on a root-relative link to a page that is not built.
-	CheckLinks bool `yaml:"checkLinks"`
+	// CheckLinks checks root-relative links in pages against what the build writes:
+	// LinksWarn (the default: a warning with file:line:col, an error with --strict),
+	// LinksError (true) or LinksOff (false).
+	CheckLinks LinkCheck `yaml:"checkLinks"`
 	// Target is where `stump publish` sends the site (a URL or a name in stump.yaml targets).
 	Target string `yaml:"target"`
 	// Headers are extra response headers by path glob, applied at publish.
@@ -90,9 +92,47 @@ type Site struct {
 	// CDN lists the CDNs in front of the site, each a one-key map naming its kind
 	// (varnish, fastly, cloudfront, cloudflare) to its settings; package purge reads them.
 	CDN []map[string]any `yaml:"cdn"`
+	// Permalinks maps a section (a top-level folder of content/) or a taxonomy (its
+	// plural) to a URL pattern with Hugo's tokens, like /:year/:month/:day/:slug/
+	// (docs/content.md lists them). A page's url: still wins.
+	Permalinks map[string]string `yaml:"permalinks"`
+	// FileNameDates reads the date and the slug from a file (or bundle folder) named
+	// YYYY-MM-DD-slug, as Jekyll and Hugo's :filename do (default true).
+	FileNameDates *bool `yaml:"fileNameDates"`
+	// FrontMatterAliases maps more front matter keys to the keys stump reads
+	// (pubdate: date, teaser: summary); keys are matched without case.
+	FrontMatterAliases map[string]string `yaml:"frontMatterAliases"`
 	// Edge configures the Varnish edge in front of the site (`stump edge vcl`, package
 	// edge, docs/edge.md). Nil when site.yaml has no edge: section.
 	Edge *Edge `yaml:"edge"`
+	// Source names where content comes from besides the site's own files (packages
+	// under source/, docs/wordpress.md). Nil when site.yaml has no source: section.
+	Source *Source `yaml:"source"`
+}
+
+// Source is a site's content source. build never reads it: `stump wordpress pull` (and
+// `stump publish`, which pulls first) turn the foreign content into content files.
+type Source struct {
+	WordPress *WordPress `yaml:"wordpress"`
+}
+
+// WordPress is a WordPress site pulled over its REST API (package source/wordpress).
+type WordPress struct {
+	// URL is the WordPress site; its REST API root is discovered from it.
+	URL string `yaml:"url"`
+	// User is the user of the application password in STUMP_WP_PASSWORD ("": anonymous,
+	// which cannot see scheduled posts).
+	User string `yaml:"user"`
+	// Section is the content folder posts go to (default: the type's REST base, "posts").
+	Section string `yaml:"section"`
+	// Types are the REST bases of the post types pulled (default [posts, pages]).
+	Types []string `yaml:"types"`
+	// EmbedHosts are the hosts iframes may come from (default: YouTube and Vimeo).
+	EmbedHosts []string `yaml:"embedHosts"`
+	// Concurrency bounds the requests in flight (default 4).
+	Concurrency int `yaml:"concurrency"`
+	// Timeout bounds each request (default 30s).
+	Timeout string `yaml:"timeout"`
 }
 
 // Edge is the site's part of the generated edge VCL (package edge checks the values).
@@ -139,6 +179,16 @@ type Edge struct {
 	Headers  map[string]string `yaml:"headers"`
 	Probe    EdgeProbe         `yaml:"probe"`
 	Defenses EdgeDefenses      `yaml:"defenses"`
+	// Fastly, when set, puts the site on a Fastly service (stump edge deploy --fastly);
+	// the API token comes from FASTLY_API_TOKEN only.
+	Fastly *EdgeFastly `yaml:"fastly"`
+}
+
+// EdgeFastly names a site's Fastly service.
+type EdgeFastly struct {
+	ServiceID string `yaml:"service_id"`
+	// Shield is the code of a shield POP (like "iad-va-us"); empty: no shielding.
+	Shield string `yaml:"shield"`
 }
 
 // EdgeQuery keeps the named query parameters on the paths Path (a glob, as headers
@@ -241,6 +291,31 @@ type Redirect struct {
 	Status int    `yaml:"status"`
 }
 
+// LinkCheck is what a build does about an internal link to a page it does not write.
+type LinkCheck string
+
+// Values of LinkCheck.
+const (
+	LinksWarn  LinkCheck = "warning"
+	LinksError LinkCheck = "error"
+	LinksOff   LinkCheck = "off"
+)
+
+// UnmarshalYAML reads warning, error, off, or a boolean (true is error, false off).
+func (l *LinkCheck) UnmarshalYAML(b []byte) error {
+	switch v := strings.Trim(strings.TrimSpace(string(b)), `"'`); v {
+	case "warning", "warn":
+		*l = LinksWarn
+	case "error", "true", "yes", "on":
+		*l = LinksError
+	case "off", "false", "no":
+		*l = LinksOff
+	default:
+		return fmt.Errorf("checkLinks must be warning, error or off (or true/false), not %q", v)
+	}
+	return nil
+}
+
 // Loaded is a site's config with the defaults applied and the source kept for positions.
 type Loaded struct {
 	Site
@@ -255,6 +330,10 @@ type Loaded struct {
 	// TaxonomyOrder lists the plural names sorted, and Singular maps plural to singular.
 	TaxonomyOrder []string
 	Singular      map[string]string
+	// KeyAliases is FrontMatterAliases with lower-case keys and values.
+	KeyAliases map[string]string
+	// DatesFromFileNames is FileNameDates with its default applied.
+	DatesFromFileNames bool
 
 	ast *ast.File
 }
@@ -442,8 +521,42 @@ func (l *Loaded) finish() error {
 	if l.Edge != nil && strings.TrimSpace(l.Edge.Origin) == "" {
 		return errAt("$.edge", "edge needs origin, the S3 website endpoint Varnish fetches from (http://host:port)")
 	}
+	if l.Source != nil && l.Source.WordPress != nil {
+		wp := l.Source.WordPress
+		if u, err := url.Parse(wp.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errAt("$.source.wordpress.url", "source.wordpress.url must be the WordPress site's http(s) URL, not %q", wp.URL)
+		} else if u.User != nil {
+			return errAt("$.source.wordpress.url", "source.wordpress.url must not hold credentials: name the user in source.wordpress.user and put the application password in STUMP_WP_PASSWORD")
+		}
+		if strings.ContainsAny(wp.Section, "\\.") || strings.Trim(wp.Section, "/") != wp.Section {
+			return errAt("$.source.wordpress.section", "source.wordpress.section must be a content folder like news, not %q", wp.Section)
+		}
+		for i, t := range wp.Types {
+			if !regexp.MustCompile(`^[a-z0-9_-]+$`).MatchString(t) {
+				return errAt(fmt.Sprintf("$.source.wordpress.types[%d]", i), "source.wordpress.types: %q is not a REST base like posts or pages", t)
+			}
+		}
+		if wp.Concurrency < 0 || wp.Concurrency > 32 {
+			return errAt("$.source.wordpress.concurrency", "source.wordpress.concurrency must be between 1 and 32")
+		}
+		if wp.Timeout != "" {
+			if d, err := time.ParseDuration(wp.Timeout); err != nil || d <= 0 {
+				return errAt("$.source.wordpress.timeout", "source.wordpress.timeout must be a duration like 30s, not %q", wp.Timeout)
+			}
+		}
+	}
 	if l.Deploy.MaxDeletes < 0 {
 		return errAt("$.deploy.maxDeletes", "deploy.maxDeletes must be 0 (default) or more")
+	}
+	for name, pat := range l.Permalinks {
+		if err := CheckPermalink(pat); err != nil {
+			return errAt("$.permalinks."+name, "permalink pattern %q for %s: %v", pat, name, err)
+		}
+	}
+	l.DatesFromFileNames = l.FileNameDates == nil || *l.FileNameDates
+	l.KeyAliases = map[string]string{}
+	for k, v := range l.FrontMatterAliases {
+		l.KeyAliases[strings.ToLower(k)] = strings.ToLower(v)
 	}
 	for i, g := range l.Ignore {
 		if _, err := filepath.Match(g, ""); err != nil {
@@ -513,12 +626,70 @@ func merge(d, s Site) Site {
 	if s.Edge != nil {
 		out.Edge = s.Edge
 	}
+	if s.Source != nil {
+		out.Source = s.Source
+	}
+	if s.Permalinks != nil {
+		out.Permalinks = mergeStrings(d.Permalinks, s.Permalinks)
+	}
+	if s.FileNameDates != nil {
+		out.FileNameDates = s.FileNameDates
+	}
+	if s.FrontMatterAliases != nil {
+		out.FrontMatterAliases = mergeStrings(d.FrontMatterAliases, s.FrontMatterAliases)
+	}
 	out.Minify = d.Minify || s.Minify
-	out.CheckLinks = d.CheckLinks || s.CheckLinks
+	out.CheckLinks = d.CheckLinks
+	if s.CheckLinks != "" {
+		out.CheckLinks = s.CheckLinks
+	}
+	if out.CheckLinks == "" {
+		out.CheckLinks = LinksWarn
+	}
 	out.Headers = append(append([]HeaderRule(nil), d.Headers...), s.Headers...)
 	out.Redirects = append(append([]Redirect(nil), d.Redirects...), s.Redirects...)
 	out.Ignore = append(append([]string(nil), d.Ignore...), s.Ignore...)
 	return out
+}
+
+func mergeStrings(a, b map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// PermalinkTokens are the tokens a permalink pattern may use.
+var PermalinkTokens = []string{
+	"year", "month", "monthname", "day", "weekday", "weekdayname", "yearday", "hour", "minute", "second",
+	"slug", "slugorfilename", "slugorcontentbasename", "title", "section", "sections", "filename",
+	"contentbasename", "categories",
+}
+
+var permalinkTokenRE = regexp.MustCompile(`:([a-z]+)`)
+
+// CheckPermalink reports a pattern that is not a path or names an unknown token.
+func CheckPermalink(pat string) error {
+	if !strings.HasPrefix(pat, "/") {
+		return fmt.Errorf("must start with /")
+	}
+	if strings.Contains(pat, "..") || strings.ContainsAny(pat, "?#\\") {
+		return fmt.Errorf("must be a path without '..', '?' or '#'")
+	}
+	for _, m := range permalinkTokenRE.FindAllStringSubmatch(pat, -1) {
+		known := false
+		for _, t := range PermalinkTokens {
+			known = known || t == m[1]
+		}
+		if !known {
+			return fmt.Errorf("unknown token :%s (known: :%s)", m[1], strings.Join(PermalinkTokens, " :"))
+		}
+	}
+	return nil
 }
 
 // mergeParams merges maps left to right: later keys win, nested maps merge.

@@ -48,6 +48,11 @@ func TestSiteErrors(t *testing.T) {
 		{"menus:\n  main:\n    - {name: A}\n", `sites/s/site.yaml:3:7: menu "main" entry 1 needs both name and url`},
 		{"redirects:\n  - {from: /a/, to: /b/, status: 200}\n", "sites/s/site.yaml:2:34: redirect status must be 301, 302, 307 or 308"},
 		{"title: [\n", "sites/s/site.yaml:1:"},
+		{"source:\n  wordpress:\n    url: ftp://cms/\n", `sites/s/site.yaml:3:10: source.wordpress.url must be the WordPress site's http(s) URL`},
+		{"source:\n  wordpress:\n    url: https://u:p@cms/\n", "sites/s/site.yaml:3:10: source.wordpress.url must not hold credentials"},
+		{"source:\n  wordpress:\n    url: https://cms/\n    section: ../x\n", "sites/s/site.yaml:4:14: source.wordpress.section must be a content folder"},
+		{"source:\n  wordpress:\n    url: https://cms/\n    types: [posts, ../x]\n", "sites/s/site.yaml:4:20: source.wordpress.types"},
+		{"source:\n  wordpress:\n    url: https://cms/\n    usr: x\n", `sites/s/site.yaml:4:5: unknown key "usr"`},
 	}
 	for _, c := range cases {
 		_, err := ReadSite(&Workspace{}, "s", write(t, c.body), "sites/s/site.yaml")

@@ -29,7 +29,8 @@ import (
 //
 // The OPTIONS line is optional. Its fields: unsafe, noTypographer,
 // lineNumbers (the Options fields) and output: what is compared, one of
-// "content" (default), "summary", "toc", "inline".
+// "content" (default), "summary", "toc", "inline", "shortcodes" (shortcodes on, with
+// the test lookup goldenShortcodes: the content, then one line per call, or the error).
 //
 // Each case is the subtest TestGolden/<file>/<number>: run one with
 // go test -run 'TestGolden/tables/^3$' (the ^$ matter once a file has 13
@@ -111,7 +112,7 @@ func readGolden(path string) ([]goldenCase, error) {
 				return nil, errf("invalid OPTIONS: %v", err)
 			}
 			switch c.Opts.Output {
-			case "", "content", "summary", "toc", "inline":
+			case "", "content", "summary", "toc", "inline", "shortcodes":
 			default:
 				return nil, errf("unknown output %q", c.Opts.Output)
 			}
@@ -176,17 +177,35 @@ func writeGolden(path string, cases []goldenCase) error {
 
 var (
 	goldenRenderersMu sync.Mutex
-	goldenRenderers   = map[Options]*Renderer{}
+	goldenRenderers   = map[goldenOptions]*Renderer{}
 )
+
+// goldenShortcodes is the lookup of the "shortcodes" output: "pair" and "md" take inner
+// content, "one" and "figure" do not; any other name is unknown.
+func goldenShortcodes(name string) (bool, bool) {
+	switch name {
+	case "pair", "md":
+		return true, true
+	case "one", "figure":
+		return true, false
+	}
+	return false, false
+}
 
 func goldenRenderer(o goldenOptions) *Renderer {
 	opts := Options{Unsafe: o.Unsafe, NoTypographer: o.NoTypographer, LineNumbers: o.LineNumbers}
+	key := o
+	if o.Output != "shortcodes" {
+		key.Output = ""
+	} else {
+		opts.Shortcodes = goldenShortcodes
+	}
 	goldenRenderersMu.Lock()
 	defer goldenRenderersMu.Unlock()
-	r, ok := goldenRenderers[opts]
+	r, ok := goldenRenderers[key]
 	if !ok {
 		r = New(opts)
-		goldenRenderers[opts] = r
+		goldenRenderers[key] = r
 	}
 	return r
 }
@@ -204,6 +223,18 @@ func goldenOutput(c goldenCase) (string, error) {
 		}
 	} else {
 		res, err := r.Render(src)
+		if c.Opts.Output == "shortcodes" {
+			if err != nil {
+				return "error: " + err.Error(), nil
+			}
+			var b strings.Builder
+			b.WriteString(strings.ReplaceAll(string(res.Content), "\x00", "|"))
+			for i, call := range res.Shortcodes {
+				fmt.Fprintf(&b, "call %d: %s at %d:%d markdown=%v parent=%d ordinal=%d pos=%q named=%v inner(%v)=%q\n",
+					i, call.Name, call.Line, call.Col, call.Markdown, call.Parent, call.Ordinal, call.Positional, call.Named, call.HasInner, strings.ReplaceAll(call.Inner, "\x00", "|"))
+			}
+			out = []byte(b.String())
+		}
 		if err != nil {
 			return "", err
 		}

@@ -2,9 +2,10 @@
 //
 // It wraps goldmark with a fixed set of extensions (GFM, footnotes,
 // definition lists, typographer, heading IDs, chroma highlighting with CSS
-// classes, the <!--more--> summary divider) and returns, besides the HTML,
-// what the build needs about a page: its summary, table of contents,
-// headings and word count.
+// classes, the <!--more--> summary divider, and with Options.Shortcodes
+// Hugo-style shortcodes, recorded as calls with placeholders in the HTML for
+// the build to run) and returns, besides the HTML, what the build needs about
+// a page: its summary, table of contents, headings, shortcodes and word count.
 //
 // A Renderer is built once and shared: every per-document state (heading
 // IDs, buffers) lives in the Render call.
@@ -67,6 +68,11 @@ type Options struct {
 	// TOCStartLevel and TOCEndLevel bound the heading levels listed in
 	// Result.TOC. Zero means the default: 2 and 4 (h2–h4).
 	TOCStartLevel, TOCEndLevel int
+
+	// Shortcodes turns Hugo-style shortcodes on ({{< name args >}}, {{% name %}}):
+	// Render records them in Result.Shortcodes and leaves placeholders in the HTML.
+	// Nil: shortcode syntax is plain text.
+	Shortcodes ShortcodeLookup
 }
 
 // Renderer renders Markdown documents. It is safe for concurrent use by
@@ -77,6 +83,8 @@ type Renderer struct {
 	lineNums bool
 	tocStart int
 	tocEnd   int
+
+	shortcodes ShortcodeLookup
 
 	cssOnce sync.Once
 	css     []byte
@@ -108,6 +116,13 @@ type Result struct {
 	// Headings are all headings (any level) in document order.
 	Headings []Heading
 
+	// Shortcodes are the shortcodes of the document; Placeholder(i) stands for the
+	// output of Shortcodes[i] in Content and Summary.
+	Shortcodes []Call
+
+	// RawHTMLOmitted reports that raw HTML was left out (Options.Unsafe is off).
+	RawHTMLOmitted bool
+
 	// WordCount counts the white-space separated words of the plain text:
 	// the text of paragraphs, headings, lists, tables, code and so on, not
 	// raw HTML.
@@ -128,6 +143,8 @@ func New(opts Options) *Renderer {
 		lineNums: opts.LineNumbers,
 		tocStart: opts.TOCStartLevel,
 		tocEnd:   opts.TOCEndLevel,
+
+		shortcodes: opts.Shortcodes,
 	}
 	if _, ok := styles.Registry[r.style]; !ok {
 		r.style = strings.ToLower(r.style) // "Monokai" → "monokai"
@@ -156,6 +173,9 @@ func New(opts Options) *Renderer {
 		summaryDivider{},
 		highlighting.NewHighlighting(r.highlightingOptions()...),
 	}
+	if opts.Shortcodes != nil {
+		exts = append(exts, shortcodes{})
+	}
 	if !opts.NoTypographer {
 		exts = append(exts, extension.Typographer)
 	}
@@ -176,9 +196,19 @@ func (r *Renderer) parse(src []byte) ast.Node {
 	return r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
 }
 
-// Render renders one document. The source is not retained.
+// Render renders one document. The source is not retained. A shortcode that cannot be
+// parsed is a *ShortcodeError.
 func (r *Renderer) Render(src []byte) (Result, error) {
-	doc := r.parse(src)
+	var calls []Call
+	var scErr *ShortcodeError
+	pc := parser.NewContext(parser.WithIDs(newIDs()))
+	if r.shortcodes != nil && bytes.Contains(src, []byte("{{")) {
+		pc.Set(collectorKey, &collector{r: r, root: src, calls: &calls, err: &scErr, parent: -1})
+	}
+	doc := r.md.Parser().Parse(text.NewReader(src), parser.WithContext(pc))
+	if scErr != nil {
+		return Result{}, scErr
+	}
 
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -227,6 +257,11 @@ func (r *Renderer) Render(src []byte) (Result, error) {
 		res.Summary = nil
 	}
 
+	if len(calls) > 0 {
+		ordinals(calls)
+		res.Shortcodes = calls
+	}
+	res.RawHTMLOmitted = bytes.Contains(content, []byte("<!-- raw HTML omitted -->"))
 	res.Headings, res.WordCount = inspect(doc, src)
 	res.TOC = buildTOC(res.Headings, r.tocStart, r.tocEnd)
 	return res, nil

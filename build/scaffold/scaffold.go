@@ -16,43 +16,60 @@ import (
 )
 
 // Site creates sites/<name>/ (site.yaml and content/_index.md) in the workspace found
-// from dir upwards, creating stump.yaml in dir when there is none. It returns the site's
-// folder.
-func Site(dir, name string) (string, error) {
+// from dir upwards, creating stump.yaml in dir when there is none and a .gitignore
+// (public/, .stump/) at the workspace's root when it has none. It returns the files it
+// created, in order.
+func Site(dir, name string) ([]string, error) {
 	if !validName(name) {
-		return "", fmt.Errorf("%q is not a site name: use letters, digits, '-' and '_'", name)
+		return nil, fmt.Errorf("%q is not a site name: use letters, digits, '-' and '_'", name)
+	}
+	var created []string
+	write := func(p, content string) error {
+		if err := writeNew(p, content); err != nil {
+			return err
+		}
+		created = append(created, p)
+		return nil
 	}
 	root, err := build.Find(dir)
 	if errors.Is(err, build.ErrNoWorkspace) {
 		root = dir
 		if err := os.MkdirAll(root, 0o755); err != nil {
-			return "", err
+			return nil, err
 		}
 		ws := "# stump workspace: see docs/config.md\noutput: public\n"
-		if err := writeNew(filepath.Join(root, config.WorkspaceFile), ws); err != nil {
-			return "", err
+		if err := write(filepath.Join(root, config.WorkspaceFile), ws); err != nil {
+			return nil, err
 		}
 	} else if err != nil {
-		return "", err
+		return nil, err
+	}
+	// Build output and the embedded targets are not sources: keep them out of git.
+	if _, err := os.Lstat(filepath.Join(root, ".gitignore")); errors.Is(err, os.ErrNotExist) {
+		if err := write(filepath.Join(root, ".gitignore"), "# stump: build output and local targets (re-made by stump build / publish)\npublic/\n.stump/\n"); err != nil {
+			return nil, err
+		}
 	}
 	site := filepath.Join(root, "sites", name)
 	if _, err := os.Stat(site); err == nil {
-		return "", fmt.Errorf("site %q already exists at %s", name, site)
+		return nil, fmt.Errorf("site %q already exists at %s", name, site)
 	}
-	cfg := fmt.Sprintf("title: %s\nbaseURL: https://%s.example.org/\nlanguageCode: en\ntheme: campaign\nmenus:\n  main:\n    - { name: Home, url: /, weight: 1 }\n", title(name), name)
-	if err := writeNew(filepath.Join(site, config.SiteFile), cfg); err != nil {
-		return "", err
+	cfg := fmt.Sprintf("title: %s\nbaseURL: https://%s.example.org/\nlanguageCode: en\ntheme: campaign\n"+
+		"# Internal links to pages that do not exist: warning (with --strict, an error), error, or off.\ncheckLinks: warning\n"+
+		"menus:\n  main:\n    - { name: Home, url: /, weight: 1 }\n", title(name), name)
+	if err := write(filepath.Join(site, config.SiteFile), cfg); err != nil {
+		return nil, err
 	}
 	home := fmt.Sprintf("---\ntitle: %s\n---\n\nWelcome to %s. Edit `content/_index.md` to change this page.\n", title(name), title(name))
-	if err := writeNew(filepath.Join(site, "content", "_index.md"), home); err != nil {
-		return "", err
+	if err := write(filepath.Join(site, "content", "_index.md"), home); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{"static", "layouts", "data"} {
 		if err := os.MkdirAll(filepath.Join(site, d), 0o755); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return site, nil
+	return created, nil
 }
 
 // Page creates sites/<site>/content/<rel> as a draft dated now. rel must end in .md and

@@ -22,6 +22,7 @@ func main() {
 	flag.Uint64Var(&opts.Seed, "seed", 1, "random seed")
 	flag.StringVar(&opts.Theme, "theme", "campaign", "stump theme named in site.yaml")
 	flag.StringVar(&opts.SiteName, "site", "gen", "site folder name under sites/")
+	flag.BoolVar(&opts.Shortcodes, "shortcodes", false, "end every page with a figure shortcode")
 	out := flag.String("out", "", "folder for the stump workspace (required)")
 	hugo := flag.String("hugo", "", "folder for the same content as a Hugo site (optional)")
 	flag.Parse()

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -70,15 +70,18 @@ type siteSummary struct {
 	Pages      int    `json:"pages,omitempty"`
 	Files      int    `json:"files,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
-	DurationMS int64  `json:"duration_ms"`
+	DurationMS int64  `json:"durationMs"`
 	Dir        string `json:"dir,omitempty"`
 	Error      string `json:"error,omitempty"`
+	// Report is what the build left out (skipped pages and files, raw HTML) and its warnings.
+	Report *build.Report `json:"report,omitempty"`
 }
 
 type buildSummary struct {
 	OK         bool          `json:"ok"`
+	Error      string        `json:"error,omitempty"`
 	Sites      []siteSummary `json:"sites"`
-	DurationMS int64         `json:"duration_ms"`
+	DurationMS int64         `json:"durationMs"`
 }
 
 func buildCommand() *cli.Command {
@@ -92,14 +95,19 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "future", Aliases: []string{"F"}, Usage: "include pages dated in the future", EnvVars: []string{"STUMP_FUTURE"}},
 			&cli.BoolFlag{Name: "expired", Aliases: []string{"E"}, Usage: "include pages past their expiryDate", EnvVars: []string{"STUMP_EXPIRED"}},
 			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary on stdout", EnvVars: []string{"STUMP_JSON"}},
+			&cli.BoolFlag{Name: "strict", Usage: "fail on content warnings (template syntax like {{ or {% left in a page)", EnvVars: []string{"STUMP_STRICT"}},
 		),
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
 			if err != nil {
+				var ue usageError
+				if c.Bool("json") && !errors.As(err, &ue) {
+					printJSONError(c, "", err)
+				}
 				return err
 			}
 			start := time.Now()
-			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired")}
+			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired"), Strict: c.Bool("strict")}
 			results := ws.BuildAll(c.Context, sites, opts)
 			sum := buildSummary{OK: true, DurationMS: time.Since(start).Milliseconds()}
 			for _, r := range results {
@@ -111,16 +119,31 @@ func buildCommand() *cli.Command {
 				} else {
 					s.Pages, s.Files, s.Bytes, s.DurationMS = r.Result.Pages, r.Result.Files, r.Result.Bytes, r.Result.Duration.Milliseconds()
 					s.Dir = rel(ws.Root, r.Result.Dir)
+					rep := r.Result.Report
+					s.Report = &rep
 					if !c.Bool("json") {
-						fmt.Fprintf(c.App.Writer, "%s: %d pages, %d files, %s in %s → %s\n", r.Site, s.Pages, s.Files, humanBytes(s.Bytes), r.Result.Duration.Round(time.Millisecond), s.Dir)
+						fmt.Fprintf(c.App.Writer, "%s: %d pages, %d files, %s in %s → %s%s\n", r.Site, s.Pages, s.Files, humanBytes(s.Bytes), r.Result.Duration.Round(time.Millisecond), s.Dir, reportLine(rep))
+					}
+					for _, w := range rep.Warnings {
+						fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", r.Site, w)
+					}
+					for _, f := range rep.Skipped {
+						fmt.Fprintf(c.App.ErrWriter, "%s: skipped %s: %s\n", r.Site, f.File, f.Reason)
 					}
 				}
 				sum.Sites = append(sum.Sites, s)
 			}
+			if !sum.OK {
+				n := 0
+				for _, s := range sum.Sites {
+					if !s.OK {
+						n++
+					}
+				}
+				sum.Error = fmt.Sprintf("%d of %d sites failed to build", n, len(sum.Sites))
+			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(sum); err != nil {
+				if err := printJSON(c, sum); err != nil {
 					return err
 				}
 			}
@@ -130,6 +153,33 @@ func buildCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// reportLine is the summary line's tail: what the build left out, when it left anything.
+func reportLine(r build.Report) string {
+	var parts []string
+	add := func(n int, what string) {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	add(r.Drafts, "drafts")
+	add(r.Future, "future")
+	add(r.Expired, "expired")
+	out := ""
+	if len(parts) > 0 {
+		out = "; skipped " + strings.Join(parts, ", ")
+	}
+	if r.RawHTML > 0 {
+		out += fmt.Sprintf("; %d pages lost raw HTML (markdown: {unsafe: true} keeps it)", r.RawHTML)
+	}
+	if n := len(r.Skipped); n > 0 {
+		out += fmt.Sprintf("; %d content files not published", n)
+	}
+	if n := len(r.Warnings); n > 0 {
+		out += fmt.Sprintf("; %d warnings", n)
+	}
+	return out
 }
 
 func indent(s string) string {

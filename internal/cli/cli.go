@@ -47,9 +47,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	var unknown string
 	app.CommandNotFound = func(_ *cli.Context, name string) { unknown = name }
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistGlobalFlags(args))
 	if unknown != "" {
-		fmt.Fprintf(stderr, "stump: no command %q\nRun 'stump --help' for usage.\n", unknown)
+		fmt.Fprintf(stderr, "stump: no command %q", unknown)
+		if s := suggestCommand(app, unknown); s != "" {
+			fmt.Fprintf(stderr, ". %s", s)
+		}
+		fmt.Fprintf(stderr, "\nRun 'stump --help' for usage.\n")
 		return ExitUsage
 	}
 	if err == nil {
@@ -57,7 +61,11 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var ue usageError
 	if errors.As(err, &ue) || isFlagError(err) {
-		fmt.Fprintf(stderr, "stump: %v\nRun 'stump --help' for usage.\n", err)
+		fmt.Fprintf(stderr, "stump: %v\n", err)
+		if s := suggestFlag(app, hoistGlobalFlags(args), err); s != "" {
+			fmt.Fprintf(stderr, "Did you mean %s?\n", s)
+		}
+		fmt.Fprintf(stderr, "Run 'stump --help' for usage.\n")
 		return ExitUsage
 	}
 	var ec cli.ExitCoder
@@ -83,6 +91,8 @@ func isFlagError(err error) bool {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	cli.VersionFlag = versionFlag
+	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintf(c.App.Writer, "stump %s\n", c.App.Version) }
 	app := &cli.App{
 		Name:  "stump",
 		Usage: "build static sites, publish them atomically to S3, purge exactly what changed",
@@ -94,7 +104,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:               stdout,
 		ErrWriter:            stderr,
 		EnableBashCompletion: true,
-		HideVersion:          true,
+		Suggest:              true,
+		Version:              buildVersion(),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "C", Usage: "use the workspace in `DIR` (default: the nearest folder upwards holding stump.yaml)", EnvVars: []string{"STUMP_DIR"}},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log what stump does (to stderr)", EnvVars: []string{"STUMP_VERBOSE"}},
@@ -113,6 +124,10 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			newCommand(),
 			watchCommand(),
 			edgeCommand(),
+			completionCommand(),
+			manCommand(),
+			wordpressCommand(),
+			importCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -1,28 +1,49 @@
 package cli
 
 import (
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/edge"
+	"github.com/stump-dev/stump/edge/fastly"
+	"github.com/stump-dev/stump/purge"
 )
 
 func edgeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "edge",
-		Usage: "generate and check the Varnish VCL that serves the workspace's sites",
+		Usage: "generate, check and deploy the VCL that serves the workspace's sites (Varnish or Fastly)",
 		Description: "The VCL routes every site with an edge: section in site.yaml by Host to its S3 website\n" +
-			"origin, with grace, purges, atomic deploys, previews and defenses (docs/edge.md).",
+			"origin, with grace, purges, atomic deploys, previews and defenses (docs/edge.md). With --fastly\n" +
+			"it is Fastly's dialect, for the service in edge.fastly.service_id (docs/fastly.md); the API\n" +
+			"token comes from FASTLY_API_TOKEN only.",
 		Subcommands: []*cli.Command{
 			{
-				Name:      "vcl",
-				Usage:     "print the VCL (every site unless --site names some)",
-				UsageText: "stump edge vcl [--all | --site NAME...] > /etc/varnish/default.vcl",
-				Flags:     siteFlags(),
+				Name:  "vcl",
+				Usage: "print the VCL (every site unless --site names some)",
+				UsageText: "stump edge vcl [--all | --site NAME...] > /etc/varnish/default.vcl\n" +
+					"stump edge vcl --fastly [--site NAME] > main.vcl   # every site on that site's Fastly service",
+				Flags: append(siteFlags(), fastlyFlag()),
 				Action: func(c *cli.Context) error {
+					if c.Bool("fastly") {
+						ds, err := fastlyDesired(c, false)
+						if err != nil {
+							return err
+						}
+						if len(ds) > 1 {
+							return usagef("the sites are on %d Fastly services: name one site with --site", len(ds))
+						}
+						_, err = c.App.Writer.Write([]byte(ds[0].VCL))
+						return err
+					}
 					vcl, err := edgeVCL(c)
 					if err != nil {
 						return err
@@ -33,10 +54,13 @@ func edgeCommand() *cli.Command {
 			},
 			{
 				Name:      "check",
-				Usage:     "generate the VCL and compile it with varnishd -C",
-				UsageText: "stump edge check [--all | --site NAME...]",
-				Flags:     siteFlags(),
+				Usage:     "generate the VCL and compile it with varnishd -C (--fastly: lint and test it with falco)",
+				UsageText: "stump edge check [--all | --site NAME...] [--fastly]",
+				Flags:     append(siteFlags(), fastlyFlag()),
 				Action: func(c *cli.Context) error {
+					if c.Bool("fastly") {
+						return fastlyCheck(c)
+					}
 					vcl, err := edgeVCL(c)
 					if err != nil {
 						return err
@@ -52,8 +76,205 @@ func edgeCommand() *cli.Command {
 					return nil
 				},
 			},
+			{
+				Name:  "deploy",
+				Usage: "upload the Fastly VCL: clone the active version, write it, validate, activate",
+				UsageText: "stump edge deploy --fastly [--site NAME...] [--dry-run]\n" +
+					"   (FASTLY_API_TOKEN in the environment; each site's service in edge.fastly.service_id)",
+				Flags: append(siteFlags(), fastlyFlag(), dryRunFlag(), fastlyAPIFlag()),
+				Action: func(c *cli.Context) error {
+					if !c.Bool("fastly") {
+						return usagef("stump edge deploy needs --fastly (Varnish loads its VCL with varnishadm: docs/edge.md)")
+					}
+					ds, err := fastlyDesired(c, true)
+					if err != nil {
+						return err
+					}
+					for _, d := range ds {
+						client, err := fastlyClient(c, d.Plan.Sites[0].Fastly.ServiceID)
+						if err != nil {
+							return err
+						}
+						if _, err := client.Deploy(c.Context, d, fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer}); err != nil {
+							return cli.Exit("stump: "+err.Error(), ExitFail)
+						}
+					}
+					return nil
+				},
+			},
+			{
+				Name:      "rollback",
+				Usage:     "activate the Fastly service's previous version",
+				UsageText: "stump edge rollback --fastly --site NAME [--dry-run]",
+				Flags:     append(siteFlags(), fastlyFlag(), dryRunFlag(), fastlyAPIFlag()),
+				Action: func(c *cli.Context) error {
+					if !c.Bool("fastly") {
+						return usagef("stump edge rollback needs --fastly")
+					}
+					services, err := fastlyServices(c)
+					if err != nil {
+						return err
+					}
+					for _, sid := range services {
+						client, err := fastlyClient(c, sid)
+						if err != nil {
+							return err
+						}
+						if _, err := client.Rollback(c.Context, fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer}); err != nil {
+							return cli.Exit("stump: "+err.Error(), ExitFail)
+						}
+					}
+					return nil
+				},
+			},
 		},
 	}
+}
+
+func fastlyFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "fastly", Usage: "Fastly's VCL and API (the service in edge.fastly.service_id)"}
+}
+
+func dryRunFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the change, write nothing"}
+}
+
+func fastlyAPIFlag() cli.Flag {
+	return &cli.StringFlag{Name: "fastly-api", Usage: "the API's base URL (tests)", Value: fastly.DefaultAPI, Hidden: true}
+}
+
+// edgeSites loads the sites --site names (every site by default) and the workspace's
+// plan of every site with an edge.
+func edgeSites(c *cli.Context) (*build.Workspace, []string, *edge.Plan, error) {
+	ws, err := openWorkspace(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	all, err := ws.Sites()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	picked := all
+	if c.Bool("all") || len(c.StringSlice("site")) > 0 {
+		if picked, err = pickSites(c, ws); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	var cfgs []*config.Loaded
+	for _, n := range all {
+		cfg, err := ws.LoadSiteConfig(n)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		cfgs = append(cfgs, cfg)
+	}
+	plan, err := edge.NewPlan(ws.Config, cfgs...)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return ws, picked, plan, nil
+}
+
+// fastlyServices are the Fastly services of the picked sites, sorted.
+func fastlyServices(c *cli.Context) ([]string, error) {
+	_, picked, plan, err := edgeSites(c)
+	if err != nil {
+		return nil, err
+	}
+	return servicesOf(picked, plan)
+}
+
+func servicesOf(picked []string, plan *edge.Plan) ([]string, error) {
+	want := map[string]bool{}
+	for _, n := range picked {
+		want[n] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range plan.Sites {
+		if want[s.Name] && s.Fastly != nil && !seen[s.Fastly.ServiceID] {
+			seen[s.Fastly.ServiceID] = true
+			out = append(out, s.Fastly.ServiceID)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usagef("no site picked has edge.fastly.service_id in its site.yaml (docs/fastly.md)")
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// fastlyDesired renders, for each service of the picked sites, what it should hold: the
+// VCL of every site on it. With secrets, the preview credentials are read from the
+// environment variables edge.preview_auth_env names.
+func fastlyDesired(c *cli.Context, secrets bool) ([]*fastly.Desired, error) {
+	_, picked, plan, err := edgeSites(c)
+	if err != nil {
+		return nil, err
+	}
+	services, err := servicesOf(picked, plan)
+	if err != nil {
+		return nil, err
+	}
+	sec := map[string]string{}
+	for _, s := range plan.Sites {
+		if s.PreviewAuthEnv == "" {
+			continue
+		}
+		v := os.Getenv(s.PreviewAuthEnv)
+		if !secrets {
+			v = "placeholder:placeholder"
+		}
+		if user, _, ok := strings.Cut(v, ":"); ok && user != "" {
+			sec[fastly.PreviewAuthKey(s.Name)] = "Basic " + base64.StdEncoding.EncodeToString([]byte(v))
+		}
+	}
+	var out []*fastly.Desired
+	for _, sid := range services {
+		d, err := fastly.Want(plan, sid, sec)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func fastlyClient(c *cli.Context, service string) (*fastly.Client, error) {
+	tok := strings.TrimSpace(os.Getenv(fastly.TokenEnv))
+	if tok == "" {
+		return nil, usagef("%s is not set: stump reads the Fastly API token from the environment only (a token with the global scope of the service: docs/fastly.md)", fastly.TokenEnv)
+	}
+	return &fastly.Client{Service: service, Token: purge.Secret(tok), API: c.String("fastly-api")}, nil
+}
+
+// fastlyCheck lints the Fastly VCL of each service with falco and runs its smoke tests.
+func fastlyCheck(c *cli.Context) error {
+	ws, _, _, err := edgeSites(c)
+	if err != nil {
+		return err
+	}
+	ds, err := fastlyDesired(c, false)
+	if err != nil {
+		return err
+	}
+	bin, err := fastly.FindFalco(ws.Root)
+	if err != nil {
+		return cli.Exit("stump: cannot check the Fastly VCL: "+err.Error(), ExitFail)
+	}
+	for _, d := range ds {
+		sid := d.Plan.Sites[0].Fastly.ServiceID
+		report, err := fastly.CheckVCL(c.Context, bin, d.Plan, []byte(d.VCL), os.TempDir())
+		if err != nil {
+			fmt.Fprint(c.App.ErrWriter, report)
+			if errors.Is(err, fastly.ErrNoFalco) {
+				return cli.Exit("stump: "+err.Error(), ExitFail)
+			}
+			return cli.Exit(fmt.Sprintf("stump: the Fastly VCL of service %s does not pass falco: %v", sid, err), ExitFail)
+		}
+		fmt.Fprintf(c.App.Writer, "the Fastly VCL of service %s passes falco lint and its tests (%s, %d bytes)\n", sid, bin, len(d.VCL))
+	}
+	return nil
 }
 
 // edgeVCL generates the VCL for the sites --site names, or for every site.

@@ -2,6 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,11 +29,13 @@ func newCommand() *cli.Command {
 					if dir == "" {
 						dir = "."
 					}
-					ws, err := scaffold.Site(dir, c.Args().First())
+					files, err := scaffold.Site(dir, c.Args().First())
 					if err != nil {
 						return cli.Exit("stump: "+err.Error(), ExitFail)
 					}
-					fmt.Fprintf(c.App.Writer, "created %s\n", ws)
+					for _, f := range files {
+						fmt.Fprintf(c.App.Writer, "created %s\n", relPath(f))
+					}
 					return nil
 				},
 			},
@@ -54,7 +59,7 @@ func newCommand() *cli.Command {
 					if err != nil {
 						return cli.Exit("stump: "+err.Error(), ExitFail)
 					}
-					fmt.Fprintf(c.App.Writer, "created %s\n", p)
+					fmt.Fprintf(c.App.Writer, "created %s\n", relPath(p))
 					return nil
 				},
 			},
@@ -64,3 +69,20 @@ func newCommand() *cli.Command {
 
 // nowFunc is the clock for new pages.
 var nowFunc = time.Now
+
+// relPath is p relative to the current folder when it is below it (as people typed it),
+// else p.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, abs); err == nil && r != ".." && !strings.HasPrefix(r, "../") {
+		return r
+	}
+	return p
+}

@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -27,13 +25,45 @@ import (
 // ExitPurgePending: published, but the CDN purge is recorded as pending.
 const ExitPurgePending = 3
 
+// targetFlags are the flags of commands that publish: --target, --json and the lock
+// flags.
 func targetFlags() []cli.Flag {
+	return append([]cli.Flag{
+		targetFlag("publish to this `URL` instead of the site's target (s3://bucket/prefix?region=..&endpoint=..&path_style=true or file:///dir)"),
+		jsonFlag(),
+	}, lockFlags()...)
+}
+
+// targetFlag is --target, with the help text of the command.
+func targetFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "target", Usage: usage, EnvVars: []string{"STUMP_TARGET"}}
+}
+
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print a machine-readable result on stdout", EnvVars: []string{"STUMP_JSON"}}
+}
+
+// lockFlags belong to the commands that take the site's lock.
+func lockFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "target", Usage: "publish to this `URL` instead of the site's target (s3://bucket/prefix?region=..&endpoint=..&path_style=true or file:///dir)", EnvVars: []string{"STUMP_TARGET"}},
-		&cli.BoolFlag{Name: "json", Usage: "print a machine-readable result on stdout", EnvVars: []string{"STUMP_JSON"}},
-		&cli.BoolFlag{Name: "break-lock", Usage: "take over a lock whose lease has expired (only when that publish is surely dead)"},
-		&cli.BoolFlag{Name: "wait", Usage: "wait for another publish's lock instead of failing", EnvVars: []string{"STUMP_WAIT"}},
+		&cli.BoolFlag{Name: "break-lock", Usage: "take over a lock whose lease has expired (only when its holder is surely dead)"},
+		&cli.BoolFlag{Name: "wait", Usage: "wait for the lock another command holds instead of failing", EnvVars: []string{"STUMP_WAIT"}},
 	}
+}
+
+// oneSiteFlag is --site for commands that work on one site.
+func oneSiteFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the `SITE` (a folder under sites/)", EnvVars: []string{"STUMP_SITE"}}
+}
+
+// readFlags are the flags of a command that reads one site's target.
+func readFlags() []cli.Flag {
+	return []cli.Flag{oneSiteFlag(), targetFlag("read this target `URL` instead of the site's (works even when site.yaml is broken)"), jsonFlag()}
+}
+
+// writeFlags are the flags of a command that changes one site's target under its lock.
+func writeFlags() []cli.Flag {
+	return append([]cli.Flag{oneSiteFlag(), targetFlag("work on this target `URL` instead of the site's (works even when site.yaml is broken)"), jsonFlag()}, lockFlags()...)
 }
 
 // siteTarget opens the store a site publishes to, and its config.
@@ -132,12 +162,11 @@ func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, e
 		Progress: newProgress(c, site),
 		Order:    st.cfg.Deploy.Order,
 		Mode:     st.cfg.Deploy.Mode,
+		// The generated Fastly VCL does not read layered trees yet (no fallback to
+		// the base): a site on Fastly gets full trees.
+		FullTrees: onFastly(st.cfg),
 	}
-	if spec := os.Getenv("STUMP_FAULT_KILL_AT"); spec != "" {
-		d.StepHook = signalAt(spec, syscall.SIGKILL)
-	} else if spec := os.Getenv("STUMP_FAULT_STOP_AT"); spec != "" {
-		d.StepHook = signalAt(spec, syscall.SIGSTOP)
-	}
+	d.StepHook = faultHook()
 	if ttl := os.Getenv("STUMP_LOCK_TTL"); ttl != "" {
 		v, err := time.ParseDuration(ttl)
 		if err != nil || v < time.Second {
@@ -153,35 +182,6 @@ func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, e
 		d.Purger = purger
 	}
 	return d, nil
-}
-
-// signalAt returns a step hook that sends this process sig at a protocol step: "STEP"
-// or "STEP:N" (the Nth time, for "put" and "copy"). It exists for the tests that check
-// a publish killed (SIGKILL, from STUMP_FAULT_KILL_AT) or paused (SIGSTOP, from
-// STUMP_FAULT_STOP_AT; the test sends SIGCONT) at any point leaves a state the next
-// run repairs; it is not a user setting.
-func signalAt(spec string, sig syscall.Signal) func(string) error {
-	step, nth, _ := strings.Cut(spec, ":")
-	n, _ := strconv.Atoi(nth)
-	n = max(n, 1)
-	var mu sync.Mutex
-	seen := 0
-	return func(name string) error {
-		if name != step {
-			return nil
-		}
-		mu.Lock()
-		seen++
-		hit := seen == n
-		mu.Unlock()
-		if hit {
-			_ = syscall.Kill(os.Getpid(), sig)
-			if sig == syscall.SIGKILL {
-				select {} // the signal ends the process
-			}
-		}
-		return nil
-	}
 }
 
 func cachePolicy(cfg *config.Loaded) publish.CachePolicy {
@@ -208,6 +208,7 @@ func headerRules(cfg *config.Loaded) []publish.HeaderRule {
 
 type publishSummary struct {
 	OK    bool             `json:"ok"`
+	Error string           `json:"error,omitempty"`
 	Sites []publishOutcome `json:"sites"`
 }
 
@@ -232,7 +233,7 @@ func publishCommand() *cli.Command {
 		Flags: append(append(siteFlags(), targetFlags()...),
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (new blobs, writes, deletes, bytes) and change nothing"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "a note kept in the deploy record", EnvVars: []string{"STUMP_MESSAGE"}},
-			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths (default: a quarter of the live site)", EnvVars: []string{"STUMP_MAX_DELETES"}},
+			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths", DefaultText: "a quarter of the live site", EnvVars: []string{"STUMP_MAX_DELETES"}},
 			&cli.BoolFlag{Name: "force", Usage: "lift the delete limit"},
 			&cli.BoolFlag{Name: "no-build", Usage: "publish the existing build output instead of building first"},
 			&cli.BoolFlag{Name: "preview", Usage: "upload and materialize a deploy without making it live; prints its preview URL"},
@@ -244,6 +245,10 @@ func publishCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
 			if err != nil {
+				var ue usageError
+				if c.Bool("json") && !errors.As(err, &ue) {
+					printJSONError(c, "", err)
+				}
 				return err
 			}
 			if c.String("target") != "" && len(sites) > 1 {
@@ -268,19 +273,22 @@ func publishCommand() *cli.Command {
 				})
 			}
 			_ = g.Wait()
+			failed := 0
 			for _, o := range outs {
 				if !o.OK {
 					sum.OK = false
+					failed++
 				}
 				if !c.Bool("json") {
 					printOutcome(c, o)
 				}
 			}
 			sum.Sites = outs
+			if failed > 0 {
+				sum.Error = fmt.Sprintf("%d of %d sites failed to publish", failed, len(outs))
+			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				_ = enc.Encode(sum)
+				_ = printJSON(c, sum)
 			}
 			switch {
 			case !sum.OK:
@@ -298,6 +306,9 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	fail := func(err error) publishOutcome {
 		out.Error = err.Error()
 		return out
+	}
+	if err := pullBeforePublish(c, ws, site); err != nil {
+		return fail(err)
 	}
 	ctx := c.Context
 	cfg, t, err := resolveTarget(c, ws, site)
@@ -333,7 +344,7 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 		out.PreviewURL = previewURL(st.cfg, res.Deploy)
 	}
 	out.Result = res
-	out.Requests = st.count.Counts()
+	out.Requests = camelKeys(st.count.Counts())
 	if err != nil {
 		return fail(err)
 	}
@@ -385,6 +396,7 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 		} else if r.Layer > 0 {
 			fmt.Fprintf(w, "%s: its tree is full (%d objects)\n", o.Site, r.Layer)
 		}
+		printPaths(c, o.Site, r.Plan)
 		if r.Warning != "" {
 			fmt.Fprintf(c.App.ErrWriter, "%s: warning: %s\n", o.Site, r.Warning)
 		}
@@ -398,6 +410,39 @@ func printOutcome(c *cli.Context, o publishOutcome) {
 			fmt.Fprintf(w, "%s: published, but a CDN purge failed and is pending (stump status; stump purge --pending retries it)\n", o.Site)
 		}
 	}
+}
+
+// printPaths lists what a deploy added, changed and deleted: the first 20 of each and
+// a count (all of them with --verbose; --json always has all).
+func printPaths(c *cli.Context, site string, p *publish.Plan) {
+	limit := 20
+	if c.Bool("verbose") {
+		limit = -1
+	}
+	for _, l := range pathLines(site, p, limit) {
+		fmt.Fprintln(c.App.Writer, l)
+	}
+}
+
+// pathLines are printPaths' lines: at most limit paths of each kind (< 0: all).
+func pathLines(site string, p *publish.Plan, limit int) []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range []struct {
+		what  string
+		paths []string
+	}{{"added", p.Added}, {"changed", p.Changed}, {"deleted", p.Deleted}} {
+		for i, path := range g.paths {
+			if i == limit {
+				out = append(out, fmt.Sprintf("%s:   … and %d more %s (all of them with -v or --json)", site, len(g.paths)-limit, g.what))
+				break
+			}
+			out = append(out, fmt.Sprintf("%s:   %-7s /%s", site, g.what, path))
+		}
+	}
+	return out
 }
 
 // previewURL is https://<id>.<edge.preview_host>/ ("" without a preview host).
@@ -438,6 +483,17 @@ func oneSite(c *cli.Context) (string, error) {
 // withTarget opens the workspace and one site's target for the history commands. With
 // --target, a broken site.yaml is a warning, not an error (see openTargetNoBuild).
 func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
+	err := withTargetRun(c, fn)
+	var ue usageError
+	var done jsonDone
+	if err != nil && c.Bool("json") && !errors.As(err, &ue) && !errors.As(err, &done) {
+		site, _ := oneSite(c)
+		printJSONError(c, site, err)
+	}
+	return err
+}
+
+func withTargetRun(c *cli.Context, fn func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error) error {
 	if c.NArg() > 0 {
 		return usagef("%s takes no arguments (got %q)", c.Command.Name, c.Args().First())
 	}
@@ -467,21 +523,61 @@ func withTarget(c *cli.Context, fn func(ws *build.Workspace, site string, st *si
 	return nil
 }
 
+// JSONVersion is the version of stump's --json documents (docs/json.md): every one is
+// an object with "version", "ok" and, when ok is false, "error".
+const JSONVersion = 1
+
+// printJSON prints v, an object, as a --json document: with "version" and, unless v
+// has it, "ok": true.
 func printJSON(c *cli.Context, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("--json: %T is not an object: %w", v, err)
+	}
+	m["version"] = json.RawMessage(fmt.Sprint(JSONVersion))
+	if _, ok := m["ok"]; !ok {
+		m["ok"] = json.RawMessage("true")
+	}
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	return enc.Encode(m)
 }
 
-func oneSiteFlags() []cli.Flag {
-	return append([]cli.Flag{&cli.StringSliceFlag{Name: "site", Aliases: []string{"s"}, Usage: "the site", EnvVars: []string{"STUMP_SITE"}}}, targetFlags()...)
+// printJSONError prints the --json document of a failed command.
+func printJSONError(c *cli.Context, site string, err error) {
+	doc := map[string]any{"ok": false, "error": strings.TrimPrefix(err.Error(), "stump: ")}
+	if site != "" {
+		doc["site"] = site
+	}
+	_ = printJSON(c, doc)
+}
+
+// jsonDone wraps the error of a command that printed its own --json document for it.
+type jsonDone struct{ error }
+
+func (e jsonDone) Unwrap() error { return e.error }
+
+// camelKeys returns counts with lower-camel-case keys ("PutBytes" → "putBytes").
+func camelKeys(counts map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(counts))
+	for k, v := range counts {
+		if k != "" {
+			k = strings.ToLower(k[:1]) + k[1:]
+		}
+		out[k] = v
+	}
+	return out
 }
 
 func deploysCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "deploys",
 		Usage: "list a site's deploys, newest first",
-		Flags: oneSiteFlags(),
+		Flags: readFlags(),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				recs, err := publish.ListRecords(c.Context, st.store, false)
@@ -525,7 +621,7 @@ func rollbackCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "rollback",
 		Usage: "make an earlier deploy live again (no rebuild, no upload)",
-		Flags: append(oneSiteFlags(), &cli.StringFlag{Name: "to", Usage: "the deploy `ID` (default: the one before the live deploy)"}),
+		Flags: append(writeFlags(), &cli.StringFlag{Name: "to", Usage: "the deploy `ID` (default: the one before the live deploy)"}),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				res, err := d.Rollback(c.Context, c.String("to"))
@@ -554,7 +650,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the live deploy, the lock holder and pending work",
-		Flags: oneSiteFlags(),
+		Flags: readFlags(),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				s, err := d.ReadStatus(c.Context)
@@ -595,7 +691,7 @@ func gcCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "gc",
 		Usage: "delete blobs, assets and records no retained deploy references",
-		Flags: append(oneSiteFlags(), &cli.IntFlag{Name: "keep", Value: 20, Usage: "keep the newest `N` deploys (and the live one)"}),
+		Flags: append(writeFlags(), &cli.IntFlag{Name: "keep", Value: 20, Usage: "keep the newest `N` deploys (and the live one)"}),
 		Action: func(c *cli.Context) error {
 			return withTarget(c, func(ws *build.Workspace, site string, st *siteTarget, d *publish.Deployer) error {
 				res, err := d.GC(c.Context, c.Int("keep"))
@@ -603,7 +699,10 @@ func gcCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return printJSON(c, res)
+					return printJSON(c, struct {
+						Site string `json:"site"`
+						*publish.GCResult
+					}{site, res})
 				}
 				fmt.Fprintf(c.App.Writer, "%s: kept %d deploys and %d blobs; deleted %d deploys, %d blobs, %d old assets\n", site, res.KeptDeploys, res.KeptBlobs, res.DeletedDeploys, res.DeletedBlobs, res.DeletedAssets)
 				return nil
@@ -616,7 +715,7 @@ func verifyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "verify",
 		Usage: "check that the live tree matches the live deploy, byte for byte (--repair rewrites what differs)",
-		Flags: append(oneSiteFlags(),
+		Flags: append(writeFlags(),
 			&cli.BoolFlag{Name: "repair", Usage: "rewrite every live object that differs from the live deploy (content or headers) from its stored blob, and purge it"},
 		),
 		Action: func(c *cli.Context) error {
@@ -628,15 +727,23 @@ func verifyCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				var failed error
+				if bad := countProblems(probs); bad > 0 {
+					failed = fmt.Errorf("%d problems in the live tree (stump verify --repair rewrites them)", bad)
+				}
 				if c.Bool("json") {
-					if err := printJSON(c, map[string]any{"site": site, "ok": countProblems(probs) == 0, "problems": probs}); err != nil {
+					doc := map[string]any{"site": site, "ok": failed == nil, "problems": probs}
+					if failed != nil {
+						doc["error"] = failed.Error()
+					}
+					if err := printJSON(c, doc); err != nil {
 						return err
 					}
 				} else {
 					printProblems(c, probs)
 				}
-				if bad := countProblems(probs); bad > 0 {
-					return fmt.Errorf("%d problems in the live tree (stump verify --repair rewrites them)", bad)
+				if failed != nil {
+					return jsonDone{failed}
 				}
 				if !c.Bool("json") {
 					fmt.Fprintf(c.App.Writer, "%s: the live tree matches the live deploy\n", site)
@@ -697,7 +804,7 @@ func doctorCommand() *cli.Command {
 		Description: "Without --fix, doctor only reads. With --fix it rebuilds what can be rebuilt: the record of the live\n" +
 			"deploy from the live tree and the current build, the pointer from the newest complete deploy, and an\n" +
 			"unreadable lock is moved aside. It never deletes anything: what it replaces is kept under _stump/doctor/.",
-		Flags: append(oneSiteFlags(),
+		Flags: append(writeFlags(),
 			&cli.BoolFlag{Name: "fix", Usage: "rebuild what can be rebuilt (never deletes anything)"},
 		),
 		Action: func(c *cli.Context) error {
@@ -749,4 +856,21 @@ func orMode(m string) string {
 		return publish.ModeInPlace
 	}
 	return m
+}
+
+// onFastly reports whether a site is served by Fastly: an edge.fastly service, or a
+// fastly entry in cdn.
+func onFastly(cfg *config.Loaded) bool {
+	if cfg == nil {
+		return false
+	}
+	if cfg.Edge != nil && cfg.Edge.Fastly != nil {
+		return true
+	}
+	for _, c := range cfg.CDN {
+		if _, ok := c["fastly"]; ok {
+			return true
+		}
+	}
+	return false
 }

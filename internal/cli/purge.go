@@ -60,7 +60,7 @@ func purgeCommand() *cli.Command {
 		Usage: "purge a site's CDNs: what the last deploy changed, given URLs, everything, or pending work",
 		Description: "Without a mode flag, shows the plan (--plan). CDNs come from cdn: in site.yaml; tokens from\n" +
 			"the environment variables their settings name. Credentials are never printed.",
-		Flags: append(oneSiteFlags(),
+		Flags: append(writeFlags(),
 			&cli.BoolFlag{Name: "plan", Usage: "show what the last deploy's purge sends, per CDN, and send nothing"},
 			&cli.BoolFlag{Name: "urls", Usage: "purge the URL paths given as arguments (/news/ /about/)"},
 			&cli.BoolFlag{Name: "all", Usage: "purge the whole site (by its site key where the CDN has keys)"},

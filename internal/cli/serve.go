@@ -23,7 +23,7 @@ func serveCommand() *cli.Command {
 		Description: "Serves what `stump publish` put in the site's target (by default the local store in\n" +
 			".stump/targets/<site>): index documents, the 404 page, redirects and stored headers.\n" +
 			"It binds to 127.0.0.1 unless --bind says otherwise.",
-		Flags: append(oneSiteFlags(),
+		Flags: append([]cli.Flag{oneSiteFlag(), targetFlag("serve this target `URL` instead of the site's")},
 			&cli.StringFlag{Name: "bind", Value: "127.0.0.1", Usage: "the `ADDRESS` to listen on (0.0.0.0 exposes it to the network)", EnvVars: []string{"STUMP_BIND"}},
 			&cli.IntFlag{Name: "port", Value: 1718, Usage: "the `PORT` to listen on (0 picks a free one)", EnvVars: []string{"STUMP_PORT"}},
 		),
@@ -44,6 +44,11 @@ func serveCommand() *cli.Command {
 				}
 				srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 				fmt.Fprintf(c.App.Writer, "%s: serving %s at http://%s/ (Ctrl-C stops)\n", site, st.target, ln.Addr())
+				if ptr, _, err := publish.ReadPointer(c.Context, st.store); err == nil && ptr.Live == "" {
+					hint := fmt.Sprintf("nothing is published on %s yet: run stump publish --site %s (or stump watch --site %s to preview while you edit)", st.target, site, site)
+					h.NotFoundHint = hint
+					fmt.Fprintf(c.App.ErrWriter, "%s: note: %s\n", site, hint)
+				}
 				go func() {
 					<-c.Context.Done()
 					ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 5*time.Second)

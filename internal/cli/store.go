@@ -29,7 +29,7 @@ func openStore(ctx context.Context, t publish.Target, log *slog.Logger) (store.S
 		}
 		return s, nil
 	case "s3":
-		s, err := s3store.Open(ctx, s3store.Config{Bucket: t.Bucket, Region: t.Region, Endpoint: t.Endpoint, PathStyle: t.PathStyle})
+		s, err := s3store.Open(ctx, s3store.Config{Bucket: t.Bucket, Region: t.Region, Endpoint: t.Endpoint, PathStyle: t.PathStyle, Log: log})
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,10 @@ func TestGeneratedSiteBuilds(t *testing.T) {
 	}
 }
 
-func BenchmarkBuild1k(b *testing.B) { benchBuild(b, 1000) }
+func BenchmarkBuild1k(b *testing.B) { benchBuild(b, 1000, false) }
+
+// BenchmarkBuild1kShortcodes is BenchmarkBuild1k with a figure shortcode in every page.
+func BenchmarkBuild1kShortcodes(b *testing.B) { benchBuild(b, 1000, true) }
 
 // BenchmarkBuild10k runs only when -bench names it, as in -bench Build10k: generating
 // and building 10,000 pages takes long for a routine -bench=. run.
@@ -36,14 +39,23 @@ func BenchmarkBuild10k(b *testing.B) {
 	if !strings.Contains(flag.Lookup("test.bench").Value.String(), "10k") {
 		b.Skip("10,000 pages: run with -bench Build10k")
 	}
-	benchBuild(b, 10000)
+	benchBuild(b, 10000, false)
+}
+
+// BenchmarkBuild10kShortcodes is BenchmarkBuild10k with a figure shortcode in every page
+// (compare the two: -bench 'Build10k').
+func BenchmarkBuild10kShortcodes(b *testing.B) {
+	if !strings.Contains(flag.Lookup("test.bench").Value.String(), "10k") {
+		b.Skip("10,000 pages: run with -bench Build10k")
+	}
+	benchBuild(b, 10000, true)
 }
 
 // benchBuild generates a site of n pages once, then times clean builds of it (written to
 // disk, as `stump build` does), reporting content pages built per second.
-func benchBuild(b *testing.B, n int) {
+func benchBuild(b *testing.B, n int, shortcodes bool) {
 	dir := b.TempDir()
-	if err := Generate(dir, Options{Pages: n, Seed: 1}); err != nil {
+	if err := Generate(dir, Options{Pages: n, Seed: 1, Shortcodes: shortcodes}); err != nil {
 		b.Fatal(err)
 	}
 	ws, err := build.Open(dir)

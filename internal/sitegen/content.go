@@ -40,10 +40,11 @@ type generator struct {
 	tags     []string
 	sections []string
 	pages    []page
+	opts     Options
 }
 
 func newGenerator(opts Options) *generator {
-	g := &generator{r: rand.New(rand.NewPCG(opts.Seed, 0x73747570_73697465))}
+	g := &generator{r: rand.New(rand.NewPCG(opts.Seed, 0x73747570_73697465)), opts: opts}
 	g.sections = sectionList(opts.Sections)
 	g.tags = g.tagPool(opts.Tags)
 	g.pages = make([]page, opts.Pages)
@@ -194,6 +195,9 @@ func (g *generator) pageFile(i int) []byte {
 	for b.Len()-start < target {
 		b.WriteString("\n")
 		b.WriteString(g.paragraph(1, 2, true))
+	}
+	if g.opts.Shortcodes {
+		fmt.Fprintf(&b, "\n{{< figure src=\"/images/figure-%d.svg\" alt=%q caption=\"Figure %d of *%s*.\" >}}\n", n%16, p.Title, n, p.Section)
 	}
 	return []byte(b.String())
 }

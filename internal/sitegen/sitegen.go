@@ -33,6 +33,10 @@ type Options struct {
 	Theme string
 	// SiteName is the site's folder under sites/ (default "gen").
 	SiteName string
+	// Shortcodes ends every page with a figure shortcode. Everything else is the same
+	// bytes as without it (it draws nothing from the random stream), so the two corpora
+	// measure the cost of shortcodes alone.
+	Shortcodes bool
 }
 
 // BaseURL is the baseURL of every generated site.

@@ -1,6 +1,7 @@
 package sitegen
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/themes"
 )
 
@@ -212,5 +214,63 @@ func TestHugoLayoutsMirrorTheme(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestShortcodesOnlyAddFigures checks that the Shortcodes option changes nothing but the
+// added figure, so a benchmark of the two measures shortcodes alone, and that the site
+// builds with them.
+func TestShortcodesOnlyAddFigures(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	if err := Generate(a, Options{Pages: 30, Seed: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Generate(b, Options{Pages: 30, Seed: 3, Shortcodes: true}); err != nil {
+		t.Fatal(err)
+	}
+	figure := regexp.MustCompile(`\n\{\{< figure [^\n]*>\}\}\n$`)
+	n := 0
+	err := filepath.WalkDir(b, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(b, p)
+		with, _ := os.ReadFile(p)
+		without, err := os.ReadFile(filepath.Join(a, rel))
+		if err != nil {
+			return err
+		}
+		stripped := figure.ReplaceAll(with, nil)
+		if !bytes.Equal(stripped, without) {
+			t.Errorf("%s differs beyond its figure", rel)
+		}
+		if len(stripped) != len(with) {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 30 {
+		t.Errorf("%d pages have a figure, want 30", n)
+	}
+	ws, err := build.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ws.Build(t.Context(), "gen", build.Options{NoWrite: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for p, data := range res.Tree {
+		if strings.HasSuffix(p, ".html") && bytes.Contains(data, []byte(`<figure><img src="/images/figure-`)) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Error("no page has the figure's output")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -282,5 +284,31 @@ func TestDotfilesNeverUploaded(t *testing.T) {
 				t.Errorf("%s in the bucket holds the content of %s", k, name)
 			}
 		}
+	}
+}
+
+// With no credentials anywhere, the SDK looks for them in the instance metadata service
+// and logs "WARN falling back to IMDSv1" when that answers oddly: the person running
+// stump must see only stump's one sentence. The metadata service here is a loopback
+// server that answers 404, as a host without one might.
+func TestNoCredentialsOneSentence(t *testing.T) {
+	env := testenv.S3(t)
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(imds.Close)
+	var cenv []string
+	for _, kv := range baseEnv() {
+		if !strings.HasPrefix(kv, "AWS_EC2_METADATA_DISABLED=") {
+			cenv = append(cenv, kv)
+		}
+	}
+	cenv = append(cenv, "AWS_EC2_METADATA_SERVICE_ENDPOINT="+imds.URL)
+	r := stump(t, wsV1, cenv, "publish", "--site", "k", "--target", targetURL("no-such-bucket", env.Endpoint), "--no-build")
+	if r.code != 1 || !strings.Contains(r.stderr, "no AWS credentials found") {
+		t.Fatalf("want exit 1 and the no-credentials sentence: %s", r)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 {
+		t.Errorf("stderr has %d lines, want stump's one sentence (SDK messages leaked?):\n%s", len(lines), r.stderr)
 	}
 }

@@ -26,6 +26,9 @@ type Handler struct {
 	// edge does (package edge, QueryRules.Keep); nil keeps none, the edge's default.
 	// Only redirects carry a query.
 	KeepQuery func(urlPath, rawQuery string) string
+	// NotFoundHint is the text of a 404 when the store has no 404.html (stump serve
+	// says there how to publish a target nothing was published to).
+	NotFoundHint string
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -160,7 +163,11 @@ func (h *Handler) head(r *http.Request, t tree, key string) (store.Info, error) 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, root tree) {
 	rc, info, err := h.get(r, root, "404.html")
 	if err != nil {
-		http.Error(w, "404 Not Found", http.StatusNotFound)
+		msg := "404 Not Found"
+		if h.NotFoundHint != "" {
+			msg += ": " + h.NotFoundHint
+		}
+		http.Error(w, msg, http.StatusNotFound)
 		return
 	}
 	defer rc.Close()

@@ -167,3 +167,13 @@ func TestHandlerLayeredTree(t *testing.T) {
 		}
 	}
 }
+
+// A target nothing was published to answers 404 with the hint stump serve gives it.
+func TestNotFoundHint(t *testing.T) {
+	h := &Handler{Store: mem.New(), NotFoundHint: "nothing is published here yet: run stump publish --site x"}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 404 || !strings.Contains(rec.Body.String(), "run stump publish --site x") {
+		t.Errorf("GET / on an empty target: %d %q", rec.Code, rec.Body.String())
+	}
+}

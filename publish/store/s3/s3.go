@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -49,6 +50,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/stump-dev/stump/publish/store"
@@ -80,6 +82,8 @@ type Config struct {
 	// HTTPClient, when set, sends the S3 requests (tests put a fault proxy here).
 	// AWS_CA_BUNDLE does not apply to it.
 	HTTPClient *http.Client
+	// Log receives the SDK's own messages at debug level (nil: dropped).
+	Log *slog.Logger
 	// Middleware is added to every request's middleware stack (to count requests,
 	// for example).
 	Middleware []func(*middleware.Stack) error
@@ -139,6 +143,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 
 	loadOpts := []func(*config.LoadOptions) error{
+		// The SDK's own messages (such as "WARN falling back to IMDSv1" while it looks
+		// for credentials) would reach stderr before stump's one sentence: they go to
+		// the debug log instead.
+		config.WithLogger(sdkLogger{cfg.Log}),
 		config.WithRetryer(func() aws.Retryer {
 			return retry.NewStandard(func(o *retry.StandardOptions) {
 				o.MaxAttempts = maxAttempts
@@ -195,6 +203,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sdkLogger passes the SDK's log messages to slog at debug level.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	if l.log != nil {
+		l.log.Debug("aws sdk: "+fmt.Sprintf(format, v...), "class", string(c))
+	}
 }
 
 // newStore makes a Store over a (fake) client, for tests.
