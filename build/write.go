@@ -95,7 +95,7 @@ type writer struct {
 	later []*outFile // writes that failed while streaming, tried again after deletes
 	j     *journal
 
-	dirs              sync.Map // folders known to exist under target (fresh mode)
+	dirs               sync.Map // folders known to exist under target (fresh mode)
 	written, unchanged atomic.Int64
 }
 
