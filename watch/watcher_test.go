@@ -30,9 +30,14 @@ func TestIgnored(t *testing.T) {
 	}
 }
 
-// watchModes runs a test with fsnotify and with polling.
+// settleMode, as a poll interval, asks newTestTree for fsnotify with Settle on (what
+// stump watch uses): every editor's save must still come as one batch.
+const settleMode = -1
+
+// watchModes runs a test with fsnotify, with fsnotify and Settle, and with polling.
 func watchModes(t *testing.T, f func(t *testing.T, poll time.Duration)) {
 	t.Run("fsnotify", func(t *testing.T) { f(t, 0) })
+	t.Run("settle", func(t *testing.T) { f(t, settleMode) })
 	t.Run("poll", func(t *testing.T) { f(t, 40*time.Millisecond) })
 }
 
@@ -61,17 +66,21 @@ func newTestTree(t *testing.T, poll time.Duration, setup func(root string)) *tes
 		}
 		return nil
 	})
-	w, err := NewWatcher(WatcherOptions{
+	opts := WatcherOptions{
 		Dirs:  []string{root},
 		Files: []string{filepath.Join(base, "stump.yaml")},
 		Poll:  poll,
 		Quiet: 150 * time.Millisecond, MaxWait: 2 * time.Second,
-	})
+	}
+	if poll == settleMode {
+		opts.Poll, opts.Settle = 0, DefaultSettle
+	}
+	w, err := NewWatcher(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.Close() })
-	if poll == 0 && w.Polling() {
+	if opts.Poll == 0 && w.Polling() {
 		t.Fatal("fsnotify watcher fell back to polling")
 	}
 	return &testTree{t: t, root: root, w: w}
@@ -458,4 +467,37 @@ func TestWatcherClose(t *testing.T) {
 		for range tt.w.Batches() {
 		}
 	})
+}
+
+// TestWatcherSettle: with Settle, a save is a batch at once (Quiet here is an hour), and
+// a save in several steps with a pause in the middle, while the file is missing or only
+// a temporary file without an extension exists, is still one batch.
+func TestWatcherSettle(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "site")
+	os.MkdirAll(filepath.Join(root, "content"), 0o755)
+	x := filepath.Join(root, "content", "x.md")
+	os.WriteFile(x, []byte("one"), 0o644)
+	w, err := NewWatcher(WatcherOptions{Dirs: []string{root}, Settle: time.Millisecond, Quiet: time.Hour, MaxWait: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tt := &testTree{t: t, root: root, w: w}
+	tt.write("content/x.md", "two")
+	tt.expect("content/x.md")
+
+	// vim: the file renamed to its backup, a pause, the new file written.
+	tt.rename("content/x.md", "content/x.md~")
+	time.Sleep(50 * time.Millisecond)
+	tt.write("content/x.md", "three")
+	tt.remove("content/x.md~")
+	tt.expect("content/x.md")
+
+	// sed -i: a temporary file without an extension, a pause, renamed over the file.
+	tt.write("content/sedAb12Cd", "four")
+	time.Sleep(50 * time.Millisecond)
+	tt.rename("content/sedAb12Cd", "content/x.md")
+	tt.expect("content/x.md")
+	tt.expectNone(200 * time.Millisecond)
 }
