@@ -123,6 +123,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			newCommand(),
 			watchCommand(),
 			edgeCommand(),
+			ciCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		ExitErrHandler: func(*cli.Context, error) {},
