@@ -124,6 +124,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			watchCommand(),
 			edgeCommand(),
 			ciCommand(),
+			duCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		ExitErrHandler: func(*cli.Context, error) {},
