@@ -78,7 +78,7 @@ step "scenarios"
 run "build --all (clean)" $S build --all --json
 run "publish --all, first" $S publish --all --parallel "$PARALLEL" --json
 run "publish --all, nothing changed" $S publish --all --parallel "$PARALLEL" --json
-printf '\n/* edited by bench/sites.sh */\n' >>"$WS/themes/campaign/static/css/site.css"
+printf '\n.bench-edit { color: #123456 }\n' >>"$WS/themes/campaign/static/css/site.css"
 run "publish --all, theme stylesheet changed" $S publish --all --parallel "$PARALLEL" --json
 page=$(find "$WS/sites/s001/content" -name '*.md' ! -name '_index.md' | sort | head -n 1)
 printf '\nOne more paragraph, from bench/sites.sh.\n' >>"$page"
