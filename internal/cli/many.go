@@ -230,9 +230,13 @@ func stumpVersion() string {
 }
 
 // fingerprintable reports whether a publish may be skipped on an unchanged fingerprint:
-// a plain publish that builds (not a dry run, preview, repair or --no-build).
+// a plain publish of many sites (--all, or several --site) that builds (not a dry run,
+// preview, repair or --no-build). A publish of one named site always plans, so it also
+// clears up after a killed publish (a stale lock, orphaned uploads) and says what the
+// target holds.
 func fingerprintable(c *cli.Context) bool {
-	return !c.Bool("no-fingerprint") && !c.Bool("dry-run") && !c.Bool("preview") && !c.Bool("repair") && !c.Bool("no-build")
+	many := c.Bool("all") || len(c.StringSlice("site")) > 1
+	return many && !c.Bool("no-fingerprint") && !c.Bool("dry-run") && !c.Bool("preview") && !c.Bool("repair") && !c.Bool("no-build")
 }
 
 // publishSiteIfChanged publishes site unless its inputs fingerprint as at its last
