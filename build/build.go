@@ -54,6 +54,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		if wr, err = newWriter(dir, st.opts.Workers, !st.cfg.CheckLinks); err != nil {
 			return nil, err
 		}
+		defer wr.unlock()
 		st.out.onAdd = wr.put
 	}
 	res, err := w.renderAndWrite(ctx, st, ls, wr)

@@ -97,6 +97,8 @@ type writer struct {
 
 	dirs               sync.Map // folders known to exist under target (fresh mode)
 	written, unchanged atomic.Int64
+
+	lock *os.File // flock of .stump-lock-<name> beside dir, held until unlock
 }
 
 // newWriter prepares writing into dir: it finishes (rolls back) a journal an earlier,
@@ -105,10 +107,26 @@ func newWriter(dir string, workers int, release bool) (*writer, error) {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return nil, fmt.Errorf("create output folder: %w", err)
 	}
+	// Builds of one output folder take turns: an in-place update must not meet
+	// another, nor have its journal undone by another's recovery.
+	lock, err := os.OpenFile(filepath.Join(filepath.Dir(dir), ".stump-lock-"+filepath.Base(dir)), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock the output folder: %w", err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock the output folder: %w", err)
+	}
+	w := &writer{dir: dir, release: release, queue: make(chan *outFile, workers*8), lock: lock}
+	ok := false
+	defer func() {
+		if !ok {
+			w.unlock()
+		}
+	}()
 	if err := recoverJournal(dir); err != nil {
 		return nil, err
 	}
-	w := &writer{dir: dir, release: release, queue: make(chan *outFile, workers*8)}
 	mpath := filepath.Join(dir, manifest.FileName)
 	fi, statErr := os.Stat(mpath)
 	if m, err := manifest.Read(mpath); err == nil && statErr == nil {
@@ -129,7 +147,16 @@ func newWriter(dir string, workers int, release bool) (*writer, error) {
 		w.wg.Add(1)
 		go w.work()
 	}
+	ok = true
 	return w, nil
+}
+
+// unlock lets the next build of the folder go ahead (after commit or abort).
+func (w *writer) unlock() {
+	if w.lock != nil {
+		_ = w.lock.Close() // closing releases the flock
+		w.lock = nil
+	}
 }
 
 func randHex() string {

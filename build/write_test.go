@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -142,7 +143,7 @@ func TestWriteOnlyChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot(t, clean.Dir).equal(t, after, "incremental vs clean build")
-	if left, _ := filepath.Glob(filepath.Join(dir, "public", ".stump-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "public", ".stump-[tj]*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
 }
@@ -183,7 +184,7 @@ func TestWriteFailureRollsBack(t *testing.T) {
 		t.Fatalf("build error %v, want the injected one", err)
 	}
 	before.equal(t, snapshot(t, out), "after a failed write")
-	if left, _ := filepath.Glob(filepath.Join(dir, "public", ".stump-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "public", ".stump-[tj]*")); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
 	}
 
@@ -241,4 +242,39 @@ func TestWriteFailureRollsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot(t, clean.Dir).equal(t, snapshot(t, out), "rebuild vs clean build")
+}
+
+// TestConcurrentBuildsTakeTurns: builds of one output folder at the same time (two
+// terminals, a script and an editor hook) take turns instead of meeting in the folder
+// or undoing each other's journal; each succeeds and the result is a clean build's.
+func TestConcurrentBuildsTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, writeSite())
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ws.Build(context.Background(), "x", Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		writeFiles(t, dir, map[string]string{"sites/x/content/news/b.md": fmt.Sprintf("---\ntitle: B\ndate: 2026-01-03\n---\nRound %d.\n", round)})
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := ws.Build(context.Background(), "x", Options{Now: now})
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+	clean, err := ws.Build(context.Background(), "x", Options{Now: now, OutDir: filepath.Join(t.TempDir(), "clean")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snapshot(t, clean.Dir).equal(t, snapshot(t, ws.OutDir("x")), "after concurrent builds")
 }
