@@ -46,13 +46,13 @@ git -C "$WS" init -q
 git -C "$WS" add -A
 git -C "$WS" -c user.email=bench@example.org -c user.name=bench commit -qm generated
 
-table="| $SITES sites × $PAGES pages | wall | published | unchanged | store requests | peak RSS |
-| --- | ---: | ---: | ---: | ---: | ---: |"
+table="| $SITES sites × $PAGES pages | wall | published | unchanged | store requests | uploaded | peak RSS |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 
 # run NAME CMD...: times CMD under GNU time; for publish --json output, counts sites
 # published / unchanged and sums the store requests.
 run() {
-	local name=$1 start end wall kb pub unch req
+	local name=$1 start end wall kb pub unch req up
 	shift
 	start=$(date +%s%N)
 	if ! /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
@@ -62,15 +62,16 @@ run() {
 	end=$(date +%s%N)
 	wall=$(((end - start) / 1000000))
 	kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
-	pub="" unch="" req=""
-	if jq -e '.sites' "$WORK/last.out" >/dev/null 2>&1 && jq -e '.sites[0].site' "$WORK/last.out" >/dev/null 2>&1; then
+	pub="" unch="" req="" up=""
+	if jq -e '.sites[0] | has("target")' "$WORK/last.out" >/dev/null 2>&1; then
 		pub=$(jq '[.sites[] | select(.unchanged | not)] | length' "$WORK/last.out")
 		unch=$(jq '[.sites[] | select(.unchanged)] | length' "$WORK/last.out")
-		req=$(jq '[.sites[] | (.requests // {}) | to_entries[] | .value] | add // 0' "$WORK/last.out")
+		req=$(jq '[.sites[] | (.requests // {}) | ((.Get // 0) + (.Head // 0) + (.Put // 0) + (.Copy // 0) + (.Delete // 0) + (.List // 0))] | add // 0' "$WORK/last.out")
+		up=$(jq '[.sites[] | (.requests.PutBytes // 0)] | add // 0 | . / 1048576 | floor | tostring + " MiB"' -r "$WORK/last.out")
 	fi
-	say "$name: $((wall)) ms, ${kb} kB ${pub:+, published $pub, unchanged $unch, requests $req}"
-	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" 'BEGIN {
-		printf "| %s | %.2f s | %s | %s | %s | %.0f MiB |\n", n, ms / 1000, p, u, r, kb / 1024 }')"
+	say "$name: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
+	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" 'BEGIN {
+		printf "| %s | %.2f s | %s | %s | %s | %s | %.0f MiB |\n", n, ms / 1000, p, u, r, up, kb / 1024 }')"
 }
 
 S="$STUMP -C $WS"
@@ -93,10 +94,11 @@ $S publish --all --changed-since HEAD --dry-run --json >"$WORK/changed.json"
 changed=$(jq -r '[.sites[].site] | join(" ")' "$WORK/changed.json")
 [ "$changed" = s001 ] || die "--changed-since HEAD picked [$changed], want [s001]"
 git -C "$WS" checkout -q -- .
+# Nothing changed since the last publish: each share's sites are reported unchanged.
 for i in $(seq "$SHARDS"); do
-	$S publish --all --shard "$i/$SHARDS" --dry-run --json | jq -r '.sites[].site'
+	$S publish --all --shard "$i/$SHARDS" --json | jq -r '.sites[].site'
 done | sort >"$WORK/shards.txt"
-$S build --all --json | jq -r '.sites[].site' | sort >"$WORK/all.txt"
+find "$WS/sites" -mindepth 2 -maxdepth 2 -name site.yaml | awk -F/ '{ print $(NF-1) }' | sort >"$WORK/all.txt"
 if ! cmp -s "$WORK/shards.txt" "$WORK/all.txt"; then
 	die "--shard 1..$SHARDS/$SHARDS do not cover every site exactly once"
 fi
