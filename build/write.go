@@ -98,7 +98,7 @@ type writer struct {
 	dirs               sync.Map // folders known to exist under target (fresh mode)
 	written, unchanged atomic.Int64
 
-	lock *os.File // flock of .stump-lock-<name> beside dir, held until unlock
+	lock *os.File // flock of the output folder's lock file (openOutputLock), held until unlock
 }
 
 // newWriter prepares writing into dir: it finishes (rolls back) a journal an earlier,
@@ -109,7 +109,7 @@ func newWriter(dir string, workers int, release bool) (*writer, error) {
 	}
 	// Builds of one output folder take turns: an in-place update must not meet
 	// another, nor have its journal undone by another's recovery.
-	lock, err := os.OpenFile(filepath.Join(filepath.Dir(dir), ".stump-lock-"+filepath.Base(dir)), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := openOutputLock(dir)
 	if err != nil {
 		return nil, fmt.Errorf("lock the output folder: %w", err)
 	}
@@ -149,6 +149,25 @@ func newWriter(dir string, workers int, release bool) (*writer, error) {
 	}
 	ok = true
 	return w, nil
+}
+
+// openOutputLock opens the lock file of output folder dir: a file in the system's
+// temporary folder named after the folder's absolute path, so that nothing but the
+// site's folder appears in the output folder's parent.
+func openOutputLock(dir string) (*os.File, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if p, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(p, filepath.Base(abs))
+	}
+	locks := filepath.Join(os.TempDir(), "stump-output-locks")
+	if err := os.MkdirAll(locks, 0o777); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(abs))
+	return os.OpenFile(filepath.Join(locks, hex.EncodeToString(sum[:12])), os.O_CREATE|os.O_RDWR, 0o666)
 }
 
 // unlock lets the next build of the folder go ahead (after commit or abort).

@@ -205,6 +205,7 @@ func TestWriteFailureRollsBack(t *testing.T) {
 	if err := wr.wait(); err != nil {
 		t.Fatal(err)
 	}
+	wr.unlock() // a killed process's lock goes with it
 	st.close()
 	if snapshot(t, out).files["news/b/index.html"] == before.files["news/b/index.html"] {
 		t.Fatal("the interrupted writer changed nothing; the test tests nothing")
@@ -228,6 +229,7 @@ func TestWriteFailureRollsBack(t *testing.T) {
 	}
 	_, _ = j.log.WriteString(`N -1 "news/a/ind`)
 	_ = wr.wait()
+	wr.unlock()
 	if err := recoverJournal(out); err != nil {
 		t.Fatal(err)
 	}
