@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build benchmark: generates sites of 1k and 10k pages (internal/sitegen), builds each
 # with stump RUNS times, and, when Hugo can be had, builds the same content with Hugo in
-# the same run, alternating the two. Prints a Markdown table of median wall time,
-# pages per second and peak RSS. See bench/README.md.
+# the same run, alternating the two: clean builds (output folder and caches removed)
+# and rebuilds (the previous build's output folder and caches still there, nothing
+# changed). Prints a Markdown table of median wall time, pages per second and peak RSS,
+# and the stump/Hugo ratios. See bench/README.md.
 #
 # Settings (environment):
 #   RUNS=5                 timed runs per tool and size (one untimed warm-up run each first)
@@ -82,14 +84,15 @@ measure() {
 	rss_kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
 }
 
-# Each run is a clean build: the previous output (and Hugo's caches) are removed first.
+# run_stump SIZE MODE, run_hugo SIZE MODE: MODE "clean" removes the previous output (and
+# Hugo's caches) first; "rebuild" builds over them.
 run_stump() {
-	rm -rf "$WORK/stump-$1/public"
+	[ "$2" = rebuild ] || rm -rf "$WORK/stump-$1/public"
 	measure "$STUMP" -C "$WORK/stump-$1" build --site "$SITE" --json
 }
 
 run_hugo() {
-	rm -rf "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources"
+	[ "$2" = rebuild ] || rm -rf "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources"
 	measure "$hugo_bin" --quiet -s "$WORK/hugo-$1" -d "$WORK/out-hugo-$1" --cacheDir "$WORK/hugo-cache"
 }
 
@@ -116,30 +119,32 @@ for size in $SIZES; do
 	[ -z "$hugo_bin" ] || gen_args+=(-hugo "$WORK/hugo-$size")
 	"$WORK/sitegen" "${gen_args[@]}" >/dev/null
 
-	step "$size pages: warm-up, then $RUNS runs$([ -z "$hugo_bin" ] || echo ", alternating stump and Hugo")"
-	run_stump "$size"
-	[ -z "$hugo_bin" ] || run_hugo "$size"
-	s_ms=() s_kb=() h_ms=() h_kb=()
-	for i in $(seq "$RUNS"); do
-		run_stump "$size"
-		s_ms+=("$wall_ms") s_kb+=("$rss_kb")
-		line="run $i: stump ${wall_ms} ms ${rss_kb} kB"
+	for mode in clean rebuild; do
+		step "$size pages, $mode: warm-up, then $RUNS runs$([ -z "$hugo_bin" ] || echo ", alternating stump and Hugo")"
+		run_stump "$size" "$mode"
+		[ -z "$hugo_bin" ] || run_hugo "$size" "$mode"
+		s_ms=() s_kb=() h_ms=() h_kb=()
+		for i in $(seq "$RUNS"); do
+			run_stump "$size" "$mode"
+			s_ms+=("$wall_ms") s_kb+=("$rss_kb")
+			line="$mode run $i: stump ${wall_ms} ms ${rss_kb} kB"
+			if [ -n "$hugo_bin" ]; then
+				run_hugo "$size" "$mode"
+				h_ms+=("$wall_ms") h_kb+=("$rss_kb")
+				line+=", hugo ${wall_ms} ms ${rss_kb} kB"
+			fi
+			say "$line"
+		done
+		s_files=$(files_in "$WORK/stump-$size/public")
+		s_med=$(median "${s_ms[@]}")
+		table+=$'\n'"$(row "stump, $mode" "$size" "$s_files" "$s_med" "$(maximum "${s_kb[@]}")")"
 		if [ -n "$hugo_bin" ]; then
-			run_hugo "$size"
-			h_ms+=("$wall_ms") h_kb+=("$rss_kb")
-			line+=", hugo ${wall_ms} ms ${rss_kb} kB"
+			h_med=$(median "${h_ms[@]}")
+			table+=$'\n'"$(row "$hugo_name, $mode" "$size" "$(files_in "$WORK/out-hugo-$size")" "$h_med" "$(maximum "${h_kb[@]}")")"
+			ratios+=$(awk -v n="$size" -v m="$mode" -v s="$s_med" -v h="$h_med" -v sk="$(maximum "${s_kb[@]}")" -v hk="$(maximum "${h_kb[@]}")" \
+				'BEGIN { printf "- %d pages, %s: stump/hugo wall time %.2f×, peak RSS %.2f×\n", n, m, s / h, sk / hk }')$'\n'
 		fi
-		say "$line"
 	done
-	s_files=$(files_in "$WORK/stump-$size/public")
-	s_med=$(median "${s_ms[@]}")
-	table+=$'\n'"$(row stump "$size" "$s_files" "$s_med" "$(maximum "${s_kb[@]}")")"
-	if [ -n "$hugo_bin" ]; then
-		h_med=$(median "${h_ms[@]}")
-		table+=$'\n'"$(row "$hugo_name" "$size" "$(files_in "$WORK/out-hugo-$size")" "$h_med" "$(maximum "${h_kb[@]}")")"
-		ratios+=$(awk -v n="$size" -v s="$s_med" -v h="$h_med" -v sk="$(maximum "${s_kb[@]}")" -v hk="$(maximum "${h_kb[@]}")" \
-			'BEGIN { printf "- %d pages: stump/hugo wall time %.2f×, peak RSS %.2f×\n", n, s / h, sk / hk }')$'\n'
-	fi
 done
 
 {
@@ -152,5 +157,5 @@ done
 		printf '%s' "$ratios"
 	fi
 	echo
-	echo "Median of $RUNS clean builds after one warm-up; pages/s counts the generated content pages; peak RSS is the largest of the runs."
+	echo "Median of $RUNS builds after one warm-up, clean (output and caches removed) and rebuild (over the previous output, nothing changed); pages/s counts the generated content pages; peak RSS is the largest of the runs."
 } | tee "$WORK/results.md"

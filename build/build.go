@@ -3,6 +3,7 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -28,6 +29,9 @@ type Result struct {
 	Manifest *manifest.Manifest
 	// Tree holds the bytes of every file by path when Options.NoWrite is set.
 	Tree map[string][]byte
+	// Written counts the files written to Dir; Unchanged those left as they were
+	// (same bytes as the previous build's).
+	Written, Unchanged int
 	// Report lists what the build left out and its warnings.
 	Report Report
 }
@@ -41,8 +45,48 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		return nil, err
 	}
 	defer st.close()
-	if err := st.render(ctx, ls); err != nil {
+	var wr *writer
+	dir := ""
+	if !st.opts.NoWrite {
+		dir = opts.OutDir
+		if dir == "" {
+			dir = w.OutDir(site)
+		}
+		// Files go to disk as they are rendered; with links checked, every page's
+		// bytes are needed at the end, so they stay in memory.
+		if wr, err = newWriter(dir, st.opts.Workers, st.cfg.CheckLinks == config.LinksOff); err != nil {
+			return nil, err
+		}
+		defer wr.unlock()
+		st.out.onAdd = wr.put
+	}
+	res, err := w.renderAndWrite(ctx, st, ls, wr)
+	if err != nil {
+		if wr != nil {
+			if aerr := wr.abort(); aerr != nil {
+				err = errors.Join(err, fmt.Errorf("undo the partial output in %s: %w", dir, aerr))
+			}
+		}
 		return nil, err
+	}
+	res.Site, res.Dir = site, dir
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// renderAndWrite renders the site and, with a writer, finishes writing it.
+func (w *Workspace) renderAndWrite(ctx context.Context, st *siteState, ls *layouts, wr *writer) (*Result, error) {
+	renderErr := st.render(ctx, ls)
+	if wr != nil {
+		// Wait for the writer's workers even after a failed render: abort must not race
+		// them.
+		werr := wr.wait()
+		if renderErr == nil && werr != nil {
+			return nil, werr
+		}
+	}
+	if renderErr != nil {
+		return nil, renderErr
 	}
 	st.lap("render")
 	files, m, err := st.finish(ctx)
@@ -55,24 +99,19 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			st.report.RawHTML++
 		}
 	}
-	res := &Result{Site: site, Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files), Report: st.report.result()}
-	if st.opts.NoWrite {
+	res := &Result{Files: len(files), Bytes: m.TotalBytes(), Manifest: m, Pages: countPages(files), Report: st.report.result()}
+	if wr == nil {
 		res.Tree = make(map[string][]byte, len(files))
 		for _, f := range files {
 			res.Tree[f.path] = f.data
 		}
-	} else {
-		dir := opts.OutDir
-		if dir == "" {
-			dir = w.OutDir(site)
-		}
-		if err := writeTree(ctx, dir, files, m, st.opts.Workers); err != nil {
-			return nil, err
-		}
-		st.lap("write")
-		res.Dir = dir
+		return res, nil
 	}
-	res.Duration = time.Since(start)
+	if err := wr.commit(m); err != nil {
+		return nil, err
+	}
+	res.Written, res.Unchanged = int(wr.written.Load()), int(wr.unchanged.Load())
+	st.lap("write")
 	return res, nil
 }
 

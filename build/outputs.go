@@ -36,12 +36,19 @@ type outFile struct {
 	// owner identifies the page that produced it across rebuilds (Page.owner), so a
 	// watch session knows which outputs a re-rendered page replaces.
 	owner string
+	// gen: the bytes were given when the file was added (not copied from a source).
+	gen bool
+	// stored: the file is on disk and its bytes were dropped; size keeps their length.
+	stored bool
+	size   int64
 }
 
 // outputs collects the files of a build; add is safe from many goroutines.
 type outputs struct {
 	mu    sync.Mutex
 	files map[string]*outFile
+	// onAdd, when set, gets each file once it is registered (a build's writer).
+	onAdd func(*outFile)
 }
 
 func newOutputs() *outputs { return &outputs{files: map[string]*outFile{}} }
@@ -49,13 +56,14 @@ func newOutputs() *outputs { return &outputs{files: map[string]*outFile{}} }
 // add registers f. Two different files at one path is an error; the same bytes twice (an
 // asset asked for by two templates) is not.
 func (o *outputs) add(f *outFile) error {
-	if f.data != nil && f.sum == ([32]byte{}) {
+	f.gen = f.data != nil
+	if f.gen && f.sum == ([32]byte{}) {
 		f.sum = sha256.Sum256(f.data)
 	}
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if prev, ok := o.files[f.path]; ok {
-		if prev.data != nil && f.data != nil && prev.sum == f.sum {
+		defer o.mu.Unlock()
+		if prev.gen && f.gen && prev.sum == f.sum {
 			return nil
 		}
 		who := f.from
@@ -69,6 +77,11 @@ func (o *outputs) add(f *outFile) error {
 		return diag.New(who, 0, 0, "writes /%s, which %s also writes; give one of them another url, slug or file name", f.path, other)
 	}
 	o.files[f.path] = f
+	hook := o.onAdd
+	o.mu.Unlock()
+	if hook != nil {
+		hook(f)
+	}
 	return nil
 }
 

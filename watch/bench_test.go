@@ -5,8 +5,12 @@ package watch
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -26,7 +30,11 @@ import (
 //	go run ./cmd/sitegen -pages 10000 -out /tmp/gen10k
 //	STUMP_BENCH_WATCH=/tmp/gen10k go test -tags bench -run TestWatchLatency -v ./watch/
 //
-// STUMP_BENCH_EDITS sets the number of content edits (default 50).
+// STUMP_BENCH_EDITS sets the number of content edits (default 50). It also measures
+// save → new text served: the edited page fetched over HTTP (every half millisecond)
+// until it holds the new text; with STUMP_BENCH_HUGO (a hugo binary) and
+// STUMP_BENCH_HUGO_SITE (the same content as a Hugo site: sitegen -hugo DIR), the same
+// for `hugo server` in the same run.
 func TestWatchLatency(t *testing.T) {
 	dir := os.Getenv("STUMP_BENCH_WATCH")
 	if dir == "" {
@@ -146,6 +154,32 @@ func TestWatchLatency(t *testing.T) {
 		}
 	})})
 
+	// Save → new text served: the same content files (relative to content/) in both.
+	served := func(name, base, contentDir string, n int) []time.Duration {
+		var out []time.Duration
+		for i := range n {
+			time.Sleep(150 * time.Millisecond)
+			rel, _ := filepath.Rel(filepath.Join(siteDir, "content"), files[(i*6151+3)%len(files)])
+			f := filepath.Join(contentDir, rel)
+			url := base + strings.TrimSuffix(filepath.ToSlash(rel), ".md") + "/"
+			marker := fmt.Sprintf("Served%sEdit%d", name, i)
+			t0 := time.Now()
+			appendTo(f, "\n"+marker+"\n")
+			if !waitServed(url, marker, 2*time.Minute) {
+				t.Fatalf("%s #%d: %s never served the new text", name, i, url)
+			}
+			out = append(out, time.Since(t0))
+		}
+		return out
+	}
+	stumpServed := served("stump", h.url, filepath.Join(siteDir, "content"), edits)
+	var hugoServed []time.Duration
+	if bin, hsite := os.Getenv("STUMP_BENCH_HUGO"), os.Getenv("STUMP_BENCH_HUGO_SITE"); bin != "" && hsite != "" {
+		base, stop := startHugoServer(t, bin, hsite)
+		hugoServed = served("hugo", base, filepath.Join(hsite, "content"), edits)
+		stop()
+	}
+
 	pct := func(ds []time.Duration, p int) time.Duration {
 		s := append([]time.Duration(nil), ds...)
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -164,4 +198,61 @@ func TestWatchLatency(t *testing.T) {
 		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %d |\n", row.name, len(row.samples),
 			r(pct(te, 50)), r(pct(te, 95)), r(pct(rb, 50)), r(pct(rb, 95)), r(pct(tb, 50)), row.samples[len(row.samples)-1].rendered)
 	}
+	fmt.Println("\n| save → new text served over HTTP | runs | p50 | p95 |")
+	fmt.Println("| --- | ---: | ---: | ---: |")
+	fmt.Printf("| stump watch | %d | %s | %s |\n", len(stumpServed), r(pct(stumpServed, 50)), r(pct(stumpServed, 95)))
+	if len(hugoServed) > 0 {
+		fmt.Printf("| hugo server | %d | %s | %s |\n", len(hugoServed), r(pct(hugoServed, 50)), r(pct(hugoServed, 95)))
+		fmt.Printf("\nstump/hugo (p50): %.3f×\n", float64(pct(stumpServed, 50))/float64(pct(hugoServed, 50)))
+	} else {
+		fmt.Println("\n(hugo server not measured: set STUMP_BENCH_HUGO and STUMP_BENCH_HUGO_SITE)")
+	}
+}
+
+// waitServed fetches url until its body contains marker.
+func waitServed(url, marker string, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK && strings.Contains(string(b), marker) {
+				return true
+			}
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return false
+}
+
+// startHugoServer runs `hugo server` for site on a free loopback port and waits until it
+// serves the home page.
+func startHugoServer(t *testing.T, bin, site string) (string, func()) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	cmd := exec.Command(bin, "server", "-s", site, "--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--baseURL", "http://127.0.0.1:"+strconv.Itoa(port)+"/", "--appendPort=false", "--cacheDir", filepath.Join(t.TempDir(), "cache"))
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	base := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, stop
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	t.Fatal("hugo server did not come up")
+	return "", nil
 }

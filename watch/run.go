@@ -49,8 +49,10 @@ type Config struct {
 	Listener net.Listener
 	// Poll polls the files at this interval instead of using fsnotify.
 	Poll time.Duration
-	// Quiet and MaxWait tune the watcher's debouncing (defaults when zero).
-	Quiet, MaxWait time.Duration
+	// Quiet and MaxWait tune the watcher's debouncing (defaults when zero). Settle is
+	// the watcher's Settle: DefaultSettle when zero, a negative value turns it off (a
+	// batch then waits for Quiet).
+	Quiet, MaxWait, Settle time.Duration
 	// Open opens the site in a browser once it is served (xdg-open).
 	Open bool
 	// Out is the terminal (one line per rebuild, errors once).
@@ -186,7 +188,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	var err error
 	r.w, err = NewWatcher(WatcherOptions{
-		Dirs: dirs, Files: []string{r.wsFile}, Poll: cfg.Poll, Quiet: cfg.Quiet, MaxWait: cfg.MaxWait,
+		Dirs: dirs, Files: []string{r.wsFile}, Poll: cfg.Poll, Quiet: cfg.Quiet, MaxWait: cfg.MaxWait, Settle: settle(cfg.Settle),
 		Fallback: func(reason error) {
 			fmt.Fprintf(r.out, "stump watch: cannot watch with fsnotify (%v); polling every %s instead (raise fs.inotify.max_user_watches, or use --poll)\n", reason, DefaultPoll)
 		},
@@ -515,6 +517,16 @@ func (r *runner) shownDirs(dirs []string) []string {
 		out = append(out, d)
 	}
 	return out
+}
+
+func settle(d time.Duration) time.Duration {
+	switch {
+	case d < 0:
+		return 0
+	case d == 0:
+		return DefaultSettle
+	}
+	return d
 }
 
 func isDir(p string) bool {

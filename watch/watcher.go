@@ -18,6 +18,9 @@ const (
 	DefaultQuiet   = 50 * time.Millisecond
 	DefaultMaxWait = 500 * time.Millisecond
 	DefaultPoll    = 500 * time.Millisecond
+	// DefaultSettle is the Settle of `stump watch`: long enough for an editor's save
+	// (a few system calls in a row) to land in one batch, short against a keystroke.
+	DefaultSettle = 2 * time.Millisecond
 )
 
 // WatcherOptions say what a Watcher watches and how.
@@ -34,6 +37,14 @@ type WatcherOptions struct {
 	// Quiet is how long no change must come before a batch is sent (DefaultQuiet);
 	// MaxWait bounds how long the first change of a batch waits (DefaultMaxWait).
 	Quiet, MaxWait time.Duration
+	// Settle, when set, makes a batch ready after only Settle without changes, so a
+	// rebuild starts right after a save, unless the batch is in doubt: one of its paths
+	// is missing (an editor that renames the file away before writing it again, a
+	// deletion) or was created without an extension (the temporary file of sed -i or
+	// perl -i, about to be renamed over the real one). A batch in doubt waits for Quiet
+	// as without Settle. Changes that come while the consumer rebuilds are merged into
+	// one next batch.
+	Settle time.Duration
 	// Fallback is called once when fsnotify cannot be used (no inotify instance left,
 	// watch limit reached) and the watcher polls every DefaultPoll instead.
 	Fallback func(reason error)
@@ -504,7 +515,11 @@ func (w *Watcher) debounce() {
 	// pending maps each path of the batch to whether its first change in the batch was
 	// its creation.
 	pending := map[string]bool{}
-	var first, armed time.Time
+	var first, last, armed time.Time
+	wait := w.opts.Quiet
+	if w.opts.Settle > 0 {
+		wait = min(w.opts.Settle, w.opts.Quiet)
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var handoff chan map[string]bool // non-nil when pending is ready
@@ -515,6 +530,7 @@ func (w *Watcher) debounce() {
 			return
 		case c := <-w.raw:
 			now := time.Now()
+			last = now
 			if len(pending) == 0 {
 				first = now
 			}
@@ -527,7 +543,7 @@ func (w *Watcher) debounce() {
 				continue
 			}
 			handoff = nil
-			due := now.Add(w.opts.Quiet)
+			due := now.Add(wait)
 			if limit.Before(due) {
 				due = limit
 			}
@@ -537,6 +553,18 @@ func (w *Watcher) debounce() {
 			}
 		case <-timer.C:
 			armed = time.Time{}
+			if w.opts.Settle > 0 && len(pending) > 0 && inDoubt(pending) {
+				// Possibly mid-save: wait for Quiet after the last change (MaxWait at most).
+				due := last.Add(w.opts.Quiet)
+				if limit := first.Add(w.opts.MaxWait); limit.Before(due) {
+					due = limit
+				}
+				if d := time.Until(due); d > 0 {
+					armed = due
+					timer.Reset(d)
+					continue
+				}
+			}
 			if len(pending) > 0 {
 				handoff = flush
 			}
@@ -547,6 +575,21 @@ func (w *Watcher) debounce() {
 			armed = time.Time{}
 		}
 	}
+}
+
+// inDoubt reports whether a batch may be in the middle of a save (see Settle).
+func inDoubt(pending map[string]bool) bool {
+	for p, born := range pending {
+		_, err := os.Lstat(p)
+		exists := err == nil
+		// A file created and gone already is left out of the batch; one created without
+		// an extension may be about to be renamed; one that was there and is missing may
+		// be about to come back.
+		if born && exists && filepath.Ext(p) == "" || !born && !exists {
+			return true
+		}
+	}
+	return false
 }
 
 // finish turns ready changes into sorted batches of paths on w.out, merging what comes

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 
@@ -33,6 +34,9 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
+// defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says otherwise.
+const defaultMemoryLimit = 224 << 20
+
 // Main runs stump with args (args[0] is the program name) and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -43,6 +47,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 				defer pprof.StopCPUProfile()
 			}
 		}
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector runs more often as the heap nears it instead of
+		// letting it double past the live data, which keeps a 10,000-page build under
+		// 300 MB. A larger live heap only makes collections more frequent.
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	app := newApp(stdin, stdout, stderr)
 	var unknown string
@@ -128,6 +138,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			manCommand(),
 			wordpressCommand(),
 			importCommand(),
+			ciCommand(),
+			duCommand(),
 		},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		ExitErrHandler: func(*cli.Context, error) {},

@@ -220,7 +220,10 @@ type publishOutcome struct {
 	Requests map[string]int64 `json:"requests,omitempty"`
 	// PreviewURL is where the edge serves a --preview deploy.
 	PreviewURL string `json:"previewURL,omitempty"`
-	Error      string `json:"error,omitempty"`
+	// Unchanged: the site's inputs fingerprint as at its last publish to the target,
+	// whose live deploy is still that publish's; nothing was built (see many.go).
+	Unchanged bool   `json:"unchanged,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 func publishCommand() *cli.Command {
@@ -230,7 +233,7 @@ func publishCommand() *cli.Command {
 		Description: "Builds each site, uploads only content the target lacks (under content-hashed keys),\n" +
 			"makes the new deploy live in one committed step, then deletes removed paths.\n" +
 			"A site with no target publishes to .stump/targets/<site> in the workspace (see stump serve).",
-		Flags: append(append(siteFlags(), targetFlags()...),
+		Flags: append(append(append(siteFlags(), targetFlags()...),
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print the plan (new blobs, writes, deletes, bytes) and change nothing"},
 			&cli.StringFlag{Name: "message", Aliases: []string{"m"}, Usage: "a note kept in the deploy record", EnvVars: []string{"STUMP_MESSAGE"}},
 			&cli.IntFlag{Name: "max-deletes", Usage: "refuse to delete more than `N` paths", DefaultText: "a quarter of the live site", EnvVars: []string{"STUMP_MAX_DELETES"}},
@@ -241,7 +244,7 @@ func publishCommand() *cli.Command {
 			&cli.BoolFlag{Name: "future", Usage: "include pages dated in the future"},
 			&cli.BoolFlag{Name: "repair", Usage: "after the deploy, verify the live site and rewrite (and purge) every object that differs from it, uploading damaged content again from the build"},
 			&cli.IntFlag{Name: "parallel", Value: 2, Usage: "sites published at once with --all", EnvVars: []string{"STUMP_PARALLEL"}},
-		),
+		), manySitesFlags()...),
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
 			if err != nil {
@@ -249,6 +252,9 @@ func publishCommand() *cli.Command {
 				if c.Bool("json") && !errors.As(err, &ue) {
 					printJSONError(c, "", err)
 				}
+				return err
+			}
+			if sites, err = selectSites(c, ws, sites); err != nil {
 				return err
 			}
 			if c.String("target") != "" && len(sites) > 1 {
@@ -262,7 +268,7 @@ func publishCommand() *cli.Command {
 			purgePending := false
 			for i, site := range sites {
 				g.Go(func() error {
-					out := publishSite(c, ws, site)
+					out := publishSiteIfChanged(c, ws, site)
 					mu.Lock()
 					defer mu.Unlock()
 					outs[i] = out
@@ -280,7 +286,7 @@ func publishCommand() *cli.Command {
 					failed++
 				}
 				if !c.Bool("json") {
-					printOutcome(c, o)
+					printPublished(c, o)
 				}
 			}
 			sum.Sites = outs

@@ -2,12 +2,14 @@ package sitegen
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -272,5 +274,35 @@ func TestShortcodesOnlyAddFigures(t *testing.T) {
 	}
 	if !found {
 		t.Error("no page has the figure's output")
+	}
+}
+
+// TestGenerateMany: n sites sharing a workspace copy of the theme, each with its own
+// content, all building.
+func TestGenerateMany(t *testing.T) {
+	dir := t.TempDir()
+	if err := GenerateMany(dir, 3, Options{Pages: 5}); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := build.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites, _ := ws.Sites()
+	if !slices.Equal(sites, []string{"s001", "s002", "s003"}) {
+		t.Fatalf("sites %v", sites)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "themes", "campaign", "theme.yaml")); err != nil {
+		t.Fatal("no workspace copy of the theme")
+	}
+	var firsts []string
+	for _, r := range ws.BuildAll(context.Background(), sites, build.Options{NoWrite: true}) {
+		if r.Err != nil {
+			t.Fatalf("%s: %v", r.Site, r.Err)
+		}
+		firsts = append(firsts, r.Result.Manifest.Files[len(r.Result.Manifest.Files)/2].SHA256)
+	}
+	if firsts[0] == firsts[1] {
+		t.Error("two sites have the same content")
 	}
 }

@@ -39,9 +39,10 @@
 //
 // Unconditional writes are not fsynced: deploys write thousands of files and the
 // speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
-// IfMatch: the lock and the pointer) first flushes the whole file system (syncfs(2)),
-// so every object written before it is durable before it is, then fsyncs its own
-// files and folders. After a power cut an object written without sync may be empty or
+// IfMatch: the lock and the pointer) first makes every object this Store wrote before
+// it durable — it fsyncs the files written since the last conditional write and their
+// folders, or flushes the whole file system (syncfs(2)) when there are many or when
+// it deleted objects since — then fsyncs its own files and folders. After a power cut an object written without sync may be empty or
 // missing; its Info shows the real size and an ETag of the real bytes.
 package file
 
@@ -81,6 +82,7 @@ type Store struct {
 	// of them block in the system call at once.
 	mu    sync.RWMutex
 	locks chan *os.File // open descriptors of the lock file, reused
+	dirty dirtySet      // written and not yet flushed (see flush)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -503,7 +505,7 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	_, err = sf.Write(b)
 	if err == nil && sync {
 		if err = sf.Sync(); err == nil {
-			err = syncFS(sf)
+			err = s.flush(sf)
 		}
 	}
 	if cerr := sf.Close(); err == nil {
@@ -566,6 +568,8 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 				d.Close()
 			}
 		}
+	} else {
+		s.markDirty(dataPath(key), sidePath(key))
 	}
 	return nil
 }
@@ -686,6 +690,7 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 		dirs[path.Dir(key)] = true
 	}
 	unlock()
+	s.markDeleted()
 	s.prune(dirs)
 	return nil
 }

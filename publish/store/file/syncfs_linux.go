@@ -7,6 +7,6 @@ import (
 )
 
 // syncFS flushes every earlier write of the file system that holds f (syncfs(2)).
-func syncFS(f *os.File) error {
+var syncFS = func(f *os.File) error {
 	return unix.Syncfs(int(f.Fd()))
 }

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Many-sites benchmark (issue 14): generates SITES sites of PAGES pages sharing the
+# campaign theme (cmd/sitegen -sites), and times, with GNU time, against the embedded
+# file targets (.stump/targets/<site>):
+#   build --all (clean); publish --all, first; publish --all with nothing changed;
+#   the theme's stylesheet changed; one page of one site changed;
+# and checks that --changed-since picks exactly the touched site and that the shares of
+# --shard 1/N .. N/N hold every site exactly once. Prints a Markdown table: wall time,
+# sites published and unchanged, store requests (from publish --json), peak RSS, and the
+# targets' size on disk (hard links counted once). See bench/README.md.
+#
+# Settings (environment):
+#   SITES=150 PAGES=200 SEED=1   the workspace
+#   PARALLEL=2                   publish --parallel
+#   SHARDS=4                     shares checked for --shard
+#   BENCH_WORK=/tmp/stump-bench  the workspace (sites/), the report (sites.md)
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
+cd_root
+
+SITES=${SITES:-150}
+PAGES=${PAGES:-200}
+SEED=${SEED:-1}
+PARALLEL=${PARALLEL:-2}
+SHARDS=${SHARDS:-4}
+WORK=${BENCH_WORK:-/tmp/stump-bench}
+WS=$WORK/sites
+STUMP=$WORK/stump
+
+need_go
+need_gnu_time
+command -v jq >/dev/null || die "bench/sites.sh needs jq"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+mkdir -p "$WORK"
+
+step "building stump and sitegen"
+go build -o "$STUMP" ./cmd/stump
+go build -o "$WORK/sitegen" ./cmd/sitegen
+
+step "generating $SITES sites × $PAGES pages"
+rm -rf "$WS"
+"$WORK/sitegen" -sites "$SITES" -pages "$PAGES" -seed "$SEED" -out "$WS" >/dev/null
+printf 'public/\n.stump/\n' >"$WS/.gitignore"
+git -C "$WS" init -q
+git -C "$WS" add -A
+git -C "$WS" -c user.email=bench@example.org -c user.name=bench commit -qm generated
+
+table="| $SITES sites × $PAGES pages | wall | published | unchanged | store requests | uploaded | peak RSS |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+
+# run NAME CMD...: times CMD under GNU time; for publish --json output, counts sites
+# published / unchanged and sums the store requests.
+run() {
+	local name=$1 start end wall kb pub unch req up
+	shift
+	start=$(date +%s%N)
+	if ! /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
+		cat "$WORK/last.err" >&2
+		die "failed: $*"
+	fi
+	end=$(date +%s%N)
+	wall=$(((end - start) / 1000000))
+	kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
+	pub="" unch="" req="" up=""
+	if jq -e '.sites[0] | has("target")' "$WORK/last.out" >/dev/null 2>&1; then
+		pub=$(jq '[.sites[] | select(.unchanged | not)] | length' "$WORK/last.out")
+		unch=$(jq '[.sites[] | select(.unchanged)] | length' "$WORK/last.out")
+		req=$(jq '[.sites[] | (.requests // {}) | ((.Get // 0) + (.Head // 0) + (.Put // 0) + (.Copy // 0) + (.Delete // 0) + (.List // 0))] | add // 0' "$WORK/last.out")
+		up=$(jq '[.sites[] | (.requests.PutBytes // 0)] | add // 0 | . / 1048576 | floor | tostring + " MiB"' -r "$WORK/last.out")
+	fi
+	say "$name: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
+	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" 'BEGIN {
+		printf "| %s | %.2f s | %s | %s | %s | %s | %.0f MiB |\n", n, ms / 1000, p, u, r, up, kb / 1024 }')"
+}
+
+S="$STUMP -C $WS"
+step "scenarios"
+run "build --all (clean)" $S build --all --json
+run "publish --all, first" $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, nothing changed" $S publish --all --parallel "$PARALLEL" --json
+printf '\n.bench-edit { color: #123456 }\n' >>"$WS/themes/campaign/static/css/site.css"
+run "publish --all, theme stylesheet changed" $S publish --all --parallel "$PARALLEL" --json
+page=$(find "$WS/sites/s001/content" -name '*.md' ! -name '_index.md' | sort | head -n 1)
+printf '\nOne more paragraph, from bench/sites.sh.\n' >>"$page"
+run "publish --all, one page of one site changed" $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, nothing changed (again)" $S publish --all --parallel "$PARALLEL" --json
+
+step "--changed-since and --shard"
+git -C "$WS" add -A
+git -C "$WS" -c user.email=bench@example.org -c user.name=bench commit -qm edits
+printf '\nAnd another.\n' >>"$page"
+$S publish --all --changed-since HEAD --dry-run --json >"$WORK/changed.json"
+changed=$(jq -r '[.sites[].site] | join(" ")' "$WORK/changed.json")
+[ "$changed" = s001 ] || die "--changed-since HEAD picked [$changed], want [s001]"
+git -C "$WS" checkout -q -- .
+# Nothing changed since the last publish: each share's sites are reported unchanged.
+for i in $(seq "$SHARDS"); do
+	$S publish --all --shard "$i/$SHARDS" --json | jq -r '.sites[].site'
+done | sort >"$WORK/shards.txt"
+find "$WS/sites" -mindepth 2 -maxdepth 2 -name site.yaml | awk -F/ '{ print $(NF-1) }' | sort >"$WORK/all.txt"
+if ! cmp -s "$WORK/shards.txt" "$WORK/all.txt"; then
+	die "--shard 1..$SHARDS/$SHARDS do not cover every site exactly once"
+fi
+coverage="--changed-since HEAD after one page edit: [$changed]; --shard 1..$SHARDS/$SHARDS: $(wc -l <"$WORK/shards.txt") sites, each exactly once"
+
+disk=$(du -sh "$WS/.stump/targets" | cut -f1)
+apparent=$(du -sh --apparent-size "$WS/.stump/targets" | cut -f1)
+{
+	echo
+	echo "stump many-sites benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); publish --parallel $PARALLEL; embedded file targets"
+	echo
+	echo "$table"
+	echo
+	echo "- $coverage"
+	echo "- targets after these deploys: $disk on disk ($apparent apparent; hard links counted once)"
+} | tee "$WORK/sites.md"

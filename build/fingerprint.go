@@ -1,0 +1,143 @@
+package build
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/stump-dev/stump/build/config"
+)
+
+// Fingerprint is a digest of everything a build of site reads from the workspace: the
+// site's folder (config, content, layouts, data, static files), the theme it names (its
+// workspace folder, or the name of a built-in theme, whose files are part of stump's
+// version) and stump.yaml, followed by extra (the caller's: stump's version, build
+// options). Equal fingerprints mean a build would read the same bytes; file names,
+// sizes and contents count, modification times do not, so a fresh checkout of the same
+// commit has the same fingerprint.
+//
+// Theme digests are computed once per Workspace and reused: call Forget after the
+// theme's files changed in a long-lived process.
+func (w *Workspace) Fingerprint(site string, extra ...string) (string, error) {
+	cfg, err := w.LoadSiteConfig(site)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "stump-fingerprint-1\x00")
+	for _, e := range extra {
+		fmt.Fprintf(h, "extra\x00%s\x00", e)
+	}
+	wsFile := filepath.Join(w.Root, config.WorkspaceFile)
+	if err := hashFile(h, config.WorkspaceFile, wsFile); err != nil {
+		return "", err
+	}
+	theme, err := w.themeDigest(cfg.Theme)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "theme\x00%s\x00%s\x00", cfg.Theme, theme)
+	if err := hashTree(h, w.SiteDir(site)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ThemeDir is the workspace folder of a theme, or "" when the name is a built-in theme.
+func (w *Workspace) ThemeDir(name string) string {
+	if name == "" {
+		return ""
+	}
+	d := filepath.Join(w.Root, "themes", name)
+	if isDir(d) {
+		return d
+	}
+	return ""
+}
+
+var themeDigests sync.Map // Workspace root + theme name → digest
+
+// Forget drops the theme digests Fingerprint remembers for this workspace.
+func (w *Workspace) Forget() {
+	themeDigests.Range(func(k, _ any) bool {
+		if s, ok := k.(string); ok && len(s) > len(w.Root) && s[:len(w.Root)+1] == w.Root+"\x00" {
+			themeDigests.Delete(k)
+		}
+		return true
+	})
+}
+
+func (w *Workspace) themeDigest(name string) (string, error) {
+	dir := w.ThemeDir(name)
+	if dir == "" {
+		return "builtin", nil
+	}
+	key := w.Root + "\x00" + name
+	if d, ok := themeDigests.Load(key); ok {
+		return d.(string), nil
+	}
+	h := sha256.New()
+	if err := hashTree(h, dir); err != nil {
+		return "", err
+	}
+	d := hex.EncodeToString(h.Sum(nil))
+	themeDigests.Store(key, d)
+	return d, nil
+}
+
+// hashTree adds every file under dir (path, size, bytes; symlink targets) in path order.
+func hashTree(h hash.Hash, dir string) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("fingerprint %s: %w", dir, err)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		rel, _ := filepath.Rel(dir, p)
+		if err := hashFile(h, filepath.ToSlash(rel), p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hashFile(h hash.Hash, name, p string) error {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return fmt.Errorf("fingerprint %s: %w", name, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		target, err := os.Readlink(p)
+		if err != nil {
+			return fmt.Errorf("fingerprint %s: %w", name, err)
+		}
+		fmt.Fprintf(h, "link\x00%s\x00%s\x00", name, target)
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("fingerprint %s: %w", name, err)
+	}
+	sum := sha256.Sum256(b)
+	fmt.Fprintf(h, "file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:])
+	return nil
+}
