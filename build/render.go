@@ -236,7 +236,9 @@ func (st *siteState) checkLinks(fail bool) error {
 	fromConfig := map[string]bool{}
 	var cfgSrc []byte
 	for _, f := range st.out.sorted() {
-		if f.page == nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
+		// Rendered pages only: a bundle's own .html files are copied from the source,
+		// and the writer may be reading them in at this moment.
+		if f.page == nil || f.class != classPage || f.src != nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
 			continue
 		}
 		seen := map[string]bool{}

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/manifest"
 )
 
@@ -194,7 +195,7 @@ func TestWriteFailureRollsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wr, err := newWriter(out, 2, true)
+	wr, err := newWriter(out, 2, st.cfg.CheckLinks == config.LinksOff) // as Build: pages stay in memory for the link check
 	if err != nil {
 		t.Fatal(err)
 	}
