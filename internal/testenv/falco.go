@@ -97,26 +97,3 @@ func FalcoSimulate(t testing.TB, vclPath string) FalcoEnv {
 	t.Fatal(lastErr)
 	return FalcoEnv{}
 }
-
-// startProcessIn is startProcess with the working folder dir.
-func startProcessIn(dir, bin string, args []string, logPath string) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("%s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFile: logFile}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
-}

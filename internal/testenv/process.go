@@ -23,18 +23,30 @@ type process struct {
 // startProcess starts bin with args and env (nil: this process's environment), its
 // stdout and stderr going to a new file logPath.
 func startProcess(bin string, args, env []string, logPath string) (*process, error) {
+	return startCmd(exec.Command(bin, args...), env, sysProcAttr(), logPath)
+}
+
+// startProcessIn is startProcess with the working folder dir.
+func startProcessIn(dir, bin string, args []string, logPath string) (*process, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	return startCmd(cmd, nil, sysProcAttr(), logPath)
+}
+
+// startCmd starts cmd with env and attr, its output going to a new file logPath, and
+// watches for its end.
+func startCmd(cmd *exec.Cmd, env []string, attr *syscall.SysProcAttr, logPath string) (*process, error) {
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, args...)
 	cmd.Env = env
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
-		return nil, fmt.Errorf("%s: %w", bin, err)
+		return nil, fmt.Errorf("%s: %w", cmd.Path, err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFile: logFile}
 	go func() {

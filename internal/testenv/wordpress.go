@@ -311,23 +311,5 @@ func (w *WP) Stop() {
 
 // startGroup is startProcess with the process in a group of its own (groupProcAttr).
 func startGroup(bin string, args, env []string, logPath string) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.SysProcAttr = groupProcAttr()
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("%s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFile: logFile}
-	go func() {
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
+	return startCmd(exec.Command(bin, args...), env, groupProcAttr(), logPath)
 }
