@@ -67,7 +67,8 @@ func summarize(in io.Reader, out io.Writer, slowest int) {
 			b.WriteString(e.Output)
 		case "pass", "skip":
 			if e.Test != "" {
-				if e.Action == "pass" && !strings.Contains(e.Test, "/") {
+				if e.Action == "pass" {
+					// Subtests too: a parent's time leaves out its parallel subtests.
 					runs = append(runs, testRun{e.Package, e.Test, e.Elapsed})
 				}
 				delete(outputs, key)
@@ -84,9 +85,7 @@ func summarize(in io.Reader, out io.Writer, slowest int) {
 					fmt.Fprint(out, b.String())
 				}
 				delete(outputs, key)
-				if !strings.Contains(e.Test, "/") {
-					runs = append(runs, testRun{e.Package, e.Test, e.Elapsed})
-				}
+				runs = append(runs, testRun{e.Package, e.Test, e.Elapsed})
 				continue
 			}
 			// A failed package: its output outside tests (a panic, TestMain, a timeout).
