@@ -90,11 +90,11 @@ type Purger interface {
 	Purge(ctx context.Context, site string, from, to []Object, pending []byte) ([]byte, error)
 }
 
-// DeletePurger is an optional extension of Purger: after publish deletes removed paths
-// it purges them once more, since an edge may have cached them again between the
-// purge and the delete.
-type DeletePurger interface {
-	PurgeDeleted(ctx context.Context, site string, deleted []string) ([]byte, error)
+// PathPurger is an optional extension of Purger: it purges the URLs of given paths.
+// Publish purges deleted paths once more after deleting them (an edge may have cached
+// them again between the purge and the delete); repair purges the paths it rewrote.
+type PathPurger interface {
+	PurgePaths(ctx context.Context, site string, paths []string) ([]byte, error)
 }
 
 // Deployer publishes one site to one store.
@@ -790,8 +790,8 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 		if err := d.deleteBatched(ctx, lk, plan.Deletes); err != nil {
 			return err
 		}
-		if dp, ok := d.Purger.(DeletePurger); ok {
-			more, err := dp.PurgeDeleted(ctx, d.Site, plan.Deletes)
+		if pp, ok := d.Purger.(PathPurger); ok {
+			more, err := pp.PurgePaths(ctx, d.Site, plan.Deletes)
 			if err != nil {
 				d.Log.Warn("purging deleted paths failed; recorded as pending", "site", d.Site, "err", err)
 				commit.PendingPurge = d.mergePending(commit.PendingPurge, more)

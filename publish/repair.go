@@ -65,7 +65,7 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 		}
 	}
 	if len(bad) == 0 {
-		return res, d.purgeRepaired(ctx, lk, ptr, tag, live, nil, res)
+		return res, d.purgeRepaired(ctx, lk, ptr, tag, nil, res)
 	}
 	plan := &Plan{Blobs: map[string]Object{}}
 	for _, o := range bad {
@@ -100,37 +100,44 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 	for _, o := range bad {
 		res.Paths = append(res.Paths, o.Path)
 	}
-	return res, d.purgeRepaired(ctx, lk, ptr, tag, live, bad, res)
+	return res, d.purgeRepaired(ctx, lk, ptr, tag, bad, res)
 }
 
-// purgeRepaired purges the rewritten objects (what the edge may hold for them is not
-// what the deploy says) and records what fails as pending.
-func (d *Deployer) purgeRepaired(ctx context.Context, lk *lock, ptr Pointer, tag string, live *Record, bad []Object, res *RepairResult) error {
-	if d.Purger == nil || (len(bad) == 0 && len(res.Paths) == 0) {
+// purgeRepaired purges the rewritten paths (what the edge holds for them is not what
+// the deploy says) and, when _stump/live was rewritten, the pointer key; what fails is
+// kept as pending work in the pointer.
+func (d *Deployer) purgeRepaired(ctx context.Context, lk *lock, ptr Pointer, tag string, bad []Object, res *RepairResult) error {
+	if d.Purger == nil || len(res.Paths) == 0 {
 		return nil
 	}
-	// The planner purges what differs between two object lists: present the
-	// rewritten objects as changed.
-	rewritten := map[string]bool{}
-	for _, o := range bad {
-		rewritten[o.Path] = true
-	}
-	from := make([]Object, len(live.Objects))
-	for i, o := range live.Objects {
-		if rewritten[o.Path] {
-			o.SHA256 = "repaired:" + o.SHA256
+	var left []byte
+	if pp, ok := d.Purger.(PathPurger); ok && len(bad) > 0 {
+		paths := make([]string, len(bad))
+		for i, o := range bad {
+			paths[i] = o.Path
 		}
-		from[i] = o
+		more, err := pp.PurgePaths(ctx, d.Site, paths)
+		if err != nil {
+			d.Log.Warn("purging the repaired paths failed; recorded as pending", "site", d.Site, "err", err)
+		}
+		left = more
 	}
-	pending := d.purgeSwitch(ctx, from, live.Objects, ptr.PendingPurge, ptr.Mode == ModeAtomic && len(res.Paths) > len(bad))
-	res.PurgePending = len(pending) > 0
-	if string(pending) == string(ptr.PendingPurge) {
+	if kp, ok := d.Purger.(KeyPurger); ok && len(res.Paths) > len(bad) {
+		// _stump/live was rewritten: the edge's cached pointer goes too.
+		more, err := kp.PurgeKeys(ctx, d.Site, []string{PointerKey(d.Site)})
+		if err != nil {
+			d.Log.Warn("purging the pointer failed; recorded as pending", "site", d.Site, "err", err)
+		}
+		left = d.mergePending(left, more)
+	}
+	res.PurgePending = len(left) > 0
+	if len(left) == 0 {
 		return nil
 	}
 	if err := lk.ensure(ctx); err != nil {
 		return err
 	}
-	ptr.PendingPurge = pending
+	ptr.PendingPurge = d.mergePending(ptr.PendingPurge, left)
 	_, err := d.putPointer(ctx, ptr, tag)
 	return err
 }

@@ -72,11 +72,12 @@ func (p *Purger) PurgeKeys(ctx context.Context, site string, keys []string) ([]b
 // MergePending merges two pending documents (publish asks through this method).
 func (p *Purger) MergePending(older, newer []byte) ([]byte, error) { return MergePending(older, newer) }
 
-// PurgeDeleted purges deleted paths once more after publish deleted them, so an edge
+// PurgePaths purges the URLs of paths (publish: deleted paths once more after the
+// delete, so an edge
 // that re-cached a removed page between the first purge and the delete drops it.
-func (p *Purger) PurgeDeleted(ctx context.Context, site string, deleted []string) ([]byte, error) {
-	urls := make([]string, 0, len(deleted))
-	for _, d := range deleted {
+func (p *Purger) PurgePaths(ctx context.Context, site string, paths []string) ([]byte, error) {
+	urls := make([]string, 0, len(paths))
+	for _, d := range paths {
 		u := "/" + strings.TrimSuffix(d, "index.html")
 		urls = append(urls, u)
 	}

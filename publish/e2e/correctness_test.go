@@ -247,6 +247,16 @@ func TestRollbackPurges(t *testing.T) {
 			if strings.Contains(got, "PURGE /posts/a/") {
 				t.Errorf("rollback purged /posts/a/, which it did not change:\n%s", got)
 			}
+			// verify --repair purges exactly the paths it rewrote.
+			key := "posts/a/index.html"
+			if mode == "atomic" {
+				key = "_stump/trees/" + readStatus(t, w2, cenv, target).Pointer.Live + "/" + key
+			}
+			putRaw(t, env, bucket, key, "<html>defaced</html>")
+			mustStump(t, w2, cenv, "verify", "--site", "k", "--target", target, "--repair")
+			if got := strings.Join(rec.take(), "\n"); !strings.Contains(got, "PURGE /posts/a/") || strings.Contains(got, "PURGE /posts/b/") {
+				t.Errorf("verify --repair of posts/a: want a purge of /posts/a/ only; purge requests:\n%s", got)
+			}
 		})
 	}
 }
