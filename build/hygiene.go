@@ -2,6 +2,7 @@ package build
 
 import (
 	"bytes"
+	"github.com/stump-dev/stump/build/markdown"
 	"path"
 	"strings"
 
@@ -140,31 +141,22 @@ func leaksOutsideCode(html string) bool {
 // leakLine finds the first line of a Markdown body with {{ or {% outside fenced code
 // and code spans (1-based line and column in the body).
 func leakLine(body []byte) (int, int) {
-	inFence := ""
-	for i, line := range strings.Split(string(body), "\n") {
-		t := strings.TrimSpace(line)
-		if inFence != "" {
-			if strings.HasPrefix(t, inFence) {
-				inFence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
-			inFence = t[:3]
-			continue
-		}
-		if strings.HasPrefix(line, "    ") || strings.HasPrefix(line, "\t") {
-			continue
+	line, col := 1, 1
+	markdown.LinesOutsideFences(body, func(i int, text string) bool {
+		if strings.HasPrefix(text, "    ") || strings.HasPrefix(text, "\t") {
+			return true // indented code
 		}
 		ticks := false
-		for j := 0; j+1 < len(line); j++ {
-			if line[j] == '`' {
+		for j := 0; j+1 < len(text); j++ {
+			if text[j] == '`' {
 				ticks = !ticks
 			}
-			if !ticks && line[j] == '{' && (line[j+1] == '{' || line[j+1] == '%') {
-				return i + 1, j + 1
+			if !ticks && text[j] == '{' && (text[j+1] == '{' || text[j+1] == '%') {
+				line, col = i+1, j+1
+				return false
 			}
 		}
-	}
-	return 1, 1
+		return true
+	})
+	return line, col
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/build/markdown"
 )
 
 // hugoConfigNames are the config files Hugo reads at the site root, first found wins.
@@ -374,19 +375,7 @@ var scUseRE = regexp.MustCompile(`\{\{[<%]\s*(/?)\s*([A-Za-z0-9_.\-/]+)`)
 func usedShortcodes(b []byte) []usedShortcode {
 	var out []usedShortcode
 	idx := map[string]int{}
-	fence := ""
-	for i, line := range strings.Split(string(b), "\n") {
-		t := strings.TrimSpace(line)
-		if fence != "" {
-			if strings.HasPrefix(t, fence) {
-				fence = ""
-			}
-			continue
-		}
-		if strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~") {
-			fence = t[:3]
-			continue
-		}
+	markdown.LinesOutsideFences(b, func(i int, line string) bool {
 		line = scCommentRE.ReplaceAllString(line, "")
 		for _, m := range scUseRE.FindAllStringSubmatch(line, -1) {
 			name := m[2]
@@ -402,6 +391,7 @@ func usedShortcodes(b []byte) []usedShortcode {
 			idx[name] = len(out)
 			out = append(out, usedShortcode{name: name, line: i + 1, paired: m[1] == "/"})
 		}
-	}
+		return true
+	})
 	return out
 }
