@@ -2,11 +2,11 @@ package build
 
 import (
 	"bytes"
-	"github.com/stump-dev/stump/build/markdown"
 	"path"
 	"strings"
 
 	"github.com/stump-dev/stump/build/diag"
+	"github.com/stump-dev/stump/build/markdown"
 )
 
 // resourceExts are the file types under content/ published as they are: media,
