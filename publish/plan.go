@@ -69,14 +69,13 @@ type Plan struct {
 	Writes []Object `json:"-"`
 	// Deletes are live paths the new deploy no longer has (assets excluded: gc removes
 	// those).
-	Deletes []string `json:"-"`
+	Deletes []string `json:"deleted,omitempty"`
 	// Unchanged counts live paths left as they are.
 	Unchanged int `json:"unchanged"`
-	// Added, Changed and Deleted name the paths the deploy adds, rewrites with other
-	// content or headers, and removes (assets included; sorted), for people and --json.
+	// Added and Changed name the paths the deploy adds and rewrites with other content
+	// or headers (assets included; sorted), for people and --json (with Deletes).
 	Added   []string `json:"added,omitempty"`
 	Changed []string `json:"changed,omitempty"`
-	Deleted []string `json:"deleted,omitempty"`
 	// Counts and bytes for people and --json.
 	NewBlobs    int   `json:"blobs"`
 	BlobBytes   int64 `json:"blobBytes"`
@@ -157,7 +156,6 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 	p.Deletes = uniq(p.Deletes)
 	sort.Strings(p.Added)
 	sort.Strings(p.Changed)
-	p.Deleted = p.Deletes
 	p.NewBlobs, p.AssetCount, p.WriteCount, p.DeleteCount = len(p.Blobs), len(p.Assets), len(p.Writes), len(p.Deletes)
 	return p
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestPathLines(t *testing.T) {
-	p := &publish.Plan{Changed: []string{"a/index.html"}, Deleted: []string{"old.txt"}}
+	p := &publish.Plan{Changed: []string{"a/index.html"}, Deletes: []string{"old.txt"}}
 	for i := range 25 {
 		p.Added = append(p.Added, fmt.Sprintf("n%02d/index.html", i))
 	}

@@ -439,7 +439,7 @@ func pathLines(site string, p *publish.Plan, limit int) []string {
 	for _, g := range []struct {
 		what  string
 		paths []string
-	}{{"added", p.Added}, {"changed", p.Changed}, {"deleted", p.Deleted}} {
+	}{{"added", p.Added}, {"changed", p.Changed}, {"deleted", p.Deletes}} {
 		for i, path := range g.paths {
 			if i == limit {
 				out = append(out, fmt.Sprintf("%s:   … and %d more %s (all of them with -v or --json)", site, len(g.paths)-limit, g.what))
