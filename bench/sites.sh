@@ -66,8 +66,8 @@ run() {
 	if jq -e '.sites[0] | has("target")' "$WORK/last.out" >/dev/null 2>&1; then
 		pub=$(jq '[.sites[] | select(.unchanged | not)] | length' "$WORK/last.out")
 		unch=$(jq '[.sites[] | select(.unchanged)] | length' "$WORK/last.out")
-		req=$(jq '[.sites[] | (.requests // {}) | ((.Get // 0) + (.Head // 0) + (.Put // 0) + (.Copy // 0) + (.Delete // 0) + (.List // 0))] | add // 0' "$WORK/last.out")
-		up=$(jq '[.sites[] | (.requests.PutBytes // 0)] | add // 0 | . / 1048576 | floor | tostring + " MiB"' -r "$WORK/last.out")
+		req=$(jq '[.sites[] | (.requests // {}) | ((.get // 0) + (.head // 0) + (.put // 0) + (.copy // 0) + (.delete // 0) + (.list // 0))] | add // 0' "$WORK/last.out")
+		up=$(jq '[.sites[] | (.requests.putBytes // 0)] | add // 0 | . / 1048576 | floor | tostring + " MiB"' -r "$WORK/last.out")
 	fi
 	say "$name: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
 	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" 'BEGIN {

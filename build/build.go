@@ -34,27 +34,51 @@ type Result struct {
 	Written, Unchanged int
 	// Report lists what the build left out and its warnings.
 	Report Report
+	// ValidUntil is the first moment the output changes by the clock alone (a future
+	// page becomes due, a page expires); zero when no page is dated so.
+	ValidUntil time.Time
+	// Reused: nothing the build reads changed since the last build into Dir, which
+	// still holds that build's output: nothing was built (Options.Version).
+	Reused bool
 }
 
 // Build builds one site. On error nothing in the output folder changes; errors about
 // input are *diag.Error values (possibly joined), naming file, line and column.
 func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Result, error) {
 	start := time.Now()
+	dir, fp := "", ""
+	if !opts.NoWrite {
+		dir = opts.OutDir
+		if dir == "" {
+			dir = w.OutDir(site)
+		}
+		if opts.Version != "" {
+			now := opts.Now
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if f, err := w.inputsFingerprint(site, dir, opts); err == nil {
+				fp = f
+				if res := w.reuse(ctx, site, dir, fp, now); res != nil {
+					res.Duration = time.Since(start)
+					return res, nil
+				}
+			}
+			// This build changes the folder: until it succeeds, no record says
+			// what it holds.
+			w.forget(site, dir)
+		}
+	}
 	st, ls, err := w.load(ctx, site, opts)
 	if err != nil {
 		return nil, err
 	}
 	defer st.close()
 	var wr *writer
-	dir := ""
 	if !st.opts.NoWrite {
-		dir = opts.OutDir
-		if dir == "" {
-			dir = w.OutDir(site)
-		}
-		// Files go to disk as they are rendered; with links checked, every page's
-		// bytes are needed at the end, so they stay in memory.
-		if wr, err = newWriter(dir, st.opts.Workers, st.cfg.CheckLinks == config.LinksOff); err != nil {
+		// Files go to disk as they are rendered and their bytes are dropped (the link
+		// check reads the links each page had when it was added).
+		if wr, err = newWriter(dir, st.opts.Workers, true); err != nil {
 			return nil, err
 		}
 		defer wr.unlock()
@@ -70,7 +94,11 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		return nil, err
 	}
 	res.Site, res.Dir = site, dir
+	res.ValidUntil = st.due
 	res.Duration = time.Since(start)
+	if fp != "" {
+		w.remember(site, dir, fp, res)
+	}
 	return res, nil
 }
 

@@ -7,7 +7,6 @@ import (
 	"html"
 	"html/template"
 	"reflect"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -157,12 +156,31 @@ func (st *siteState) markdownify(v any) (template.HTML, error) {
 	return template.HTML(b), nil
 }
 
-var tagRE = regexp.MustCompile(`<[^>]*>`)
-
-// plainify strips HTML tags and decodes entities, giving plain text (which templates
-// escape again as needed).
+// plainify strips HTML tags (from each < to the next >; a < with no > after it stays)
+// and decodes entities, giving plain text (which templates escape again as needed).
 func plainify(v any) string {
-	return html.UnescapeString(tagRE.ReplaceAllString(fmt.Sprint(v), ""))
+	return html.UnescapeString(stripTags(fmt.Sprint(v)))
+}
+
+// stripTags removes every run from a '<' to the next '>'.
+func stripTags(s string) string {
+	i := strings.IndexByte(s, '<')
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i >= 0 {
+		j := strings.IndexByte(s[i:], '>')
+		if j < 0 {
+			break
+		}
+		b.WriteString(s[:i])
+		s = s[i+j+1:]
+		i = strings.IndexByte(s, '<')
+	}
+	b.WriteString(s)
+	return b.String()
 }
 
 func toTime(v any) (time.Time, error) {

@@ -8,9 +8,9 @@ import (
 	"html/template"
 	"mime"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml"
@@ -26,7 +26,11 @@ import (
 
 // siteState is one site being built.
 type siteState struct {
-	ws    *Workspace
+	ws *Workspace
+	// due is the first moment a page left out as future becomes due, or a page in the
+	// build expires (see dueAt): the output changes then with no input changed.
+	dueMu sync.Mutex
+	due   time.Time
 	cfg   *config.Loaded
 	opts  Options
 	src   *tree // sites/<site>
@@ -230,11 +234,17 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	}
 	if !pub.IsZero() && pub.After(now) && !st.opts.Future {
 		st.report.count(&st.report.Future)
+		if !m.draft || st.opts.Drafts {
+			st.dueAt(pub)
+		}
 		return nil, nil
 	}
 	if !m.expiryDate.IsZero() && !m.expiryDate.After(now) && !st.opts.Expired {
 		st.report.count(&st.report.Expired)
 		return nil, nil
+	}
+	if !m.expiryDate.IsZero() && m.expiryDate.After(now) && !st.opts.Expired {
+		st.dueAt(m.expiryDate)
 	}
 	md := st.md
 	if m.rawHTML {
@@ -365,8 +375,6 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	return p, nil
 }
 
-var relLinkRE = regexp.MustCompile(`(\s(?:src|href)=")([^"]*)"`)
-
 // rebaseLinks makes relative src and href values in rendered HTML root-relative to base
 // (the page's own folder URL). Absolute URLs, root-relative paths, fragments and queries
 // are left alone.
@@ -376,22 +384,22 @@ func rebaseLinks(html, base string) string {
 	}
 	var b strings.Builder
 	last := 0
-	for _, m := range relLinkRE.FindAllStringSubmatchIndex(html, -1) {
-		v := html[m[4]:m[5]]
+	scanAttrs(html, true, func(start, end int) {
+		v := html[start:end]
 		if v == "" || strings.HasPrefix(v, "/") || strings.HasPrefix(v, "#") || strings.HasPrefix(v, "?") || strings.HasPrefix(v, "%00sc") {
 			// %00sc: a shortcode placeholder, rebased (if relative) once it has run.
-			continue
+			return
 		}
 		if i := strings.IndexAny(v, ":/?#"); i >= 0 && v[i] == ':' {
-			continue // has a scheme: https:, mailto:, tel:
+			return // has a scheme: https:, mailto:, tel:
 		}
 		if b.Len() == 0 {
 			b.Grow(len(html) + 64)
 		}
-		b.WriteString(html[last:m[4]])
+		b.WriteString(html[last:start])
 		b.WriteString(path.Clean(base+v) + keepSlash(v))
-		last = m[5]
-	}
+		last = end
+	})
 	if last == 0 {
 		return html
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/stump-dev/stump/build/diag"
 	"github.com/stump-dev/stump/build/manifest"
@@ -41,6 +42,10 @@ type outFile struct {
 	// stored: the file is on disk and its bytes were dropped; size keeps their length.
 	stored bool
 	size   int64
+	// links are the distinct link targets (href and src values up to any query or
+	// fragment) of a rendered page, taken when it is added, so the link check needs
+	// no page's bytes once they are written.
+	links []string
 }
 
 // outputs collects the files of a build; add is safe from many goroutines.
@@ -59,6 +64,9 @@ func (o *outputs) add(f *outFile) error {
 	f.gen = f.data != nil
 	if f.gen && f.sum == ([32]byte{}) {
 		f.sum = sha256.Sum256(f.data)
+	}
+	if f.page != nil && f.class == classPage && f.src == nil && f.redirect == "" && strings.HasSuffix(f.path, ".html") {
+		f.links = pageLinks(f.data)
 	}
 	o.mu.Lock()
 	if prev, ok := o.files[f.path]; ok {
@@ -340,4 +348,62 @@ func (st *siteState) keysFor(f *outFile) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// pageLinks returns the distinct values of href="…" and src="…" attributes in page, each
+// cut at its first '#' or '?', in order of appearance. It is a scan, not an HTML parse:
+// like the link check always has, it reads every href=" and src=" (data-src=" too).
+func pageLinks(page []byte) []string {
+	var links []string
+	seen := map[string]bool{}
+	s := unsafe.String(unsafe.SliceData(page), len(page)) // read only while page is
+	scanAttrs(s, false, func(start, end int) {
+		v := s[start:end]
+		if k := strings.IndexAny(v, "#?"); k >= 0 {
+			v = v[:k]
+		}
+		if !seen[v] {
+			v = strings.Clone(v)
+			seen[v] = true
+			links = append(links, v)
+		}
+	})
+	return links
+}
+
+// scanAttrs calls yield with the bounds of the value of each src="…" and href="…"
+// attribute in s, in order (the value is s[start:end], without its quotes). With
+// spaced, the attribute name must follow a space, tab or line break; without, any
+// name ending in src or href counts (data-src). A value needs its closing quote.
+func scanAttrs(s string, spaced bool, yield func(start, end int)) {
+	for i := 0; ; {
+		j := strings.Index(s[i:], `="`)
+		if j < 0 {
+			return
+		}
+		j += i
+		n := 0
+		switch {
+		case strings.HasSuffix(s[i:j], "href"):
+			n = 4
+		case strings.HasSuffix(s[i:j], "src"):
+			n = 3
+		}
+		if n == 0 || spaced && (j-n-1 < i || !isSpace(s[j-n-1])) {
+			i = j + 1
+			continue
+		}
+		end := strings.IndexByte(s[j+2:], '"')
+		if end < 0 {
+			return
+		}
+		yield(j+2, j+2+end)
+		i = j + 2 + end + 1
+	}
+}
+
+// isSpace is the \s of Go's regular expressions: ASCII space, tab, line feed, form
+// feed and carriage return.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,8 +217,6 @@ func (st *siteState) renderExtras(ls *layouts) error {
 const default404 = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Page not found</title></head><body><h1>Page not found</h1><p><a href="/">Go to the home page</a></p></body></html>
 `
 
-var linkRE = regexp.MustCompile(`(?:href|src)="([^"#?]*)[^"]*"`)
-
 // checkLinks reports root-relative links in pages to paths the build does not write:
 // as errors (fail) or as warnings in the build's report. A link that is not in the
 // page's own source (a menu entry, a param) is blamed once on site.yaml.
@@ -241,13 +238,10 @@ func (st *siteState) checkLinks(fail bool) error {
 		if f.page == nil || f.class != classPage || f.src != nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
 			continue
 		}
-		seen := map[string]bool{}
-		for _, m := range linkRE.FindAllSubmatch(f.data, -1) {
-			link := string(m[1])
-			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") || seen[link] {
+		for _, link := range f.links {
+			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") {
 				continue
 			}
-			seen[link] = true
 			rel := strings.TrimPrefix(link, base)
 			if u, err := url.PathUnescape(rel); err == nil {
 				rel = u // /tags/saint-%C3%A9loi/ is written as tags/saint-éloi/

@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -249,12 +251,8 @@ func (w *writer) same(f *outFile) bool {
 func (w *writer) write(rel string, data []byte) error {
 	p := filepath.Join(w.target, filepath.FromSlash(rel))
 	if w.fresh {
-		d := filepath.Dir(p)
-		if _, ok := w.dirs.Load(d); !ok {
-			if err := os.MkdirAll(d, 0o755); err != nil {
-				return fmt.Errorf("create %s: %w", filepath.Dir(rel), err)
-			}
-			w.dirs.Store(d, true)
+		if err := w.mkdir(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("create %s: %w", path.Dir(rel), err)
 		}
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", rel, err)
@@ -266,6 +264,25 @@ func (w *writer) write(rel string, data []byte) error {
 		return err
 	}
 	return j.replace(w.dir, rel, data)
+}
+
+// mkdir makes folder d of the fresh tree and its parents, one mkdir each: folders it
+// made are remembered (the tree is new, so nothing else makes them).
+func (w *writer) mkdir(d string) error {
+	if d == w.target {
+		return nil
+	}
+	if _, ok := w.dirs.Load(d); ok {
+		return nil
+	}
+	if err := w.mkdir(filepath.Dir(d)); err != nil {
+		return err
+	}
+	if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	w.dirs.Store(d, true)
+	return nil
 }
 
 func (w *writer) journal() (*journal, error) {

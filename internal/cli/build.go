@@ -75,6 +75,9 @@ type siteSummary struct {
 	Error      string `json:"error,omitempty"`
 	// Report is what the build left out (skipped pages and files, raw HTML) and its warnings.
 	Report *build.Report `json:"report,omitempty"`
+	// Unchanged: nothing the build reads changed since the last build into Dir, which
+	// still holds it, so nothing was built (--force builds anyway).
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 type buildSummary struct {
@@ -96,6 +99,7 @@ func buildCommand() *cli.Command {
 			&cli.BoolFlag{Name: "expired", Aliases: []string{"E"}, Usage: "include pages past their expiryDate", EnvVars: []string{"STUMP_EXPIRED"}},
 			&cli.BoolFlag{Name: "json", Usage: "print a machine-readable summary on stdout", EnvVars: []string{"STUMP_JSON"}},
 			&cli.BoolFlag{Name: "strict", Usage: "fail on content warnings (template syntax like {{ or {% left in a page)", EnvVars: []string{"STUMP_STRICT"}},
+			&cli.BoolFlag{Name: "force", Usage: "build even when nothing the build reads changed since the last build into the output folder", EnvVars: []string{"STUMP_FORCE"}},
 		),
 		Action: func(c *cli.Context) error {
 			ws, sites, err := workspaceSites(c)
@@ -108,6 +112,9 @@ func buildCommand() *cli.Command {
 			}
 			start := time.Now()
 			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired"), Strict: c.Bool("strict")}
+			if !c.Bool("force") {
+				opts.Version = stumpVersion()
+			}
 			results := ws.BuildAll(c.Context, sites, opts)
 			sum := buildSummary{OK: true, DurationMS: time.Since(start).Milliseconds()}
 			for _, r := range results {
@@ -119,9 +126,12 @@ func buildCommand() *cli.Command {
 				} else {
 					s.Pages, s.Files, s.Bytes, s.DurationMS = r.Result.Pages, r.Result.Files, r.Result.Bytes, r.Result.Duration.Milliseconds()
 					s.Dir = rel(ws.Root, r.Result.Dir)
+					s.Unchanged = r.Result.Reused
 					rep := r.Result.Report
 					s.Report = &rep
-					if !c.Bool("json") {
+					if !c.Bool("json") && r.Result.Reused {
+						fmt.Fprintf(c.App.Writer, "%s: unchanged since the last build (%d pages, %d files) → %s%s\n", r.Site, s.Pages, s.Files, s.Dir, reportLine(rep))
+					} else if !c.Bool("json") {
 						fmt.Fprintf(c.App.Writer, "%s: %d pages, %d files, %s in %s → %s%s\n", r.Site, s.Pages, s.Files, humanBytes(s.Bytes), r.Result.Duration.Round(time.Millisecond), s.Dir, reportLine(rep))
 					}
 					for _, w := range rep.Warnings {

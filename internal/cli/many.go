@@ -151,6 +151,9 @@ type fingerprintRecord struct {
 	Fingerprint string    `json:"fingerprint"`
 	Live        string    `json:"live"`
 	Time        time.Time `json:"time"`
+	// ValidUntil is when that build's output changes by the clock alone (a page due
+	// to appear or expire): from then on the site is built again.
+	ValidUntil time.Time `json:"validUntil,omitzero"`
 }
 
 func fingerprintFile(ws *build.Workspace, site string) string {
@@ -258,7 +261,7 @@ func publishSiteIfChanged(c *cli.Context, ws *build.Workspace, site string) publ
 	}
 	out := publishSite(c, ws, site)
 	if chk.fingerprint != "" && out.OK && out.Result != nil && !out.Result.DryRun && !out.Result.Preview && out.Result.Deploy != "" && !out.Result.PurgePending {
-		writeFingerprint(ws, site, chk.target, fingerprintRecord{Fingerprint: chk.fingerprint, Live: out.Result.Deploy, Time: time.Now().UTC()})
+		writeFingerprint(ws, site, chk.target, fingerprintRecord{Fingerprint: chk.fingerprint, Live: out.Result.Deploy, Time: time.Now().UTC(), ValidUntil: out.validUntil})
 	}
 	return out
 }
@@ -306,7 +309,7 @@ func checkSite(c *cli.Context, ws *build.Workspace, site string) *siteCheck {
 	}
 	chk.fingerprint, chk.target = fp, t.String()
 	rec, ok := readFingerprints(ws, site)[chk.target]
-	if !ok || rec.Fingerprint != fp || rec.Live == "" {
+	if !ok || rec.Fingerprint != fp || rec.Live == "" || (!rec.ValidUntil.IsZero() && !time.Now().Before(rec.ValidUntil)) {
 		return chk
 	}
 	st, err := openResolved(c.Context, c, cfg, t)

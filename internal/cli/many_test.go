@@ -2,8 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestShardCoversEverySiteOnce: for any N, the N shares hold every site exactly once,
@@ -39,5 +43,61 @@ func TestShardCoversEverySiteOnce(t *testing.T) {
 		if _, _, err := parseShard(bad); err == nil {
 			t.Errorf("parseShard(%q) accepted", bad)
 		}
+	}
+}
+
+// TestScheduledPageIsNotSkipped: publish --all and build skip a site whose inputs did
+// not change, but not once the clock passes a page's publishDate: the page scheduled
+// for then must go out with no other change (election-night posts).
+func TestScheduledPageIsNotSkipped(t *testing.T) {
+	dir := t.TempDir()
+	due := time.Now().Add(3 * time.Second).UTC()
+	files := map[string]string{
+		"stump.yaml":                 "output: public\n",
+		"sites/x/site.yaml":          "title: X\nbaseURL: https://x.example.org/\n",
+		"sites/x/content/_index.md":  "---\ntitle: Home\n---\nHi.\n",
+		"sites/x/content/a.md":       "---\ntitle: A\n---\nOne.\n",
+		"sites/x/content/results.md": "---\ntitle: Results\npublishDate: " + due.Format(time.RFC3339Nano) + "\n---\nWe won.\n",
+		"sites/y/site.yaml":          "title: Y\nbaseURL: https://y.example.org/\n",
+		"sites/y/content/_index.md":  "---\ntitle: Home\n---\nHi.\n",
+	}
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	live := filepath.Join(dir, ".stump", "targets", "x", "results", "index.html")
+	built := filepath.Join(dir, "public", "x", "results", "index.html")
+	step := func(what string, args ...string) string {
+		t.Helper()
+		code, out, errs := run(t, dir, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", what, code, out, errs)
+		}
+		return out
+	}
+	step("first publish", "publish", "--all")
+	step("first build", "build", "--all")
+	if out := step("publish, nothing changed", "publish", "--all"); strings.Count(out, "unchanged since") != 2 {
+		t.Fatalf("before the page is due, both sites should be unchanged:\n%s", out)
+	}
+	if out := step("build, nothing changed", "build", "--all"); strings.Count(out, "unchanged since") != 2 {
+		t.Fatalf("before the page is due, both builds should be skipped:\n%s", out)
+	}
+	if _, err := os.Stat(live); err == nil {
+		t.Fatal("the scheduled page is live before its publishDate")
+	}
+	time.Sleep(time.Until(due) + 100*time.Millisecond)
+	out := step("publish after the page is due", "publish", "--all")
+	if !strings.Contains(out, "x: deploy") || !strings.Contains(out, "y: unchanged since") {
+		t.Fatalf("after the publishDate x must be published again, y not:\n%s", out)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Fatalf("the scheduled page is not live after its publishDate: %v", err)
+	}
+	if out := step("build after the page is due", "build", "--all"); !strings.Contains(out, "x: ") || strings.Contains(out, "x: unchanged") {
+		t.Fatalf("after the publishDate x must be built again:\n%s", out)
+	}
+	if _, err := os.Stat(built); err != nil {
+		t.Fatalf("the scheduled page is not in the build after its publishDate: %v", err)
 	}
 }

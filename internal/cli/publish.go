@@ -123,32 +123,33 @@ func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t pub
 // the site in memory: a publish never reads files another process can change (two
 // publishes of one site each deploy their own build, and the lock decides which one
 // commits). With --no-build it reads the build output folder, as stump build wrote it.
-func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) ([]publish.Object, publish.Source, func(), error) {
+//
+// validUntil is the build's Result.ValidUntil (zero with --no-build).
+func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) (objs []publish.Object, src publish.Source, closeSrc func(), validUntil time.Time, err error) {
 	if !c.Bool("no-build") {
 		res, err := ws.Build(c.Context, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), NoWrite: true})
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("build failed, nothing published:\n%w", err)
+			return nil, nil, nil, time.Time{}, fmt.Errorf("build failed, nothing published:\n%w", err)
 		}
 		objs, err := publish.Objects(res.Manifest, cachePolicy(cfg), headerRules(cfg))
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, time.Time{}, err
 		}
-		return objs, publish.MemSource(res.Tree), func() {}, nil
+		return objs, publish.MemSource(res.Tree), func() {}, res.ValidUntil, nil
 	}
 	dir := ws.OutDir(site)
 	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err)
+		return nil, nil, nil, time.Time{}, fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err)
 	}
-	objs, err := publish.Objects(m, cachePolicy(cfg), headerRules(cfg))
+	if objs, err = publish.Objects(m, cachePolicy(cfg), headerRules(cfg)); err != nil {
+		return nil, nil, nil, time.Time{}, err
+	}
+	dsrc, err := publish.OpenDir(dir)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, time.Time{}, err
 	}
-	src, err := publish.OpenDir(dir)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return objs, src, func() { src.Close() }, nil
+	return objs, dsrc, func() { dsrc.Close() }, time.Time{}, nil
 }
 
 // deployer is the one constructor of a fully wired Deployer for every command that
@@ -224,6 +225,9 @@ type publishOutcome struct {
 	// whose live deploy is still that publish's; nothing was built (see many.go).
 	Unchanged bool   `json:"unchanged,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// validUntil is the build's Result.ValidUntil: the publish may be skipped as
+	// unchanged only before then.
+	validUntil time.Time
 }
 
 func publishCommand() *cli.Command {
@@ -328,11 +332,12 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	if err != nil {
 		return fail(err)
 	}
-	objs, src, closeSrc, err := buildForPublish(c, ws, site, st.cfg)
+	objs, src, closeSrc, validUntil, err := buildForPublish(c, ws, site, st.cfg)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeSrc()
+	out.validUntil = validUntil
 	maxDel := c.Int("max-deletes")
 	if maxDel == 0 {
 		maxDel = st.cfg.Deploy.MaxDeletes

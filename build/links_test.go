@@ -1,0 +1,98 @@
+package build
+
+import (
+	"math/rand/v2"
+	"regexp"
+	"slices"
+	"testing"
+)
+
+// linkOracle is the link check's former regular expression: pageLinks must find what
+// it found.
+var linkOracle = regexp.MustCompile(`(?:href|src)="([^"#?]*)[^"]*"`)
+
+func oracleLinks(page []byte) []string {
+	var out []string
+	for _, m := range linkOracle.FindAllSubmatch(page, -1) {
+		if !slices.Contains(out, string(m[1])) {
+			out = append(out, string(m[1]))
+		}
+	}
+	return out
+}
+
+func TestPageLinksMatchesTheRegexp(t *testing.T) {
+	cases := []string{
+		``,
+		`<a href="/a/">x</a><img src="/i.png"><a href="/a/">again</a>`,
+		`<a href="/q/?x=1#f">`,
+		`<a href="#top">`,
+		`<img data-src="/lazy.png">`,
+		`<a title="href=" href="/t/">`,
+		`<a href="/unterminated`,
+		`<a href="">empty</a><link rel=stylesheet href="/css/x.css">`,
+		`src="a"src="b"href="c"`,
+		`<a href="/x/" src="/y/">`,
+	}
+	// And random soup of the pieces that matter.
+	pieces := []string{`href`, `src`, `="`, `"`, `#`, `?`, `/p/`, ` `, `=`, `a`, `<a `, `>`}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		var b []byte
+		for range r.IntN(30) {
+			b = append(b, pieces[r.IntN(len(pieces))]...)
+		}
+		cases = append(cases, string(b))
+	}
+	for _, c := range cases {
+		got, want := pageLinks([]byte(c)), oracleLinks([]byte(c))
+		if !slices.Equal(got, want) {
+			t.Fatalf("pageLinks(%q) = %q, the regexp finds %q", c, got, want)
+		}
+	}
+}
+
+// The former regular expressions of rebaseLinks and plainify, as oracles.
+var (
+	relLinkOracle = regexp.MustCompile(`(\s(?:src|href)=")([^"]*)"`)
+	tagOracle     = regexp.MustCompile(`<[^>]*>`)
+)
+
+func soup(r *rand.Rand, pieces []string) string {
+	var b []byte
+	for range r.IntN(30) {
+		b = append(b, pieces[r.IntN(len(pieces))]...)
+	}
+	return string(b)
+}
+
+func TestScanAttrsSpacedMatchesTheRegexp(t *testing.T) {
+	pieces := []string{`href`, `src`, `="`, `"`, ` `, "\n", "\t", `=`, `a`, `<a `, `>`, `x/`}
+	r := rand.New(rand.NewPCG(3, 4))
+	cases := []string{`<a href="x/">`, `<img src="i.png" data-src="j.png">`, "<a\nhref=\"y\">", `<a href="`}
+	for range 3000 {
+		cases = append(cases, soup(r, pieces))
+	}
+	for _, c := range cases {
+		var got [][2]int
+		scanAttrs(c, true, func(s, e int) { got = append(got, [2]int{s, e}) })
+		var want [][2]int
+		for _, m := range relLinkOracle.FindAllStringSubmatchIndex(c, -1) {
+			want = append(want, [2]int{m[4], m[5]})
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("scanAttrs(%q) = %v, the regexp finds %v", c, got, want)
+		}
+	}
+}
+
+func TestStripTagsMatchesTheRegexp(t *testing.T) {
+	pieces := []string{`<`, `>`, `p`, ` `, `&amp;`, `<b>`, `</b>`, `x`}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 3000 {
+		c := soup(r, pieces)
+		if got, want := stripTags(c), tagOracle.ReplaceAllString(c, ""); got != want {
+			t.Fatalf("stripTags(%q) = %q, the regexp gives %q", c, got, want)
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBuildSkippedOnlyWhenNothingChanged: with Options.Version a build whose inputs,
+// version and options are those of the last build into the folder, which still holds
+// that build, is skipped; any change to an input, an option, the version, the output
+// folder or the clock passing a page's publish or expiry date builds again.
+func TestBuildSkippedOnlyWhenNothingChanged(t *testing.T) {
+	dir := t.TempDir()
+	files := writeSite()
+	files["sites/x/content/news/later.md"] = "---\ntitle: Later\ndate: 2026-01-02\npublishDate: 2026-06-01T20:00:00Z\n---\nDue on election night.\n"
+	files["sites/x/content/news/brief.md"] = "---\ntitle: Brief\ndate: 2026-01-02\nexpiryDate: 2026-07-01T00:00:00Z\n---\nGone in July.\n"
+	writeFiles(t, dir, files)
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ws.OutDir("x")
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	opts := Options{Now: t0, Version: "v1"}
+	build := func(what string, o Options, wantReused bool) *Result {
+		t.Helper()
+		res, err := ws.Build(context.Background(), "x", o)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if res.Reused != wantReused {
+			t.Fatalf("%s: reused %v, want %v", what, res.Reused, wantReused)
+		}
+		return res
+	}
+	first := build("first build", opts, false)
+	if want := time.Date(2026, 6, 1, 20, 0, 0, 0, time.UTC); !first.ValidUntil.Equal(want) {
+		t.Fatalf("ValidUntil %v, want the future page's publishDate %v", first.ValidUntil, want)
+	}
+	before := snapshot(t, out)
+	again := build("nothing changed", opts, true)
+	if again.Files != first.Files || again.Pages != first.Pages || again.Manifest == nil || len(again.Manifest.Files) != first.Files {
+		t.Fatalf("reused result %d files %d pages, first %d files %d pages", again.Files, again.Pages, first.Files, first.Pages)
+	}
+	snapshot(t, out).equal(t, before, "after a skipped build")
+
+	build("another version", Options{Now: t0, Version: "v2"}, false)
+	build("same again", Options{Now: t0, Version: "v2"}, true)
+	build("drafts", Options{Now: t0, Version: "v2", Drafts: true}, false)
+	build("no drafts", Options{Now: t0, Version: "v2"}, false)
+	build("no drafts again", Options{Now: t0, Version: "v2"}, true)
+
+	// An input changes.
+	p := filepath.Join(dir, "sites/x/content/news/b.md")
+	if err := os.WriteFile(p, []byte("---\ntitle: B\ndate: 2026-01-03\n---\nBody of B, edited.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build("content edited", Options{Now: t0, Version: "v2"}, false)
+	build("content edited, again", Options{Now: t0, Version: "v2"}, true)
+
+	// The output folder is tampered with: a file of the same size, rewritten; a file deleted.
+	page := filepath.Join(out, "news/b/index.html")
+	b, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // a modification time after the manifest's
+	if err := os.WriteFile(page, []byte(string(make([]byte, len(b)))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	build("an output file rewritten", Options{Now: t0, Version: "v2"}, false)
+	if got, _ := os.ReadFile(page); string(got) != string(b) {
+		t.Fatal("the rebuild did not put the page back")
+	}
+	if err := os.Remove(page); err != nil {
+		t.Fatal(err)
+	}
+	build("an output file deleted", Options{Now: t0, Version: "v2"}, false)
+	if _, err := os.Stat(page); err != nil {
+		t.Fatal("the rebuild did not put the page back")
+	}
+
+	// The clock reaches the future page's date: it must appear.
+	due := time.Date(2026, 6, 1, 20, 0, 1, 0, time.UTC)
+	res := build("the future page is due", Options{Now: due, Version: "v2"}, false)
+	if _, ok := res.Manifest.Lookup("news/later/index.html"); !ok {
+		t.Fatal("the page due on June 1 is not in the build made after it")
+	}
+	if want := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC); !res.ValidUntil.Equal(want) {
+		t.Fatalf("ValidUntil %v, want the expiry %v", res.ValidUntil, want)
+	}
+	build("before the expiry", Options{Now: due.Add(time.Hour), Version: "v2"}, true)
+	res = build("after the expiry", Options{Now: time.Date(2026, 7, 2, 0, 0, 0, 0, time.UTC), Version: "v2"}, false)
+	if _, ok := res.Manifest.Lookup("news/brief/index.html"); ok {
+		t.Fatal("the page that expired on July 1 is still in the build made after it")
+	}
+	if !res.ValidUntil.IsZero() {
+		t.Fatalf("ValidUntil %v with no page dated in the future", res.ValidUntil)
+	}
+	build("no version: always builds", Options{Now: t0}, false)
+}
