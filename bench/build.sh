@@ -9,6 +9,7 @@
 # Settings (environment):
 #   RUNS=5                 timed runs per tool and size (one untimed warm-up run each first)
 #   SIZES="1000 10000"     page counts
+#   MODES="clean rebuild edit force"  which builds to time (see run_stump below)
 #   SEED=1                 sitegen seed
 #   SHORTCODES=0           1: end every generated page with a figure shortcode (sitegen -shortcodes)
 #   HUGO=auto              auto: use or install Hugo, skip it if that fails; 0: no Hugo
@@ -24,6 +25,7 @@ cd_root
 
 RUNS=${RUNS:-5}
 SIZES=${SIZES:-"1000 10000"}
+MODES=${MODES:-"clean rebuild edit force"}
 SEED=${SEED:-1}
 HUGO=${HUGO:-auto}
 HUGO_VERSION=${HUGO_VERSION:-v0.165.0}
@@ -84,15 +86,31 @@ measure() {
 	rss_kb=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$WORK/time.txt")
 }
 
-# run_stump SIZE MODE, run_hugo SIZE MODE: MODE "clean" removes the previous output (and
-# Hugo's caches) first; "rebuild" builds over them.
+# run_stump SIZE MODE, run_hugo SIZE MODE. MODE:
+#   clean    the previous output (and Hugo's caches) removed first;
+#   rebuild  over the previous output, nothing changed (stump sees its inputs unchanged
+#            and skips the build: see "What a build writes" in the README);
+#   edit     over the previous output, one page's Markdown edited first (a paragraph
+#            appended to the same page for both tools);
+#   force    stump build --force: over the previous output, nothing changed, every page
+#            rendered again (Hugo's figure is its rebuild).
+edit_page() { printf '\nEdited by bench/build.sh, run %s.\n' "$RANDOM$RANDOM" >>"$1/$edit_rel"; }
+
 run_stump() {
-	[ "$2" = rebuild ] || rm -rf "$WORK/stump-$1/public"
-	measure "$STUMP" -C "$WORK/stump-$1" build --site "$SITE" --json
+	local extra=()
+	case $2 in
+	clean) rm -rf "$WORK/stump-$1/public" ;;
+	edit) edit_page "$WORK/stump-$1/sites/$SITE/content" ;;
+	force) extra=(--force) ;;
+	esac
+	measure "$STUMP" -C "$WORK/stump-$1" build --site "$SITE" --json "${extra[@]}"
 }
 
 run_hugo() {
-	[ "$2" = rebuild ] || rm -rf "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources"
+	case $2 in
+	clean) rm -rf "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources" ;;
+	edit) edit_page "$WORK/hugo-$1/content" ;;
+	esac
 	measure "$hugo_bin" --quiet -s "$WORK/hugo-$1" -d "$WORK/out-hugo-$1" --cacheDir "$WORK/hugo-cache"
 }
 
@@ -118,8 +136,9 @@ for size in $SIZES; do
 	[ "${SHORTCODES:-0}" = 0 ] || gen_args+=(-shortcodes)
 	[ -z "$hugo_bin" ] || gen_args+=(-hugo "$WORK/hugo-$size")
 	"$WORK/sitegen" "${gen_args[@]}" >/dev/null
+	edit_rel=$(cd "$WORK/stump-$size/sites/$SITE/content" && find . -name '*.md' ! -name _index.md | sort | head -n 1)
 
-	for mode in clean rebuild; do
+	for mode in $MODES; do
 		step "$size pages, $mode: warm-up, then $RUNS runs$([ -z "$hugo_bin" ] || echo ", alternating stump and Hugo")"
 		run_stump "$size" "$mode"
 		[ -z "$hugo_bin" ] || run_hugo "$size" "$mode"
@@ -157,5 +176,5 @@ done
 		printf '%s' "$ratios"
 	fi
 	echo
-	echo "Median of $RUNS builds after one warm-up, clean (output and caches removed) and rebuild (over the previous output, nothing changed); pages/s counts the generated content pages; peak RSS is the largest of the runs."
+	echo "Median of $RUNS builds after one warm-up: clean (output and caches removed), rebuild (over the previous output, nothing changed: stump skips the build), edit (over the previous output, one page edited) and force (stump build --force: nothing changed, every page rendered again; Hugo's is its plain rebuild); pages/s counts the generated content pages; peak RSS is the largest of the runs."
 } | tee "$WORK/results.md"
