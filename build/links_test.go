@@ -1,9 +1,11 @@
 package build
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"slices"
+	"sort"
 	"testing"
 )
 
@@ -93,6 +95,41 @@ func TestStripTagsMatchesTheRegexp(t *testing.T) {
 		c := soup(r, pieces)
 		if got, want := stripTags(c), tagOracle.ReplaceAllString(c, ""); got != want {
 			t.Fatalf("stripTags(%q) = %q, the regexp gives %q", c, got, want)
+		}
+	}
+}
+
+// TestFeedItemsSelectionMatchesSort: the one-pass selection of the newest pages gives
+// what the stable sort gives, ties (same date, even same path) included.
+func TestFeedItemsSelectionMatchesSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	base := now
+	for round := range 200 {
+		n := 1 + r.IntN(300)
+		pages := make([]*Page, n)
+		for i := range pages {
+			kind := KindPage
+			if r.IntN(10) == 0 {
+				kind = KindSection
+			}
+			pages[i] = &Page{Kind: kind, Date: base.AddDate(0, 0, r.IntN(20)), urlPath: fmt.Sprintf("/p/%d/", r.IntN(n))}
+		}
+		limit := 1 + r.IntN(30)
+		var want []*Page
+		for _, p := range pages {
+			if p.Kind == KindPage {
+				want = append(want, p)
+			}
+		}
+		sort.SliceStable(want, func(i, j int) bool {
+			if !want[i].Date.Equal(want[j].Date) {
+				return want[i].Date.After(want[j].Date)
+			}
+			return want[i].urlPath < want[j].urlPath
+		})
+		want = want[:min(limit, len(want))]
+		if got := feedItems(pages, limit); !slices.Equal(got, want) {
+			t.Fatalf("round %d: %d pages, limit %d: selection differs from the sort", round, n, limit)
 		}
 	}
 }

@@ -123,18 +123,38 @@ func redirectHTML(target, abs string) []byte {
 
 // feedItems are the newest regular pages of a list, newest first, at most limit.
 func feedItems(pages []*Page, limit int) []*Page {
+	newer := func(a, b *Page) bool {
+		if !a.Date.Equal(b.Date) {
+			return a.Date.After(b.Date)
+		}
+		return a.urlPath < b.urlPath
+	}
+	if limit > 0 && limit < len(pages)/4 {
+		// A few of many (a home feed of a large site, on every watch update): keep
+		// the newest limit in one pass instead of sorting them all. Ties keep their
+		// order, as the stable sort below does.
+		items := make([]*Page, 0, limit+1)
+		for _, p := range pages {
+			if p.Kind != KindPage || (len(items) == limit && !newer(p, items[limit-1])) {
+				continue
+			}
+			i := sort.Search(len(items), func(i int) bool { return newer(p, items[i]) })
+			items = append(items, nil)
+			copy(items[i+1:], items[i:])
+			items[i] = p
+			if len(items) > limit {
+				items = items[:limit]
+			}
+		}
+		return items
+	}
 	items := make([]*Page, 0, len(pages))
 	for _, p := range pages {
 		if p.Kind == KindPage {
 			items = append(items, p)
 		}
 	}
-	sort.SliceStable(items, func(i, j int) bool {
-		if !items[i].Date.Equal(items[j].Date) {
-			return items[i].Date.After(items[j].Date)
-		}
-		return items[i].urlPath < items[j].urlPath
-	})
+	sort.SliceStable(items, func(i, j int) bool { return newer(items[i], items[j]) })
 	if len(items) > limit {
 		items = items[:limit]
 	}

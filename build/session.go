@@ -29,6 +29,10 @@ type Session struct {
 	mu    sync.Mutex
 	st    *siteState
 	files map[string]*outFile
+	// owned indexes files by their owner (outFile.owner), so an update that renders a
+	// few pages whole finds the outputs they no longer produce without a sweep of
+	// every file.
+	owned map[string]map[string]bool
 	// singleDeps: templates of regular pages read site-wide lists, so any structural
 	// change re-renders every page.
 	singleDeps bool
@@ -115,9 +119,36 @@ func (s *Session) full(ctx context.Context) (*Update, error) {
 		s.st.close()
 	}
 	s.st, s.files = st, next
+	s.owned = map[string]map[string]bool{}
+	for p, f := range next {
+		s.own(p, f.owner)
+	}
 	s.singleDeps = ls.singleReadsSiteLists()
 	u.Duration = time.Since(start)
 	return u, nil
+}
+
+// own records that owner produced path p ("" owns nothing to index).
+func (s *Session) own(p, owner string) {
+	if owner == "" {
+		return
+	}
+	m := s.owned[owner]
+	if m == nil {
+		m = map[string]bool{}
+		s.owned[owner] = m
+	}
+	m[p] = true
+}
+
+// disown drops path p from owner's outputs.
+func (s *Session) disown(p, owner string) {
+	if m := s.owned[owner]; m != nil {
+		delete(m, p)
+		if len(m) == 0 {
+			delete(s.owned, owner)
+		}
+	}
 }
 
 // diffFiles lists paths new or changed in next, and paths of prev not in next.
@@ -222,9 +253,21 @@ func (s *Session) applyContent(ctx context.Context, rels []string) (*Update, err
 	start := time.Now()
 	st := s.st
 	st.opts.Now = time.Now()
+	wantedSet := make(map[string]bool, len(rels))
+	for _, rel := range rels {
+		wantedSet[rel] = true
+	}
+	wanted := func(f string) bool {
+		if len(rels) == 1 {
+			return f == rels[0] // the usual save: no hashing of every page's name
+		}
+		return wantedSet[f]
+	}
 	oldLoaded := map[string]*Page{}
 	for _, p := range st.loaded {
-		oldLoaded[p.File] = p
+		if wanted(p.File) {
+			oldLoaded[p.File] = p
+		}
 	}
 	// Load everything first: an error changes nothing.
 	var changes []pageChange
@@ -264,6 +307,10 @@ func (s *Session) applyContent(ctx context.Context, rels []string) (*Update, err
 	}
 	loaded := make([]*Page, 0, len(st.loaded)+len(changes))
 	for _, p := range st.loaded {
+		if !wanted(p.File) {
+			loaded = append(loaded, p)
+			continue
+		}
 		if np, ok := byRel[p.File]; ok {
 			delete(byRel, p.File)
 			if np == nil {
@@ -296,7 +343,7 @@ func (s *Session) applyContent(ctx context.Context, rels []string) (*Update, err
 		st.loaded = loaded
 		byFile := map[string]*Page{}
 		for _, p := range st.pages {
-			if p.File != "" {
+			if p.File != "" && wanted(p.File) {
 				byFile[p.File] = p
 			}
 		}
@@ -519,23 +566,45 @@ func (s *Session) renderTargets(ctx context.Context, targets []renderTarget, str
 	}
 	u := &Update{Full: all}
 	for p, f := range st.out.files {
-		if old, ok := s.files[p]; !ok || old.sum != f.sum {
+		old, ok := s.files[p]
+		if !ok || old.sum != f.sum {
 			u.Changed = append(u.Changed, p)
 		}
+		if ok && old.owner != f.owner {
+			s.disown(p, old.owner)
+		}
 		s.files[p] = f
+		s.own(p, f.owner)
 		if f.page != nil && strings.HasSuffix(p, ".html") && f.redirect == "" {
 			u.Rendered++
 		}
 	}
-	for p, f := range s.files {
+	drop := func(p string, f *outFile) {
 		if f.owner == "" {
-			continue
+			return
 		}
 		_, produced := st.out.files[p]
 		gone := (structural || all) && !live[f.owner]
 		if (whole[f.owner] && !produced) || gone {
 			delete(s.files, p)
+			s.disown(p, f.owner)
 			u.Removed = append(u.Removed, p)
+		}
+	}
+	if structural || all {
+		for p, f := range s.files {
+			drop(p, f)
+		}
+	} else {
+		// Only the owners rendered whole can have lost outputs.
+		for o := range whole {
+			for p := range s.owned[o] {
+				if f, ok := s.files[p]; ok {
+					drop(p, f)
+				} else {
+					s.disown(p, o)
+				}
+			}
 		}
 	}
 	sort.Strings(u.Changed)
