@@ -123,7 +123,9 @@ type runner struct {
 	dirty   map[string]bool // changes since the last good build, retried with each batch
 	failed  bool            // the last build failed
 	lastErr string          // the error last printed
-	watched map[string]bool
+	// lastEvent is the event the last good or failed build sent ("css", "reload"...).
+	lastEvent string
+	watched   map[string]bool
 }
 
 // Run builds the site, serves it and rebuilds on change until ctx ends.
@@ -414,11 +416,24 @@ func (r *runner) fail(err error, batch []string) {
 
 // notify tells open pages about a good build and returns the event sent.
 func (r *runner) notify(u *build.Update, inputs []string, wasFailed bool) string {
+	ev := r.event(u, inputs, wasFailed)
+	r.lastEvent = ev
+	return ev
+}
+
+func (r *runner) event(u *build.Update, inputs []string, wasFailed bool) string {
 	if wasFailed {
 		r.srv.Reload()
 		return "reload"
 	}
 	if len(u.Changed) == 0 && len(u.Removed) == 0 {
+		if r.lastEvent == "css" && slices.ContainsFunc(inputs, func(p string) bool { return filepath.Ext(p) != ".css" }) {
+			// A file other than a stylesheet changed with no effect now: its effect
+			// came with the previous rebuild (saved while it ran, after the batch that
+			// named only stylesheets), which open pages only got as a stylesheet swap.
+			r.srv.Reload()
+			return "reload"
+		}
 		r.srv.Quiet()
 		return ""
 	}
