@@ -57,11 +57,15 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			if now.IsZero() {
 				now = time.Now()
 			}
+			// The fingerprint is taken before the build reads anything: an input
+			// edited while it runs makes the next build's differ.
 			if f, err := w.inputsFingerprint(site, dir, opts); err == nil {
 				fp = f
-				if res := w.reuse(ctx, site, dir, fp, now); res != nil {
-					res.Duration = time.Since(start)
-					return res, nil
+				if !opts.Force {
+					if res := w.reuse(ctx, site, dir, fp, now); res != nil {
+						res.Duration = time.Since(start)
+						return res, nil
+					}
 				}
 			}
 			// This build changes the folder: until it succeeds, no record says
@@ -95,6 +99,9 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	}
 	res.Site, res.Dir = site, dir
 	res.ValidUntil = st.due
+	if st.mdc != nil {
+		st.mdc.save()
+	}
 	res.Duration = time.Since(start)
 	if fp != "" {
 		w.remember(site, dir, fp, res)
@@ -198,6 +205,9 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 		return nil, nil, err
 	}
 	st.layouts = ls
+	if opts.Version != "" {
+		st.mdc = openMDCache(w.Root, site, st.mdSalt(ls))
+	}
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}

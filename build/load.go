@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/goccy/go-yaml"
 	"github.com/pelletier/go-toml/v2"
@@ -31,6 +32,8 @@ type siteState struct {
 	// build expires (see dueAt): the output changes then with no input changed.
 	dueMu sync.Mutex
 	due   time.Time
+	// mdc caches rendered Markdown across builds (nil: render everything).
+	mdc   *mdCache
 	cfg   *config.Loaded
 	opts  Options
 	src   *tree // sites/<site>
@@ -189,6 +192,25 @@ func joinErrors(errs []error) error {
 	return errors.Join(list...)
 }
 
+// renderMarkdown renders a page's body with md (the site's renderer, or its raw-HTML
+// one when raw), through the Markdown cache when the build has one.
+func (st *siteState) renderMarkdown(md *markdown.Renderer, raw bool, body []byte) (markdown.Result, error) {
+	if st.mdc == nil {
+		return md.Render(body)
+	}
+	return st.mdc.render(md, raw, body)
+}
+
+// mdString is b, rendered Markdown, as a string. With the Markdown cache the string
+// shares b's bytes: the cache keeps b until it is saved and nothing writes to it, so
+// a copy would only double what a build holds.
+func (st *siteState) mdString(b []byte) string {
+	if st.mdc == nil || len(b) == 0 {
+		return string(b)
+	}
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 // loadPage parses one Markdown file. It returns nil, nil for a page the options leave out.
 func (st *siteState) loadPage(f srcFile) (*Page, error) {
 	src, err := f.read()
@@ -255,7 +277,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		// HTML content: the body is the page's content as written.
 		res.Content = doc.Body
 		res.WordCount = len(strings.Fields(plainify(string(doc.Body))))
-	} else if res, err = md.Render(doc.Body); err != nil {
+	} else if res, err = st.renderMarkdown(md, m.rawHTML, doc.Body); err != nil {
 		var se *markdown.ShortcodeError
 		if errors.As(err, &se) {
 			if se.Name != "" {
@@ -281,8 +303,8 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		Weight:      m.weight,
 		Slug:        m.slug,
 		Description: strings.TrimSpace(m.description), // a folded YAML scalar ends with a newline
-		Content:     template.HTML(res.Content),
-		Summary:     template.HTML(res.Summary),
+		Content:     template.HTML(st.mdString(res.Content)),
+		Summary:     template.HTML(st.mdString(res.Summary)),
 		Truncated:   res.Truncated,
 		WordCount:   res.WordCount,
 		Params:      m.params,
@@ -306,7 +328,7 @@ func (st *siteState) loadPage(f srcFile) (*Page, error) {
 		p.Lastmod = p.Date
 	}
 	if len(res.TOC) > 0 {
-		p.TableOfContents = template.HTML(res.TOC)
+		p.TableOfContents = template.HTML(st.mdString(res.TOC))
 	}
 	if m.summary != "" {
 		s, err := st.md.Inline([]byte(m.summary))

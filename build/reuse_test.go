@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,4 +102,84 @@ func TestBuildSkippedOnlyWhenNothingChanged(t *testing.T) {
 		t.Fatalf("ValidUntil %v with no page dated in the future", res.ValidUntil)
 	}
 	build("no version: always builds", Options{Now: t0}, false)
+}
+
+// TestMarkdownCache: with Options.Version, rendered Markdown is kept between builds
+// (.stump/cache/markdown/<site>.gob); a build that finds it writes the same bytes as
+// an uncached build; shortcode templates still run (the cache holds placeholders); an
+// edited body renders again; another version ignores the cache.
+func TestMarkdownCache(t *testing.T) {
+	dir := t.TempDir()
+	files := writeSite()
+	files["sites/x/content/news/sc.md"] = "---\ntitle: SC\ndate: 2026-01-02\n---\nBefore {{< note >}}inside{{< /note >}} after.\n"
+	files["sites/x/layouts/shortcodes/note.html"] = `<b>{{ .Inner }}</b>`
+	writeFiles(t, dir, files)
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := ws.OutDir("x")
+	opts := Options{Now: now, Version: "v1", Force: true}
+	build := func(o Options) {
+		t.Helper()
+		if _, err := ws.Build(context.Background(), "x", o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	build(opts)
+	cacheFile := filepath.Join(dir, ".stump", "cache", "markdown", "x.gob")
+	st, err := os.Stat(cacheFile)
+	if err != nil {
+		t.Fatalf("no cache written: %v", err)
+	}
+	first := snapshot(t, out)
+	uncached := t.TempDir()
+	build(Options{Now: now, OutDir: uncached})
+	snapshot(t, uncached).equal(t, first, "an uncached build beside the cached one")
+
+	// Every body is found: the same output, the file not rewritten.
+	time.Sleep(10 * time.Millisecond)
+	build(opts)
+	snapshot(t, out).equal(t, first, "a build from the cache")
+	if st2, _ := os.Stat(cacheFile); !st2.ModTime().Equal(st.ModTime()) {
+		t.Error("a build that found every body in the cache rewrote it")
+	}
+
+	// The shortcode's template changes: the cached body's placeholder runs it.
+	writeFiles(t, dir, map[string]string{"sites/x/layouts/shortcodes/note.html": `<aside>{{ .Inner }}</aside>`})
+	build(opts)
+	if b, _ := os.ReadFile(filepath.Join(out, "news/sc/index.html")); !strings.Contains(string(b), "<aside>inside</aside>") {
+		t.Fatalf("the edited shortcode template is not used:\n%s", b)
+	}
+	// An edited body renders again.
+	writeFiles(t, dir, map[string]string{"sites/x/content/news/b.md": "---\ntitle: B\ndate: 2026-01-03\n---\nBody of B, *edited*.\n"})
+	build(opts)
+	if b, _ := os.ReadFile(filepath.Join(out, "news/b/index.html")); !strings.Contains(string(b), "<em>edited</em>") {
+		t.Fatalf("edited page not rendered again:\n%s", b)
+	}
+	// The cache holds what the last build used, under the salt of its version.
+	c := openMDCache(dir, "x", ws.mdSaltFor(t, "x", "v1"))
+	md := 0
+	for p := range files {
+		if strings.HasPrefix(p, "sites/x/content/") && strings.HasSuffix(p, ".md") {
+			md++
+		}
+	}
+	if len(c.old) == 0 || len(c.old) > md {
+		t.Fatalf("cache of %d entries after a build of %d Markdown files (the edited body's old render must be gone)", len(c.old), md)
+	}
+	if other := openMDCache(dir, "x", ws.mdSaltFor(t, "x", "v2")); len(other.old) != 0 {
+		t.Fatal("another version read the cache")
+	}
+}
+
+// mdSaltFor is the Markdown cache salt of site at version v.
+func (w *Workspace) mdSaltFor(t *testing.T, site, v string) string {
+	t.Helper()
+	st, ls, err := w.load(context.Background(), site, Options{Now: now, Version: v})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	return st.mdSalt(ls)
 }

@@ -51,11 +51,14 @@ type Options struct {
 	// Strict makes warnings about content errors: template syntax ({{, {%) reaching a
 	// page outside code.
 	Strict bool
-	// Version is stump's version. When set, a build into a folder is skipped if its
+	// Version is stump's version. When set, rendered Markdown is cached across builds
+	// (see mdcache.go) and, unless Force, a build into a folder is skipped if its
 	// inputs, this version and these options are those of the last successful build
 	// into that folder and the folder is as that build left it (see reuse.go); the
-	// result is then that build's, with Reused set. "" always builds.
+	// result is then that build's, with Reused set. "" always builds, uncached.
 	Version string
+	// Force builds even when nothing changed (see Version).
+	Force bool
 }
 
 // ErrNoWorkspace is returned by Find when no stump.yaml is found.

@@ -111,10 +111,8 @@ func buildCommand() *cli.Command {
 				return err
 			}
 			start := time.Now()
-			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired"), Strict: c.Bool("strict")}
-			if !c.Bool("force") {
-				opts.Version = stumpVersion()
-			}
+			opts := build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), Expired: c.Bool("expired"), Strict: c.Bool("strict"),
+				Version: stumpVersion(), Force: c.Bool("force")}
 			results := ws.BuildAll(c.Context, sites, opts)
 			sum := buildSummary{OK: true, DurationMS: time.Since(start).Milliseconds()}
 			for _, r := range results {

@@ -127,7 +127,7 @@ func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t pub
 // validUntil is the build's Result.ValidUntil (zero with --no-build).
 func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) (objs []publish.Object, src publish.Source, closeSrc func(), validUntil time.Time, err error) {
 	if !c.Bool("no-build") {
-		res, err := ws.Build(c.Context, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), NoWrite: true})
+		res, err := ws.Build(c.Context, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), NoWrite: true, Version: stumpVersion()})
 		if err != nil {
 			return nil, nil, nil, time.Time{}, fmt.Errorf("build failed, nothing published:\n%w", err)
 		}
