@@ -99,7 +99,7 @@ edit_page() { printf '\nEdited by bench/build.sh, run %s.\n' "$RANDOM$RANDOM" >>
 run_stump() {
 	local extra=()
 	case $2 in
-	clean) rm -rf "$WORK/stump-$1/public" ;;
+	clean) rm -rf "$WORK/stump-$1/public" "$WORK/stump-$1/.stump" ;;
 	edit) edit_page "$WORK/stump-$1/sites/$SITE/content" ;;
 	force) extra=(--force) ;;
 	esac
