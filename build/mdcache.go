@@ -1,6 +1,7 @@
 package build
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/gob"
@@ -103,15 +104,24 @@ func (c *mdCache) save() {
 	if c.misses == 0 && len(c.old) == 0 && !c.changed {
 		return
 	}
-	var buf bytes.Buffer
-	if gob.NewEncoder(&buf).Encode(mdCacheFile{Format: mdCacheFormat, Salt: c.salt, Entries: c.used}) != nil {
-		return
-	}
 	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
 		return
 	}
+	// Streamed to the file: the encoding of a large site's pages is tens of MB.
 	tmp := c.path + "." + randHex() + ".tmp"
-	if err := os.WriteFile(tmp, buf.Bytes(), 0o644); err != nil {
+	f, err := os.Create(tmp)
+	if err != nil {
+		return
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	err = gob.NewEncoder(w).Encode(mdCacheFile{Format: mdCacheFormat, Salt: c.salt, Entries: c.used})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		os.Remove(tmp)
 		return
 	}
