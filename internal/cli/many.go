@@ -316,9 +316,7 @@ func checkSite(c *cli.Context, ws *build.Workspace, site string) *siteCheck {
 	if err != nil {
 		return chk
 	}
-	if cl, ok := st.store.(interface{ Close() error }); ok {
-		defer cl.Close()
-	}
+	defer st.close()
 	ptr, _, err := publish.ReadPointer(c.Context, st.store)
 	if err != nil || ptr.Live != rec.Live || ptr.State != publish.StateLive || ptr.Pending != "" ||
 		len(ptr.PendingDeletes) > 0 || ptr.PurgeOwed != "" || len(ptr.PendingPurge) > 0 {

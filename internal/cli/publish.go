@@ -74,6 +74,14 @@ type siteTarget struct {
 	count  *store.Counter
 }
 
+// close releases the store (a file store's folder descriptors: publish --all opens
+// one store per site in one process).
+func (t *siteTarget) close() {
+	if cl, ok := t.count.Store.(interface{ Close() error }); ok {
+		_ = cl.Close()
+	}
+}
+
 // openTarget resolves --target, the site's target (a URL or a name from stump.yaml), or
 // the embedded default: a local store in .stump/targets/<site> of the workspace.
 func openTarget(ctx context.Context, c *cli.Context, ws *build.Workspace, site string) (*siteTarget, error) {
@@ -332,6 +340,7 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	if err != nil {
 		return fail(err)
 	}
+	defer st.close()
 	objs, src, closeSrc, validUntil, err := buildForPublish(c, ws, site, st.cfg)
 	if err != nil {
 		return fail(err)
