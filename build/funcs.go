@@ -18,21 +18,22 @@ import (
 
 // funcMap is the template functions of one site (docs/templates.md lists them).
 func (st *siteState) funcMap(ls **layouts) template.FuncMap {
-	var cacheMu sync.Mutex
-	cache := map[string]*partialResult{}
 	return template.FuncMap{
 		"partial": func(name string, ctx ...any) (template.HTML, error) {
 			return (*ls).partial(name, firstOrNil(ctx))
 		},
 		"partialCached": func(name string, ctx any, variants ...any) (template.HTML, error) {
 			key := name + "\x00" + fmt.Sprint(variants...)
-			cacheMu.Lock()
-			r, ok := cache[key]
+			st.partialMu.Lock()
+			if st.partialCache == nil {
+				st.partialCache = map[string]*partialResult{}
+			}
+			r, ok := st.partialCache[key]
 			if !ok {
 				r = &partialResult{}
-				cache[key] = r
+				st.partialCache[key] = r
 			}
-			cacheMu.Unlock()
+			st.partialMu.Unlock()
 			r.once.Do(func() { r.html, r.err = (*ls).partial(name, ctx) })
 			return r.html, r.err
 		},

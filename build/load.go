@@ -33,12 +33,16 @@ type siteState struct {
 	dueMu sync.Mutex
 	due   time.Time
 	// mdc caches rendered Markdown across builds (nil: render everything).
-	mdc   *mdCache
-	cfg   *config.Loaded
-	opts  Options
-	src   *tree // sites/<site>
-	theme *tree
-	md    *markdown.Renderer
+	mdc *mdCache
+	// partialCache holds partialCached results for one rendering pass (a watch
+	// session forgets them before each update: a menu entry may have changed).
+	partialMu    sync.Mutex
+	partialCache map[string]*partialResult
+	cfg          *config.Loaded
+	opts         Options
+	src          *tree // sites/<site>
+	theme        *tree
+	md           *markdown.Renderer
 	// mdRaw renders the pages whose front matter opts in with rawHTML: true (made on
 	// first use): md with raw HTML passed through.
 	mdRaw func() *markdown.Renderer

@@ -506,6 +506,9 @@ func (s *Session) renderTargets(ctx context.Context, targets []renderTarget, str
 	ls := st.layouts
 	prevOut := st.out
 	st.out = newOutputs()
+	st.partialMu.Lock()
+	st.partialCache = nil // rendered again from this update's pages and site
+	st.partialMu.Unlock()
 	defer func() { st.out = prevOut }()
 	if all {
 		targets = targets[:0]

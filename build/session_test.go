@@ -90,6 +90,7 @@ func TestSessionIncrementalMatchesFullBuild(t *testing.T) {
 		{name: "new page", files: map[string]string{"content/news/z.md": "---\ntitle: Zed\ndate: 2026-09-09\ntags: [e]\n---\nNew.\n"}},
 		{name: "draft hides", files: map[string]string{"content/news/z.md": "---\ntitle: Zed\ndraft: true\n---\nNew.\n"}},
 		{name: "delete page", remove: "content/news/p.md"},
+		{name: "footer menu entry (a partialCached partial)", files: map[string]string{"content/about.md": "---\ntitle: About\nmenu: footer\n---\nAbout us.\n"}},
 		{name: "section edit", files: map[string]string{"content/news/_index.md": "---\ntitle: Newsroom\n---\nAll news.\n"}, wantAll: true},
 		{name: "layout edit", files: map[string]string{"layouts/_default/single.html": "{{ define \"main\" }}<h1>{{ .Title }}</h1>{{ .Content }}{{ end }}"}, wantAll: true},
 		{name: "static edit", files: map[string]string{"static/css/site.css": "body{color:green}"}, wantAll: true},
