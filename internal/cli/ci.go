@@ -202,10 +202,13 @@ jobs:
           role-to-assume: ${{ vars.STUMP_AWS_ROLE_ARN }}
           aws-region: ${{ env.AWS_REGION }}
       # Fingerprints of the last publishes: a site whose inputs did not change is not
-      # rebuilt. A stale cache is safe (the target's live deploy is checked too).
+      # rebuilt. A stale cache is safe (the target's live deploy is checked too). The
+      # Markdown cache spares a theme change re-rendering every page's Markdown.
       - uses: actions/cache@v4
         with:
-          path: ${{ env.STUMP_DIR }}/.stump/fingerprints
+          path: |
+            ${{ env.STUMP_DIR }}/.stump/fingerprints
+            ${{ env.STUMP_DIR }}/.stump/cache
           key: stump-fingerprints-${{ matrix.shard }}-${{ github.sha }}
           restore-keys: stump-fingerprints-${{ matrix.shard }}-
       - name: Publish the changed sites (shard ${{ matrix.shard }} of @N@)
