@@ -205,8 +205,10 @@ func (ls *layouts) partial(name string, ctx any) (template.HTML, error) {
 	if !ok {
 		return "", fmt.Errorf("partial %q does not exist in layouts/partials/ of the site or its theme", name)
 	}
-	var buf bytes.Buffer
-	if err := ls.partials.ExecuteTemplate(&buf, shown, ctx); err != nil {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := ls.partials.ExecuteTemplate(buf, shown, ctx); err != nil {
 		return "", err
 	}
 	return template.HTML(buf.String()), nil
