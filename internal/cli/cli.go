@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -100,7 +101,31 @@ func isFlagError(err error) bool {
 	return false
 }
 
+// lockedWriter serializes writes: publish --all --parallel runs sites at once, and each
+// prints progress, warnings and results to the same stdout and stderr.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// locked wraps w for concurrent writers; a terminal or file (*os.File) is left as is,
+// so the progress bar still finds the terminal (single writes to a file descriptor
+// are not interleaved mid-write).
+func locked(w io.Writer) io.Writer {
+	if _, ok := w.(*os.File); ok {
+		return w
+	}
+	return &lockedWriter{w: w}
+}
+
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	stdout, stderr = locked(stdout), locked(stderr)
 	cli.VersionFlag = versionFlag
 	cli.VersionPrinter = func(c *cli.Context) { fmt.Fprintf(c.App.Writer, "stump %s\n", c.App.Version) }
 	app := &cli.App{
