@@ -76,7 +76,7 @@ const (
 // Store is a store.Store in a local folder. Its methods are safe for concurrent use.
 type Store struct {
 	dir  string // absolute path of the folder
-	root *os.Root
+	root fsys
 
 	// mu orders this process's goroutines before they take the flock, so that few
 	// of them block in the system call at once.
@@ -113,7 +113,7 @@ func Open(dir string) (*Store, error) {
 	case err != nil:
 		return nil, wrapOS("open folder", abs, err)
 	}
-	root, err := os.OpenRoot(abs)
+	root, err := openFS(abs)
 	if err != nil {
 		return nil, wrapOS("open folder", abs, err)
 	}
@@ -719,7 +719,7 @@ func (s *Store) prune(dirs map[string]bool) {
 }
 
 // link makes a hard link; tests replace it to exercise Copy's fallback.
-var link = (*os.Root).Link
+var link = func(root fsys, oldname, newname string) error { return root.Link(oldname, newname) }
 
 // ---- listing
 
@@ -747,6 +747,9 @@ func (s *Store) walk(ctx context.Context, dir, prefix string, fn func(store.Info
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil
+		}
+		if fi, lerr := s.root.Lstat(filepath.FromSlash(dir)); lerr == nil && !fi.IsDir() {
+			return nil // a symlink, not followed
 		}
 		return wrapOS("list", prefix, err)
 	}
