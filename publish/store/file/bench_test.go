@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -93,5 +94,46 @@ func reportCPU(b *testing.B) func() {
 	start := cpu()
 	return func() {
 		b.ReportMetric(float64(cpu()-start)/float64(b.N)/1e3, "cpu-µs/op")
+	}
+}
+
+// BenchmarkPublishPageParallel is BenchmarkPublishPage from 16 goroutines, as a
+// deploy's workers run it, with the flush done by fsyncs of the files written or by
+// syncfs.
+func BenchmarkPublishPageParallel(b *testing.B) {
+	for _, flush := range []string{"fsync", "syncfs"} {
+		b.Run(flush, func(b *testing.B) {
+			if flush == "syncfs" {
+				old := dirtyMax
+				dirtyMax = -1
+				defer func() { dirtyMax = old }()
+			}
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := b.Context()
+			var n atomic.Int64
+			defer reportCPU(b)()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					body := fmt.Appendf(bytes.Repeat([]byte("<p>page</p>"), 500), "%d", i)
+					h := sha256.Sum256(body)
+					sum := hex.EncodeToString(h[:])
+					blob := "_stump/objects/sha256/" + sum
+					if _, err := s.Put(ctx, blob, bytes.NewReader(body), int64(len(body)), store.PutOptions{SHA256: sum, IfNoneMatch: true}); err != nil {
+						b.Error(err)
+						return
+					}
+					if err := s.Copy(ctx, blob, fmt.Sprintf("news/p%d/index.html", i), store.PutOptions{Meta: store.Meta{ContentType: "text/html"}}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

@@ -82,6 +82,7 @@ type Store struct {
 	// of them block in the system call at once.
 	mu    sync.RWMutex
 	locks chan *os.File // open descriptors of the lock file, reused
+	syncf *os.File      // the sidecar folder, for syncfs
 	dirty dirtySet      // written and not yet flushed (see flush)
 }
 
@@ -128,6 +129,10 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	s.locks <- f
+	if s.syncf, err = root.Open(metaDir); err != nil {
+		s.Close()
+		return nil, wrapOS("open folder", filepath.Join(abs, metaDir), err)
+	}
 	return s, nil
 }
 
@@ -138,6 +143,9 @@ func (s *Store) Close() error {
 		case f := <-s.locks:
 			f.Close()
 		default:
+			if s.syncf != nil {
+				s.syncf.Close()
+			}
 			return s.root.Close()
 		}
 	}
@@ -454,16 +462,18 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if err != nil {
 		return "", err
 	}
-	defer s.root.Remove(tmp) // after a successful rename: a no-op
+	committed := false
+	defer func() {
+		if !committed {
+			s.root.Remove(tmp)
+		}
+	}()
 	h := sha256.New()
 	r := &ctxReader{ctx: ctx, r: body}
 	n, err := io.Copy(io.MultiWriter(f, h), r)
 	if err != nil && err == r.err {
 		f.Close()
 		return "", fmt.Errorf("put %s: read body: %w", key, err)
-	}
-	if err == nil && conditional {
-		err = f.Sync()
 	}
 	var fi fs.FileInfo
 	if err == nil {
@@ -483,16 +493,20 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
 	}
 	sc := newSidecar(sum, fi, meta)
-	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional); err != nil {
+	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false); err != nil {
 		return "", err
 	}
+	committed = true
 	return sc.ETag, nil
 }
 
 // commit writes sc to a temporary sidecar, then, under the exclusive lock, checks
 // the conditions of opts and renames the data file tmp and the sidecar into place.
-// With sync set, it flushes the file system first and fsyncs what it renamed.
-func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync bool) error {
+// With sync set, it first makes every earlier write and the two temporary files
+// durable, and after the renames their folders (see durable). Linked
+// says tmp is a hard link (Copy's), which the rename leaves in place when it is a
+// link of the very file it replaces: then commit removes it.
+func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync, linked bool) error {
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return wrapOS(op, key, err)
@@ -501,15 +515,19 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	if err != nil {
 		return err
 	}
-	defer s.root.Remove(stmp)
-	_, err = sf.Write(b)
-	if err == nil && sync {
-		if err = sf.Sync(); err == nil {
-			err = s.flush(sf)
+	renamed := false
+	defer func() {
+		if !renamed {
+			s.root.Remove(stmp)
 		}
-	}
+	}()
+	_, err = sf.Write(b)
 	if cerr := sf.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && sync {
+		s.markDirty(false, tmp, stmp)
+		err = s.durable()
 	}
 	if err != nil {
 		return wrapOS(op, key, err)
@@ -517,61 +535,70 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
-
-	unlock, err := s.lock(true)
+	renamed, err = s.swap(op, key, tmp, stmp, opts, linked)
 	if err != nil {
 		return err
+	}
+	if sync {
+		// The renames are done: an error here is no reason to report the write
+		// failed (a retry of an IfNoneMatch write would fail on its own object).
+		s.markDirs(parent(dataPath(key)), parent(sidePath(key)))
+		s.durable()
+	} else {
+		s.markDirty(true, dataPath(key), sidePath(key))
+	}
+	return nil
+}
+
+// swap checks the conditions of opts under the exclusive lock and renames the data
+// file tmp and the sidecar stmp into place; renamed reports the sidecar's rename.
+func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bool) (renamed bool, err error) {
+	unlock, err := s.lock(true)
+	if err != nil {
+		return false, err
 	}
 	defer unlock()
 	switch {
 	case opts.IfNoneMatch:
 		fi, err := s.root.Lstat(dataPath(key))
 		if err == nil && fi.Mode().IsRegular() {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
 		}
 	case opts.IfMatch != "":
 		o, err := s.lookLocked(op, key, false)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		cur, err := s.info(op, key, &o)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !sameETag(cur.ETag, opts.IfMatch) {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
 	}
 	if fi, err := s.root.Lstat(sidePath(key)); err == nil && fi.IsDir() {
-		return store.Errorf(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
+		return false, store.Errorf(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
 	}
 	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+			return false, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
 		}
-		return wrapOS(op, key, err)
+		return false, wrapOS(op, key, err)
 	}
 	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
-		return wrapOS(op, key, err)
+		return false, wrapOS(op, key, err)
 	}
 	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
-	if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrapOS(op, key, err)
-	}
-	if sync {
-		for _, dir := range []string{parent(dataPath(key)), parent(sidePath(key))} {
-			if d, err := s.root.Open(dir); err == nil {
-				d.Sync()
-				d.Close()
-			}
+	if linked {
+		if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, wrapOS(op, key, err)
 		}
-	} else {
-		s.markDirty(dataPath(key), sidePath(key))
 	}
-	return nil
+	return true, nil
 }
 
 // Copy copies src to dst with the Meta of opts. The new file is a hard link of src's
@@ -588,7 +615,12 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if err != nil {
 		return err
 	}
-	defer s.root.Remove(tmp)
+	committed := false
+	defer func() {
+		if !committed {
+			s.root.Remove(tmp)
+		}
+	}()
 
 	// Link src under the shared lock, so that its sidecar describes what we link.
 	unlock, err := s.lock(false)
@@ -620,6 +652,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		}
 		return wrapOS("copy", src, err)
 	}
+	var fi fs.FileInfo
 	if linked && !o.fresh {
 		// Hash the linked file, not src, which may have been replaced since.
 		if o.f, err = s.root.Open(tmp); err != nil {
@@ -632,9 +665,16 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		if err != nil {
 			return err
 		}
-		defer s.root.Remove(name)
+		defer func() {
+			if !committed {
+				s.root.Remove(name)
+			}
+		}()
 		tmp = name
 		_, err = io.Copy(f, &ctxReader{ctx: ctx, r: o.f})
+		if err == nil {
+			fi, err = f.Stat()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -648,11 +688,14 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if _, err := s.info("copy", src, &o); err != nil { // hashes only when src's sidecar was stale
 		return err
 	}
-	fi, err := s.root.Lstat(tmp)
-	if err != nil {
-		return wrapOS("copy", dst, err)
+	if linked {
+		fi = o.fi // the same file: src's under the lock, or tmp's when hashed
 	}
-	return s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false)
+	if err := s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false, linked); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // Delete removes objects and their sidecars, then the folders left empty.
