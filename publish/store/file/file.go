@@ -39,11 +39,28 @@
 //
 // Unconditional writes are not fsynced: deploys write thousands of files and the
 // speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
-// IfMatch: the lock and the pointer) first makes every object this Store wrote before
-// it durable — it fsyncs the files written since the last conditional write and their
-// folders, or flushes the whole file system (syncfs(2)) when there are many or when
-// it deleted objects since — then fsyncs its own files and folders. After a power cut an object written without sync may be empty or
-// missing; its Info shows the real size and an ETag of the real bytes.
+// IfMatch: the lock, the pointer, a deploy's blobs) makes every object this Store
+// wrote before it durable before its own renames, and its own files with them; after
+// its renames it makes its folders durable before it returns. So everything a
+// committed pointer names is durable once the pointer is. Each of those two steps is
+// a flush: it fsyncs the files written since the last flush and their folders (many
+// in parallel), or flushes the whole file system (syncfs(2), Linux) when there are
+// many or when objects were deleted since. Concurrent conditional writes share
+// flushes: one waits at most for the flush under way and the next one, which covers
+// every caller that came meanwhile. After a power cut an object written without sync
+// may be empty or missing; its Info shows the real size and an ETag of the real bytes.
+//
+// # Symlinks
+//
+// No operation follows a symlink, wherever it was planted in the folder (a folder on
+// a key's path, the object file itself, the sidecar tree): on Linux (5.6 and later)
+// each folder is opened with openat2(2) and RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS from
+// the store folder and the last component used with the *at system calls, which do not
+// follow it; elsewhere, os.Root (which follows symlinks only while they stay inside the
+// folder). A symlink where an object would be is not an object (Get: ErrNotFound; a
+// write replaces the symlink itself). The descriptors of recently used folders stay
+// open between calls; one whose folder was removed (pruned by a Delete, here or in
+// another process) is dropped and the call run again on the folder that is there now.
 package file
 
 import (
@@ -84,6 +101,7 @@ type Store struct {
 	locks chan *os.File // open descriptors of the lock file, reused
 	syncf *os.File      // the sidecar folder, for syncfs
 	dirty dirtySet      // written and not yet flushed (see flush)
+	sums  sums          // checksums of files written or read, for Copy
 }
 
 var _ store.Store = (*Store)(nil)
@@ -249,6 +267,13 @@ type object struct {
 // lookLocked stats key's data file (and opens it when open is set) and reads its
 // sidecar. The caller holds the lock. ErrNotFound when there is no regular file.
 func (s *Store) lookLocked(op, key string, open bool) (object, error) {
+	return s.lookLockedSum(op, key, open, false)
+}
+
+// lookLockedSum is lookLocked; with sumOnly set, the caller needs the checksum of the
+// bytes but not the Meta: a sum this store remembers for the very file (see sums)
+// spares reading the sidecar.
+func (s *Store) lookLockedSum(op, key string, open, sumOnly bool) (object, error) {
 	var o object
 	fi, err := s.root.Lstat(dataPath(key))
 	if err != nil {
@@ -270,8 +295,17 @@ func (s *Store) lookLocked(op, key string, open bool) (object, error) {
 		}
 	}
 	o.fi = fi
+	if sumOnly {
+		if sc, ok := s.sums.get(key, fi); ok {
+			o.sc, o.fresh = sc, true
+			return o, nil
+		}
+	}
 	if b, err := s.root.ReadFile(sidePath(key)); err == nil && json.Unmarshal(b, &o.sc) == nil {
 		o.fresh = o.sc.describes(fi)
+		if o.fresh {
+			s.sums.put(key, o.sc)
+		}
 	}
 	return o, nil
 }
@@ -539,6 +573,7 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	if err != nil {
 		return err
 	}
+	s.sums.put(key, sc)
 	if sync {
 		// The renames are done: an error here is no reason to report the write
 		// failed (a retry of an IfNoneMatch write would fail on its own object).
@@ -580,17 +615,23 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
 	}
-	if fi, err := s.root.Lstat(sidePath(key)); err == nil && fi.IsDir() {
-		return false, store.Errorf(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
-	}
-	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
+	// The sidecar first: a folder in its way stops the write before it changed
+	// anything. A crash between the two renames leaves a sidecar that does not
+	// describe the data file (see sidecar).
+	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return false, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+			return false, store.Errorf(store.ErrPermanent, err, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
 		}
 		return false, wrapOS(op, key, err)
 	}
-	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
-		return false, wrapOS(op, key, err)
+	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			// No object can have this key: take its new sidecar away. (After any
+			// other error the sidecar stays, describing no file: stale.)
+			s.root.Remove(sidePath(key))
+			return true, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+		}
+		return true, wrapOS(op, key, err)
 	}
 	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
 	if linked {
@@ -627,7 +668,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if err != nil {
 		return err
 	}
-	o, err := s.lookLocked("copy", src, false)
+	o, err := s.lookLockedSum("copy", src, false, true)
 	linked := false
 	if err == nil {
 		if lerr := link(s.root, dataPath(src), tmp); lerr == nil {

@@ -3,11 +3,14 @@ package file
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stump-dev/stump/publish/store"
@@ -233,4 +236,34 @@ func TestPrunedFolderSameStore(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A source replaced by another store (another process) is copied with the checksum
+// of its new bytes: what this store remembers of the file it wrote does not apply.
+func TestCopyOfSourceReplacedElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	a, b := openT(t, dir), openT(t, dir)
+	ctx := t.Context()
+	if _, err := store.PutBytes(ctx, a, "src", []byte("one"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Copy(ctx, "src", "dst1", store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutBytes(ctx, b, "src", []byte("two"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Copy(ctx, "src", "dst2", store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"dst1": "one", "dst2": "two"} {
+		got, info, err := store.GetBytes(ctx, a, key)
+		if err != nil || string(got) != want {
+			t.Fatalf("%s: %q, %v", key, got, err)
+		}
+		h, err := b.Head(ctx, key)
+		if err != nil || h.ETag != info.ETag || !strings.HasPrefix(info.ETag, fmt.Sprintf(`"%x-`, sha256.Sum256([]byte(want)))) {
+			t.Errorf("%s: ETag %s (Head elsewhere %s, %v), want the SHA-256 of %q", key, info.ETag, h.ETag, err, want)
+		}
+	}
 }
