@@ -18,10 +18,11 @@ import (
 // whole file system; nothing twice; a syncfs when many were written or some deleted.
 func TestConditionalWriteFlushesOnlyWhatWasWritten(t *testing.T) {
 	var syncfs, fsyncs atomic.Int64
-	oldFS, oldFile := syncFS, fsyncFile
+	oldFS, oldFile, oldMax := syncFS, fsyncFile, dirtyMax
 	syncFS = func(*os.File) error { syncfs.Add(1); return nil }
 	fsyncFile = func(f *os.File) error { fsyncs.Add(1); return f.Sync() }
-	t.Cleanup(func() { syncFS, fsyncFile = oldFS, oldFile })
+	dirtyMax = 16
+	t.Cleanup(func() { syncFS, fsyncFile, dirtyMax = oldFS, oldFile, oldMax })
 
 	s, err := Open(t.TempDir())
 	if err != nil {
