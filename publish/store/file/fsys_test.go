@@ -267,3 +267,59 @@ func TestCopyOfSourceReplacedElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// Writers on one store, a Delete that prunes on another, over more folders than the
+// descriptor cache holds: no write fails or is lost.
+func TestPruneRaceTwoStores(t *testing.T) {
+	impls(t, func(t *testing.T) {
+		dir := t.TempDir()
+		a, b := openT(t, dir), openT(t, dir)
+		ctx := t.Context()
+		if _, err := store.PutBytes(ctx, a, "src", []byte("src"), store.PutOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, 4)
+		for w := range 4 {
+			go func() {
+				errs <- func() error {
+					for i := range 3 * dirCacheMax / 2 {
+						folder := fmt.Sprintf("d%d/e", (i*7+w)%(dirCacheMax+dirCacheMax/2))
+						k1, k2 := fmt.Sprintf("%s/w%d-%d", folder, w, i), fmt.Sprintf("%s/c%d-%d", folder, w, i)
+						if _, err := store.PutBytes(ctx, a, k1, []byte(k1), store.PutOptions{}); err != nil {
+							return err
+						}
+						if err := b.Delete(ctx, k1); err != nil { // prunes folder when it empties
+							return err
+						}
+						if _, err := store.PutBytes(ctx, a, k1, []byte(k1), store.PutOptions{IfNoneMatch: true}); err != nil {
+							return err
+						}
+						if err := a.Copy(ctx, "src", k2, store.PutOptions{}); err != nil {
+							return err
+						}
+						for key, want := range map[string]string{k1: k1, k2: "src"} {
+							got, _, err := store.GetBytes(ctx, b, key)
+							if err != nil || string(got) != want {
+								return fmt.Errorf("%s: %q, %v; want %q", key, got, err, want)
+							}
+						}
+						if err := b.Delete(ctx, k1, k2); err != nil {
+							return err
+						}
+					}
+					return nil
+				}()
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		var left []string
+		a.List(ctx, "", func(info store.Info) error { left = append(left, info.Key); return nil })
+		if len(left) != 1 {
+			t.Errorf("left: %v, want [src]", left)
+		}
+	})
+}
