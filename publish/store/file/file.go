@@ -617,7 +617,8 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 	}
 	// The sidecar first: a folder in its way stops the write before it changed
 	// anything. A crash between the two renames leaves a sidecar that does not
-	// describe the data file (see sidecar).
+	// describe the data file (see sidecar), unless the data file is the very file
+	// it names (a Copy over a link of its own source), whose bytes it does describe.
 	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			return false, store.Errorf(store.ErrPermanent, err, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
