@@ -625,6 +625,9 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 		}
 		return false, wrapOS(op, key, err)
 	}
+	if betweenRenames != nil {
+		betweenRenames()
+	}
 	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
 			// No object can have this key: take its new sidecar away. (After any
@@ -802,6 +805,9 @@ func (s *Store) prune(dirs map[string]bool) {
 		}
 	}
 }
+
+// betweenRenames, in tests, runs between the two renames of a write.
+var betweenRenames func()
 
 // link makes a hard link; tests replace it to exercise Copy's fallback.
 var link = func(root fsys, oldname, newname string) error { return root.Link(oldname, newname) }

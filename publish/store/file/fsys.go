@@ -21,6 +21,9 @@ type fsys interface {
 	Close() error
 }
 
+// dirCacheMax is how many folder descriptors a store keeps open between calls (Linux).
+const dirCacheMax = 64
+
 // rootFS is the portable fsys: every call resolves its path one folder at a time.
 type rootFS struct{ *os.Root }
 

@@ -15,9 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dirCacheMax is how many folder descriptors a store keeps open between calls.
-const dirCacheMax = 64
-
 // openFS opens the store folder dir: with beneath where the kernel has openat2(2)
 // (Linux 5.6), else (an older kernel, or a sandbox that refuses the call) with os.Root.
 func openFS(dir string) (fsys, error) {
