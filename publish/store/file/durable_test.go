@@ -3,8 +3,10 @@ package file
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -16,10 +18,11 @@ import (
 // whole file system; nothing twice; a syncfs when many were written or some deleted.
 func TestConditionalWriteFlushesOnlyWhatWasWritten(t *testing.T) {
 	var syncfs, fsyncs atomic.Int64
-	oldFS, oldFile := syncFS, fsyncFile
+	oldFS, oldFile, oldMax := syncFS, fsyncFile, dirtyMax
 	syncFS = func(*os.File) error { syncfs.Add(1); return nil }
 	fsyncFile = func(f *os.File) error { fsyncs.Add(1); return f.Sync() }
-	t.Cleanup(func() { syncFS, fsyncFile = oldFS, oldFile })
+	dirtyMax = 16
+	t.Cleanup(func() { syncFS, fsyncFile, dirtyMax = oldFS, oldFile, oldMax })
 
 	s, err := Open(t.TempDir())
 	if err != nil {
@@ -41,21 +44,23 @@ func TestConditionalWriteFlushesOnlyWhatWasWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	etag := put("_stump/current.json", store.PutOptions{IfNoneMatch: true})
-	// 3 objects: 3 data files and 3 sidecars, in 4 folders (a, b, and two sidecar ones).
-	if syncfs.Load() != 0 || fsyncs.Load() != 10 {
-		t.Fatalf("after 3 writes and a conditional one: %d syncfs, %d fsyncs; want 0 and 10", syncfs.Load(), fsyncs.Load())
+	// Before its renames: 3 objects (3 data files and 3 sidecars, in 4 folders: a, b
+	// and two sidecar ones) and its own 2 temporary files; after: its 2 folders.
+	if syncfs.Load() != 0 || fsyncs.Load() != 6+4+2+2 {
+		t.Fatalf("after 3 writes and a conditional one: %d syncfs, %d fsyncs; want 0 and 14", syncfs.Load(), fsyncs.Load())
 	}
 	fsyncs.Store(0)
 	put("_stump/current.json", store.PutOptions{IfMatch: etag})
-	if syncfs.Load() != 0 || fsyncs.Load() != 0 {
-		t.Fatalf("nothing written since: %d syncfs, %d fsyncs", syncfs.Load(), fsyncs.Load())
+	if syncfs.Load() != 0 || fsyncs.Load() != 2+2 {
+		t.Fatalf("nothing written since: %d syncfs, %d fsyncs; want its own 2 files and 2 folders", syncfs.Load(), fsyncs.Load())
 	}
+	fsyncs.Store(0)
 	for i := range dirtyMax + 1 {
 		put(fmt.Sprintf("many/%d", i), store.PutOptions{})
 	}
 	put("lock", store.PutOptions{IfNoneMatch: true})
-	if syncfs.Load() != 1 || fsyncs.Load() != 0 {
-		t.Fatalf("after %d writes: %d syncfs, %d fsyncs; want one syncfs", dirtyMax+1, syncfs.Load(), fsyncs.Load())
+	if syncfs.Load() != 1 || fsyncs.Load() != 2 {
+		t.Fatalf("after %d writes: %d syncfs, %d fsyncs; want one syncfs, then the 2 folders of the conditional write", dirtyMax+1, syncfs.Load(), fsyncs.Load())
 	}
 	if err := s.Delete(ctx, "a/2.html"); err != nil {
 		t.Fatal(err)
@@ -63,5 +68,93 @@ func TestConditionalWriteFlushesOnlyWhatWasWritten(t *testing.T) {
 	put("lock2", store.PutOptions{IfNoneMatch: true})
 	if syncfs.Load() != 2 {
 		t.Fatalf("after a delete: %d syncfs, want another one", syncfs.Load())
+	}
+}
+
+// TestDurableShared: callers that arrive while a flush runs share the next one, and
+// each returns only after a flush that started after its call.
+func TestDurableShared(t *testing.T) {
+	oldFS, oldMax := syncFS, dirtyMax
+	var calls atomic.Int64
+	release := make(chan struct{})
+	syncFS = func(*os.File) error {
+		if calls.Add(1) == 1 {
+			<-release
+		}
+		return nil
+	}
+	dirtyMax = -1 // syncfs for every flush
+	var waiting atomic.Int64
+	waitHook = func() { waiting.Add(1) }
+	t.Cleanup(func() { syncFS, dirtyMax, waitHook = oldFS, oldMax, nil })
+
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.markDirty(true, "first")
+	first := make(chan error)
+	go func() { first <- s.durable() }()
+	for calls.Load() == 0 { // the first flush is under way
+		runtime.Gosched()
+	}
+	const n = 10
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			s.markDirty(true, fmt.Sprint("later", i))
+			errs <- s.durable()
+		}()
+	}
+	for waiting.Load() < n {
+		runtime.Gosched()
+	}
+	// None of them may return on the flush that started before they came.
+	select {
+	case err := <-errs:
+		t.Fatalf("durable returned (%v) during a flush that started before its call", err)
+	default:
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := calls.Load(); c != 2 {
+		t.Errorf("%d flushes for 1 + %d callers, want 2 (the later callers share one)", c, n)
+	}
+}
+
+// TestDurableError: a failed flush fails its callers and leaves its files to the next.
+func TestDurableError(t *testing.T) {
+	oldFS, oldMax := syncFS, dirtyMax
+	var calls atomic.Int64
+	syncFS = func(*os.File) error {
+		if calls.Add(1) == 1 {
+			return errors.New("disk gone")
+		}
+		return nil
+	}
+	dirtyMax = -1
+	t.Cleanup(func() { syncFS, dirtyMax = oldFS, oldMax })
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.markDirty(true, "x")
+	if err := s.durable(); err == nil {
+		t.Fatal("durable: no error from a failed flush")
+	}
+	if err := s.durable(); err != nil || calls.Load() != 2 {
+		t.Fatalf("durable after a failed flush: %v, %d flushes; want the files flushed again", err, calls.Load())
+	}
+	if err := s.durable(); err != nil || calls.Load() != 2 {
+		t.Fatalf("durable with nothing to flush: %v, %d flushes", err, calls.Load())
 	}
 }

@@ -39,11 +39,28 @@
 //
 // Unconditional writes are not fsynced: deploys write thousands of files and the
 // speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
-// IfMatch: the lock and the pointer) first makes every object this Store wrote before
-// it durable — it fsyncs the files written since the last conditional write and their
-// folders, or flushes the whole file system (syncfs(2)) when there are many or when
-// it deleted objects since — then fsyncs its own files and folders. After a power cut an object written without sync may be empty or
-// missing; its Info shows the real size and an ETag of the real bytes.
+// IfMatch: the lock, the pointer, a deploy's blobs) makes every object this Store
+// wrote before it durable before its own renames, and its own files with them; after
+// its renames it makes its folders durable before it returns. So everything a
+// committed pointer names is durable once the pointer is. Each of those two steps is
+// a flush: it fsyncs the files written since the last flush and their folders (many
+// in parallel), or flushes the whole file system (syncfs(2), Linux) when there are
+// many or when objects were deleted since. Concurrent conditional writes share
+// flushes: one waits at most for the flush under way and the next one, which covers
+// every caller that came meanwhile. After a power cut an object written without sync
+// may be empty or missing; its Info shows the real size and an ETag of the real bytes.
+//
+// # Symlinks
+//
+// No operation follows a symlink, wherever it was planted in the folder (a folder on
+// a key's path, the object file itself, the sidecar tree): on Linux (5.6 and later)
+// each folder is opened with openat2(2) and RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS from
+// the store folder and the last component used with the *at system calls, which do not
+// follow it; elsewhere, os.Root (which follows symlinks only while they stay inside the
+// folder). A symlink where an object would be is not an object (Get: ErrNotFound; a
+// write replaces the symlink itself). The descriptors of recently used folders stay
+// open between calls; one whose folder was removed (pruned by a Delete, here or in
+// another process) is dropped and the call run again on the folder that is there now.
 package file
 
 import (
@@ -76,13 +93,15 @@ const (
 // Store is a store.Store in a local folder. Its methods are safe for concurrent use.
 type Store struct {
 	dir  string // absolute path of the folder
-	root *os.Root
+	root fsys
 
 	// mu orders this process's goroutines before they take the flock, so that few
 	// of them block in the system call at once.
 	mu    sync.RWMutex
 	locks chan *os.File // open descriptors of the lock file, reused
+	syncf *os.File      // the sidecar folder, for syncfs
 	dirty dirtySet      // written and not yet flushed (see flush)
+	sums  sums          // checksums of files written or read, for Copy
 }
 
 var _ store.Store = (*Store)(nil)
@@ -113,7 +132,7 @@ func Open(dir string) (*Store, error) {
 	case err != nil:
 		return nil, wrapOS("open folder", abs, err)
 	}
-	root, err := os.OpenRoot(abs)
+	root, err := openFS(abs)
 	if err != nil {
 		return nil, wrapOS("open folder", abs, err)
 	}
@@ -128,6 +147,10 @@ func Open(dir string) (*Store, error) {
 		return nil, err
 	}
 	s.locks <- f
+	if s.syncf, err = root.Open(metaDir); err != nil {
+		s.Close()
+		return nil, wrapOS("open folder", filepath.Join(abs, metaDir), err)
+	}
 	return s, nil
 }
 
@@ -138,6 +161,9 @@ func (s *Store) Close() error {
 		case f := <-s.locks:
 			f.Close()
 		default:
+			if s.syncf != nil {
+				s.syncf.Close()
+			}
 			return s.root.Close()
 		}
 	}
@@ -241,6 +267,13 @@ type object struct {
 // lookLocked stats key's data file (and opens it when open is set) and reads its
 // sidecar. The caller holds the lock. ErrNotFound when there is no regular file.
 func (s *Store) lookLocked(op, key string, open bool) (object, error) {
+	return s.lookLockedSum(op, key, open, false)
+}
+
+// lookLockedSum is lookLocked; with sumOnly set, the caller needs the checksum of the
+// bytes but not the Meta: a sum this store remembers for the very file (see sums)
+// spares reading the sidecar.
+func (s *Store) lookLockedSum(op, key string, open, sumOnly bool) (object, error) {
 	var o object
 	fi, err := s.root.Lstat(dataPath(key))
 	if err != nil {
@@ -262,8 +295,17 @@ func (s *Store) lookLocked(op, key string, open bool) (object, error) {
 		}
 	}
 	o.fi = fi
+	if sumOnly {
+		if sc, ok := s.sums.get(key, fi); ok {
+			o.sc, o.fresh = sc, true
+			return o, nil
+		}
+	}
 	if b, err := s.root.ReadFile(sidePath(key)); err == nil && json.Unmarshal(b, &o.sc) == nil {
 		o.fresh = o.sc.describes(fi)
+		if o.fresh {
+			s.sums.put(key, o.sc)
+		}
 	}
 	return o, nil
 }
@@ -454,16 +496,18 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if err != nil {
 		return "", err
 	}
-	defer s.root.Remove(tmp) // after a successful rename: a no-op
+	committed := false
+	defer func() {
+		if !committed {
+			s.root.Remove(tmp)
+		}
+	}()
 	h := sha256.New()
 	r := &ctxReader{ctx: ctx, r: body}
 	n, err := io.Copy(io.MultiWriter(f, h), r)
 	if err != nil && err == r.err {
 		f.Close()
 		return "", fmt.Errorf("put %s: read body: %w", key, err)
-	}
-	if err == nil && conditional {
-		err = f.Sync()
 	}
 	var fi fs.FileInfo
 	if err == nil {
@@ -483,16 +527,20 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
 	}
 	sc := newSidecar(sum, fi, meta)
-	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional); err != nil {
+	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false); err != nil {
 		return "", err
 	}
+	committed = true
 	return sc.ETag, nil
 }
 
 // commit writes sc to a temporary sidecar, then, under the exclusive lock, checks
 // the conditions of opts and renames the data file tmp and the sidecar into place.
-// With sync set, it flushes the file system first and fsyncs what it renamed.
-func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync bool) error {
+// With sync set, it first makes every earlier write and the two temporary files
+// durable, and after the renames their folders (see durable). Linked
+// says tmp is a hard link (Copy's), which the rename leaves in place when it is a
+// link of the very file it replaces: then commit removes it.
+func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync, linked bool) error {
 	b, err := json.Marshal(sc)
 	if err != nil {
 		return wrapOS(op, key, err)
@@ -501,15 +549,19 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	if err != nil {
 		return err
 	}
-	defer s.root.Remove(stmp)
-	_, err = sf.Write(b)
-	if err == nil && sync {
-		if err = sf.Sync(); err == nil {
-			err = s.flush(sf)
+	renamed := false
+	defer func() {
+		if !renamed {
+			s.root.Remove(stmp)
 		}
-	}
+	}()
+	_, err = sf.Write(b)
 	if cerr := sf.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && sync {
+		s.markDirty(false, tmp, stmp)
+		err = s.durable()
 	}
 	if err != nil {
 		return wrapOS(op, key, err)
@@ -517,61 +569,81 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s %s: %w", op, key, err)
 	}
-
-	unlock, err := s.lock(true)
+	renamed, err = s.swap(op, key, tmp, stmp, opts, linked)
 	if err != nil {
 		return err
+	}
+	s.sums.put(key, sc)
+	if sync {
+		// The renames are done: an error here is no reason to report the write
+		// failed (a retry of an IfNoneMatch write would fail on its own object).
+		s.markDirs(parent(dataPath(key)), parent(sidePath(key)))
+		s.durable()
+	} else {
+		s.markDirty(true, dataPath(key), sidePath(key))
+	}
+	return nil
+}
+
+// swap checks the conditions of opts under the exclusive lock and renames the data
+// file tmp and the sidecar stmp into place; renamed reports the sidecar's rename.
+func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bool) (renamed bool, err error) {
+	unlock, err := s.lock(true)
+	if err != nil {
+		return false, err
 	}
 	defer unlock()
 	switch {
 	case opts.IfNoneMatch:
 		fi, err := s.root.Lstat(dataPath(key))
 		if err == nil && fi.Mode().IsRegular() {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object exists already (IfNoneMatch)", op, key)
 		}
 	case opts.IfMatch != "":
 		o, err := s.lookLocked(op, key, false)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: no such object to replace (IfMatch %s)", op, key, opts.IfMatch)
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		cur, err := s.info(op, key, &o)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if !sameETag(cur.ETag, opts.IfMatch) {
-			return store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
+			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
 	}
-	if fi, err := s.root.Lstat(sidePath(key)); err == nil && fi.IsDir() {
-		return store.Errorf(store.ErrPermanent, nil, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
+	// The sidecar first: a folder in its way stops the write before it changed
+	// anything. A crash between the two renames leaves a sidecar that does not
+	// describe the data file (see sidecar), unless the data file is the very file
+	// it names (a Copy over a link of its own source), whose bytes it does describe.
+	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
+		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+			return false, store.Errorf(store.ErrPermanent, err, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
+		}
+		return false, wrapOS(op, key, err)
+	}
+	if betweenRenames != nil {
+		betweenRenames()
 	}
 	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
 		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+			// No object can have this key: take its new sidecar away. (After any
+			// other error the sidecar stays, describing no file: stale.)
+			s.root.Remove(sidePath(key))
+			return true, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
 		}
-		return wrapOS(op, key, err)
-	}
-	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
-		return wrapOS(op, key, err)
+		return true, wrapOS(op, key, err)
 	}
 	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
-	if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return wrapOS(op, key, err)
-	}
-	if sync {
-		for _, dir := range []string{parent(dataPath(key)), parent(sidePath(key))} {
-			if d, err := s.root.Open(dir); err == nil {
-				d.Sync()
-				d.Close()
-			}
+	if linked {
+		if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, wrapOS(op, key, err)
 		}
-	} else {
-		s.markDirty(dataPath(key), sidePath(key))
 	}
-	return nil
+	return true, nil
 }
 
 // Copy copies src to dst with the Meta of opts. The new file is a hard link of src's
@@ -588,14 +660,19 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if err != nil {
 		return err
 	}
-	defer s.root.Remove(tmp)
+	committed := false
+	defer func() {
+		if !committed {
+			s.root.Remove(tmp)
+		}
+	}()
 
 	// Link src under the shared lock, so that its sidecar describes what we link.
 	unlock, err := s.lock(false)
 	if err != nil {
 		return err
 	}
-	o, err := s.lookLocked("copy", src, false)
+	o, err := s.lookLockedSum("copy", src, false, true)
 	linked := false
 	if err == nil {
 		if lerr := link(s.root, dataPath(src), tmp); lerr == nil {
@@ -620,6 +697,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		}
 		return wrapOS("copy", src, err)
 	}
+	var fi fs.FileInfo
 	if linked && !o.fresh {
 		// Hash the linked file, not src, which may have been replaced since.
 		if o.f, err = s.root.Open(tmp); err != nil {
@@ -632,9 +710,16 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		if err != nil {
 			return err
 		}
-		defer s.root.Remove(name)
+		defer func() {
+			if !committed {
+				s.root.Remove(name)
+			}
+		}()
 		tmp = name
 		_, err = io.Copy(f, &ctxReader{ctx: ctx, r: o.f})
+		if err == nil {
+			fi, err = f.Stat()
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -648,11 +733,14 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if _, err := s.info("copy", src, &o); err != nil { // hashes only when src's sidecar was stale
 		return err
 	}
-	fi, err := s.root.Lstat(tmp)
-	if err != nil {
-		return wrapOS("copy", dst, err)
+	if linked {
+		fi = o.fi // the same file: src's under the lock, or tmp's when hashed
 	}
-	return s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false)
+	if err := s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false, linked); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }
 
 // Delete removes objects and their sidecars, then the folders left empty.
@@ -718,8 +806,11 @@ func (s *Store) prune(dirs map[string]bool) {
 	}
 }
 
+// betweenRenames, in tests, runs between the two renames of a write.
+var betweenRenames func()
+
 // link makes a hard link; tests replace it to exercise Copy's fallback.
-var link = (*os.Root).Link
+var link = func(root fsys, oldname, newname string) error { return root.Link(oldname, newname) }
 
 // ---- listing
 
@@ -747,6 +838,9 @@ func (s *Store) walk(ctx context.Context, dir, prefix string, fn func(store.Info
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil
+		}
+		if fi, lerr := s.root.Lstat(filepath.FromSlash(dir)); lerr == nil && !fi.IsDir() {
+			return nil // a symlink, not followed
 		}
 		return wrapOS("list", prefix, err)
 	}

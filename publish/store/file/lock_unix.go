@@ -32,7 +32,10 @@ func funlock(f *os.File) error {
 
 // fileID is the inode number of fi.
 func fileID(fi fs.FileInfo) uint64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+	switch st := fi.Sys().(type) {
+	case *syscall.Stat_t:
+		return uint64(st.Ino)
+	case *unix.Stat_t:
 		return uint64(st.Ino)
 	}
 	return 0

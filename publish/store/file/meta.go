@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"github.com/stump-dev/stump/publish/store"
 )
@@ -98,4 +99,36 @@ func isHexSHA256(s string) bool {
 	}
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// sumsMax bounds the checksums a store remembers.
+const sumsMax = 16384
+
+// sums remembers the sidecars (Meta left out) of the files this store wrote or found
+// fresh, by key. An entry is used only for the very file it was made for (inode, size
+// and modification time, as a sidecar is), so it says no more than the sidecar on
+// disk would: Copy, which needs the checksum of its source but not its Meta, is spared
+// reading the source's sidecar. Another process's write makes a new file, which no
+// entry describes.
+type sums struct {
+	mu sync.Mutex
+	m  map[string]sidecar
+}
+
+func (c *sums) put(key string, sc sidecar) {
+	sc.ContentType, sc.CacheControl, sc.Metadata, sc.RedirectLocation, sc.ETag = "", "", nil, "", ""
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= sumsMax {
+		c.m = map[string]sidecar{}
+	}
+	c.m[key] = sc
+}
+
+// get returns the entry for key if it describes fi.
+func (c *sums) get(key string, fi fs.FileInfo) (sidecar, bool) {
+	c.mu.Lock()
+	sc, ok := c.m[key]
+	c.mu.Unlock()
+	return sc, ok && sc.describes(fi)
 }
