@@ -11,6 +11,7 @@
 #
 # Settings (environment):
 #   SITES=150 PAGES=200 SEED=1   the workspace
+#   MODE=inplace                 the sites' deploy.mode (inplace or atomic), set in stump.yaml's defaults
 #   PARALLEL=2                   publish --parallel
 #   SHARDS=4                     shares checked for --shard
 #   BENCH_WORK=/tmp/stump-bench  the workspace (sites/), the report (sites.md)
@@ -20,6 +21,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 cd_root
 
 SITES=${SITES:-150}
+MODE=${MODE:-inplace}
 PAGES=${PAGES:-200}
 SEED=${SEED:-1}
 PARALLEL=${PARALLEL:-2}
@@ -41,6 +43,7 @@ go build -o "$WORK/sitegen" ./cmd/sitegen
 step "generating $SITES sites × $PAGES pages"
 rm -rf "$WS"
 "$WORK/sitegen" -sites "$SITES" -pages "$PAGES" -seed "$SEED" -out "$WS" >/dev/null
+[ "$MODE" = inplace ] || printf 'defaults:\n  deploy:\n    mode: %s\n' "$MODE" >>"$WS/stump.yaml"
 printf 'public/\n.stump/\n' >"$WS/.gitignore"
 git -C "$WS" init -q
 git -C "$WS" add -A
@@ -108,7 +111,7 @@ disk=$(du -sh "$WS/.stump/targets" | cut -f1)
 apparent=$(du -sh --apparent-size "$WS/.stump/targets" | cut -f1)
 {
 	echo
-	echo "stump many-sites benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); publish --parallel $PARALLEL; embedded file targets"
+	echo "stump many-sites benchmark — $(date -u +%Y-%m-%d), $(nproc) cores, $(go env GOVERSION), commit $(git rev-parse --short HEAD 2>/dev/null || echo none), load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); publish --parallel $PARALLEL; embedded file targets, deploy mode $MODE"
 	echo
 	echo "$table"
 	echo
