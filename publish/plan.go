@@ -95,15 +95,22 @@ func (p *Plan) Empty() bool {
 // rewritten (or deleted) whatever live says: they belong to an interrupted deploy, so
 // their live content is not known. Diff is pure: the same inputs give the same plan.
 func Diff(live, next []Object, unknown map[string]bool) *Plan {
+	return diff(live, true, next, unknown)
+}
+
+// diff is Diff; liveBlobs says whether the live deploy's content is in blobs (false
+// for a record whose content is in its tree: then every content the plan writes is a
+// new blob).
+func diff(live []Object, liveBlobs bool, next []Object, unknown map[string]bool) *Plan {
 	p := &Plan{Blobs: map[string]Object{}, Total: len(next)}
 	old := make(map[string]Object, len(live))
 	for _, o := range live {
 		old[o.Path] = o
 	}
-	liveBlobs := map[string]bool{}
+	haveBlob := map[string]bool{}
 	for _, o := range live {
-		if o.Class != manifest.Immutable {
-			liveBlobs[o.SHA256] = true
+		if liveBlobs && o.Class != manifest.Immutable {
+			haveBlob[o.SHA256] = true
 		}
 	}
 	inNext := make(map[string]bool, len(next))
@@ -125,7 +132,7 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 			continue
 		}
 		p.Writes = append(p.Writes, o)
-		if !liveBlobs[o.SHA256] {
+		if !haveBlob[o.SHA256] {
 			if _, seen := p.Blobs[o.SHA256]; !seen {
 				p.Blobs[o.SHA256] = o
 				p.BlobBytes += o.Size
