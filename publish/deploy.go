@@ -185,6 +185,11 @@ type Result struct {
 	// the record's own.
 	RecordChunks int   `json:"recordChunks,omitempty"`
 	RecordBytes  int64 `json:"recordBytes,omitempty"`
+	// Uploaded and UploadedBytes are what the deploy sent from the build: new blobs
+	// (in place), or the objects put straight into its tree (atomic mode, previews),
+	// and new fingerprinted assets.
+	Uploaded      int   `json:"uploaded,omitempty"`
+	UploadedBytes int64 `json:"uploadedBytes,omitempty"`
 	// Base and Layer (atomic mode): the full tree the deploy's tree overlays ("" for
 	// a full tree) and the objects written into the deploy's tree.
 	Base  string `json:"base,omitempty"`
@@ -475,6 +480,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		return res, err
 	}
 	res.Deploy, res.Previous = rec.ID, ptr.Live
+	res.Uploaded, res.UploadedBytes = rec.UploadedFiles, rec.UploadedBytes
 	if treeMode {
 		res.Preview = opts.Preview
 		err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview, cache, src)
