@@ -61,8 +61,9 @@ type KeyPurger interface {
 //
 // A deploy writes a layer when the live deploy is atomic: the paths that differ from
 // the live deploy's base, the unchanged ones copied from the live layer, the changed
-// ones from their blobs. Layers grow with the changes since their base; a deploy
-// writes a full tree instead when the layers written on the base, this one's included
+// ones put from the build (no blob: the record's Content is ContentTree). Layers grow
+// with the changes since their base; a deploy writes a full tree instead when the
+// layers written on the base, this one's included
 // (Record.Spent), would exceed the number of objects of the site (so over any run of
 // deploys the layers cost at most as much as the full trees), and when its layer alone
 // would hold more than half the site (it costs about what a full tree does, and a new

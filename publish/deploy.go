@@ -136,7 +136,9 @@ type Deployer struct {
 	}
 	// StepHook, when set, is called after each protocol step by name ("lock",
 	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after
-	// each blob upload ("put") and each copy to the live tree ("copy"). Its error
+	// each upload of new content ("put": a blob in place, an object put into the
+	// deploy's tree in atomic mode) and each copy to the live tree or into the
+	// deploy's tree ("copy"). Its error
 	// stops the deploy there. Fault-injection tests use it to fail or kill a deploy
 	// at a chosen point.
 	StepHook func(name string) error
@@ -421,9 +423,9 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	}
 	treeMode := opts.Preview || d.mode() == ModeAtomic
 	// In place, content is uploaded before the record. In atomic mode the record
-	// comes first, and the uploads and the copies into the deploy's tree run together
-	// (a copy starts once its blob is confirmed): nothing of it is live until the
-	// switch, and a deploy killed half-way is a record whose tree has no marker.
+	// comes first, then the deploy's tree is written (changed paths put from the
+	// build, no blob): nothing of it is live until the switch, and a deploy killed
+	// half-way is a record whose tree has no marker.
 	uploadedFiles, uploadedBytes := plan.NewBlobs+plan.AssetCount, plan.BlobBytes+plan.AssetBytes
 	if !treeMode {
 		n, b, err := d.upload(ctx, lk, plan, src, nil, nil)
@@ -710,16 +712,13 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 	return int(files.Load()), bytes.Load(), nil
 }
 
-// readySet lets a copy wait for the upload of its source (atomic mode pipelines
-// uploads and copies): one channel per key the plan uploads or confirms, closed when
-// it is. A nil *readySet waits for nothing.
+// readySet lets the copy of a new fingerprinted asset into an atomic deploy's tree
+// wait for the asset's upload to its own key: one channel per asset the plan uploads
+// or confirms, closed when it is. A nil *readySet waits for nothing.
 type readySet struct{ m map[string]chan struct{} }
 
 func newReadySet(plan *Plan) *readySet {
 	r := &readySet{m: map[string]chan struct{}{}}
-	for _, o := range plan.Writes {
-		r.m[blobKey(o.SHA256)] = make(chan struct{})
-	}
 	for _, a := range plan.Assets {
 		r.m[a.Path] = make(chan struct{})
 	}
