@@ -46,12 +46,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stump-dev/stump/publish/store"
 )
@@ -371,6 +373,10 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		in.IfMatch = aws.String(quote(opts.IfMatch))
 	}
 	var optFns []func(*s3.Options)
+	if sum != nil {
+		hexSum := hex.EncodeToString(sum)
+		optFns = append(optFns, func(o *s3.Options) { o.APIOptions = append(o.APIOptions, knownPayloadHash(hexSum)) })
+	}
 	if opts.IfNoneMatch || opts.IfMatch != "" {
 		// One attempt only: when an attempt's answer is lost, the next one fails its
 		// condition because of it, and only the caller's retries (store.Retry) know to
@@ -387,6 +393,29 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	}
 	return aws.ToString(out.ETag), nil
 }
+
+// knownPayloadHash hands the SigV4 signer the SHA-256 of the body that the caller
+// already has (PutOptions.SHA256, lower-case hex, which is what SigV4 signs), so that
+// the SDK does not read and hash every body a second time before sending it: it does
+// so for plain-http endpoints (an S3-compatible server on a private network or on
+// loopback). Over https the SDK sends the payload unsigned and this changes nothing.
+// The server still checks the bytes against the x-amz-checksum-sha256 header (and,
+// over http, against the signed hash too).
+func knownPayloadHash(hexSum string) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StumpKnownPayloadHash", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if req, ok := in.Request.(*smithyhttp.Request); ok && !req.IsHTTPS() {
+				ctx = v4.SetPayloadHash(ctx, hexSum)
+			}
+			return next.HandleFinalize(ctx, in)
+		}), payloadHashMiddleware, middleware.Before)
+	}
+}
+
+// payloadHashMiddleware is the ID of the SDK's middleware that computes the payload
+// hash for SigV4 (aws/signer/v4 computePayloadHashMiddlewareID); it skips the work when
+// the hash is already in the context.
+const payloadHashMiddleware = "ComputePayloadHash"
 
 // metaInput is m as the optional fields of a PutObject or CopyObject request.
 func metaInput(m store.Meta) (contentType, cacheControl, redirect *string, md map[string]string) {
