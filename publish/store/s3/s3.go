@@ -329,7 +329,8 @@ func remaining(body io.Seeker) (int64, error) {
 }
 
 // Put writes an object with PutObject. The body's SHA-256, when given, is sent as the
-// x-amz-checksum-sha256 header, so the server rejects other bytes (BadDigest). A
+// x-amz-checksum-sha256 header (and, over plain http, as the signed payload hash), so
+// the server rejects other bytes (BadDigest, XAmzContentSHA256Mismatch). A
 // conditional Put is sent once, without the SDK's retries (see below).
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	if err := begin(ctx, "put", key); err != nil {
