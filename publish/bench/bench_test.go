@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/middleware"
@@ -159,7 +158,8 @@ type target struct {
 
 func openTarget(t testing.TB, env testenv.S3Env, bucket string) *target {
 	t.Helper()
-	tr := &Transport{Base: awshttp.NewBuildableClient().GetTransport(), PathStyle: true}
+	// The transport the CLI's store uses (s3store.NewHTTPClient), counted.
+	tr := &Transport{Base: s3store.NewHTTPClient().GetTransport(), PathStyle: true}
 	ops := &Ops{}
 	s, err := s3store.Open(context.Background(), s3store.Config{
 		Bucket: bucket, Region: env.Region, Endpoint: env.Endpoint, PathStyle: true,

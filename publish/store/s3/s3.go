@@ -160,14 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
 	}
 	if cfg.HTTPClient == nil {
-		// No request may hang forever (a stalled server would keep the lease alive):
-		// bounded connect and response-header waits; bodies stream as long as they flow.
-		loadOpts = append(loadOpts, config.WithHTTPClient(awshttp.NewBuildableClient().
-			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
-			WithTransportOptions(func(tr *http.Transport) {
-				tr.ResponseHeaderTimeout = 60 * time.Second
-				tr.TLSHandshakeTimeout = 10 * time.Second
-			})))
+		loadOpts = append(loadOpts, config.WithHTTPClient(NewHTTPClient()))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
@@ -205,6 +198,30 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// maxIdleConns is how many idle connections to the server the client keeps: more
+// than any sensible number of parallel requests (publish.Deployer.Workers), so that
+// every request reuses a connection. The SDK's default keeps 10 per host: with more
+// requests in flight, each one past the tenth closed its connection when it ended and
+// the next one dialed a new one (on a first deploy at 64 parallel requests, most of
+// them), costing a TCP handshake and a server-side connection setup per request.
+const maxIdleConns = 512
+
+// NewHTTPClient is the HTTP client Open uses when Config.HTTPClient is nil: the SDK's,
+// with bounded waits (no request may hang forever: a stalled server would keep the
+// lease alive; bodies stream as long as they flow) and enough idle connections kept
+// for every parallel request to reuse one. Tests that wrap the transport start from
+// its GetTransport().
+func NewHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = 60 * time.Second
+			tr.TLSHandshakeTimeout = 10 * time.Second
+			tr.MaxIdleConns = maxIdleConns
+			tr.MaxIdleConnsPerHost = maxIdleConns
+		})
 }
 
 // sdkLogger passes the SDK's log messages to slog at debug level.

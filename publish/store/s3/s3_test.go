@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"reflect"
 	"strings"
@@ -664,5 +665,49 @@ func TestPutReadsTheBodyOnce(t *testing.T) {
 	}
 	if _, err := s.Put(c, "twice", bytes.NewReader(body), int64(len(body)), store.PutOptions{SHA256: sum(append([]byte("x"), body...))}); !errors.Is(err, store.ErrPermanent) {
 		t.Errorf("Put with a wrong SHA-256 = %v, want ErrPermanent", err)
+	}
+}
+
+// TestConnectionsReused: parallel requests reuse their connections. The SDK's default
+// client kept 10 idle connections per host, so with 64 requests in flight every
+// request past the tenth closed its connection when it ended and the next one dialed
+// anew (a TCP handshake and a server-side setup per request). The server here is a
+// stand-in that answers every request with 200 and keeps connections alive, as S3
+// does (versitygw closes every connection unless started with --keep-alive); the
+// client is the one Open makes.
+func TestConnectionsReused(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("ETag", `"e"`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c := testCtx(t)
+	s, err := Open(c, Config{Bucket: "b", Region: "us-east-1", Endpoint: srv.URL, PathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const parallel, rounds = 64, 5
+	for r := range rounds {
+		g, gctx := errgroup.WithContext(c)
+		for i := range parallel {
+			g.Go(func() error {
+				_, err := store.PutBytes(gctx, s, fmt.Sprintf("r%d/%d", r, i), []byte("x"), store.PutOptions{SHA256: sum([]byte("x"))})
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A round may open a few more than the last left idle; never one a request.
+	if n := conns.Load(); n >= 2*parallel {
+		t.Errorf("%d rounds of %d parallel requests opened %d connections, want fewer than %d", rounds, parallel, n, 2*parallel)
 	}
 }
