@@ -303,60 +303,57 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 		}
 		return nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Workers)
-	for _, o := range rec.Objects {
-		if t.layer != nil && !t.layer[o.Path] {
-			continue
+	objs := rec.Objects
+	if t.layer != nil {
+		objs = make([]Object, 0, len(t.layer))
+		for _, o := range rec.Objects {
+			if t.layer[o.Path] {
+				objs = append(objs, o)
+			}
 		}
-		g.Go(func() error {
-			if err := lk.ensure(gctx); err != nil {
+	}
+	return each(ctx, d.Workers, len(objs)+len(t.tombs), func(gctx context.Context, i int) error {
+		if err := lk.ensure(gctx); err != nil {
+			return err
+		}
+		if i >= len(objs) {
+			return d.putTombstone(gctx, rec.ID, t.tombs[i-len(objs)])
+		}
+		o := objs[i]
+		var from string
+		switch {
+		case o.Class == manifest.Immutable:
+			from = o.Path
+			if err := ready.wait(gctx, from); err != nil {
 				return err
 			}
-			var from string
-			switch {
-			case o.Class == manifest.Immutable:
-				from = o.Path
-				if err := ready.wait(gctx, from); err != nil {
-					return err
+		case changed[o.Path]:
+			return put(gctx, o)
+		default:
+			from = liveFrom(o)
+			if confirm {
+				sum, _, err := store.Checksum(gctx, d.Store, from)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("check %s: %w", from, err)
 				}
-			case changed[o.Path]:
-				return put(gctx, o)
-			default:
-				from = liveFrom(o)
-				if confirm {
-					sum, _, err := store.Checksum(gctx, d.Store, from)
-					if err != nil && !errors.Is(err, store.ErrNotFound) {
-						return fmt.Errorf("check %s: %w", from, err)
+				if err != nil || sum != o.SHA256 {
+					if src == nil {
+						return fmt.Errorf("the stored content of %s (%s) is missing or corrupted; publish with --repair to upload it again: %w", o.Path, o.SHA256[:12], store.ErrNotFound)
 					}
-					if err != nil || sum != o.SHA256 {
-						if src == nil {
-							return fmt.Errorf("the stored content of %s (%s) is missing or corrupted; publish with --repair to upload it again: %w", o.Path, o.SHA256[:12], store.ErrNotFound)
-						}
-						d.Log.Warn("stored content is missing or corrupted in the target; uploading it again from the build", "site", d.Site, "key", from, "path", o.Path)
-						d.repairedBlobs.Add(1)
-						return put(gctx, o)
-					}
+					d.Log.Warn("stored content is missing or corrupted in the target; uploading it again from the build", "site", d.Site, "key", from, "path", o.Path)
+					d.repairedBlobs.Add(1)
+					return put(gctx, o)
 				}
 			}
-			if err := d.Store.Copy(gctx, from, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
-				return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
-			}
-			if d.StepHook != nil {
-				return d.StepHook("copy")
-			}
-			return nil
-		})
-	}
-	for _, p := range t.tombs {
-		g.Go(func() error {
-			if err := lk.ensure(gctx); err != nil {
-				return err
-			}
-			return d.putTombstone(gctx, rec.ID, p)
-		})
-	}
-	return g.Wait()
+		}
+		if err := d.Store.Copy(gctx, from, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
+			return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
+		}
+		if d.StepHook != nil {
+			return d.StepHook("copy")
+		}
+		return nil
+	})
 }
 
 // blobSource is where a record whose content is in blobs stores o's bytes: a

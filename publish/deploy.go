@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/stump-dev/stump/publish/store"
 )
 
@@ -651,62 +649,59 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 		bytes.Add(size)
 		return nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Workers)
-	for _, j := range jobs {
-		g.Go(func() (err error) {
-			defer func() {
-				if err == nil {
-					ready.done(j.key)
-				}
-			}()
-			if lk != nil {
-				if err := lk.ensure(gctx); err != nil {
-					return err
-				}
+	err := each(ctx, d.Workers, len(jobs), func(gctx context.Context, i int) (err error) {
+		j := jobs[i]
+		defer func() {
+			if err == nil {
+				ready.done(j.key)
 			}
-			if j.isNew && src != nil {
-				// Keys are content-addressed, so a key that exists already should
-				// hold these bytes: a create-only write costs one request, and only
-				// when it finds the key taken is the content confirmed.
-				err := put(gctx, j, false)
-				if err == nil {
-					if d.StepHook != nil {
-						if err := d.StepHook("put"); err != nil {
-							return err
-						}
+		}()
+		if lk != nil {
+			if err := lk.ensure(gctx); err != nil {
+				return err
+			}
+		}
+		if j.isNew && src != nil {
+			// Keys are content-addressed, so a key that exists already should
+			// hold these bytes: a create-only write costs one request, and only
+			// when it finds the key taken is the content confirmed.
+			err := put(gctx, j, false)
+			if err == nil {
+				if d.StepHook != nil {
+					if err := d.StepHook("put"); err != nil {
+						return err
 					}
-					d.Progress.Add(j.size)
-					return nil
 				}
-				if !errors.Is(err, store.ErrPrecondition) {
-					return fmt.Errorf("upload %s: %w", j.from, err)
-				}
-				defer d.Progress.Add(j.size)
-			}
-			sum, _, err := store.Checksum(gctx, d.Store, j.key)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("check %s: %w", j.key, err)
-			}
-			if err == nil && sum == j.sum {
+				d.Progress.Add(j.size)
 				return nil
 			}
-			what := "is missing from the target (was it garbage-collected?)"
-			if err == nil {
-				what = "is corrupted in the target (its bytes hash to " + sum[:min(12, len(sum))] + ")"
+			if !errors.Is(err, store.ErrPrecondition) {
+				return fmt.Errorf("upload %s: %w", j.from, err)
 			}
-			if src == nil {
-				return fmt.Errorf("the content of %s (%s) %s; nothing was changed: rebuild and publish that content instead (stump publish --repair): %w", j.from, j.sum[:12], what, store.ErrNotFound)
-			}
-			d.Log.Warn("stored content "+what+"; uploading it again from the build", "site", d.Site, "key", j.key, "path", j.from)
-			if err := put(gctx, j, true); err != nil {
-				return fmt.Errorf("upload %s again: %w", j.from, err)
-			}
-			d.repairedBlobs.Add(1)
+			defer d.Progress.Add(j.size)
+		}
+		sum, _, err := store.Checksum(gctx, d.Store, j.key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("check %s: %w", j.key, err)
+		}
+		if err == nil && sum == j.sum {
 			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+		}
+		what := "is missing from the target (was it garbage-collected?)"
+		if err == nil {
+			what = "is corrupted in the target (its bytes hash to " + sum[:min(12, len(sum))] + ")"
+		}
+		if src == nil {
+			return fmt.Errorf("the content of %s (%s) %s; nothing was changed: rebuild and publish that content instead (stump publish --repair): %w", j.from, j.sum[:12], what, store.ErrNotFound)
+		}
+		d.Log.Warn("stored content "+what+"; uploading it again from the build", "site", d.Site, "key", j.key, "path", j.from)
+		if err := put(gctx, j, true); err != nil {
+			return fmt.Errorf("upload %s again: %w", j.from, err)
+		}
+		d.repairedBlobs.Add(1)
+		return nil
+	})
+	if err != nil {
 		return 0, 0, err
 	}
 	return int(files.Load()), bytes.Load(), nil
@@ -1015,29 +1010,26 @@ func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan, from f
 		groups[len(groups)-1] = append(groups[len(groups)-1], o)
 	}
 	for _, grp := range groups {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(d.Workers)
-		for _, o := range grp {
-			g.Go(func() error {
-				err := lk.fenced(gctx, func(ctx context.Context) error {
-					return d.Store.Copy(ctx, from(o), o.Path, store.PutOptions{Meta: objectMeta(o)})
-				})
-				if errors.Is(err, ErrLeaseLost) {
-					return err
-				}
-				if err != nil {
-					return fmt.Errorf("make %s live: %w", o.Path, err)
-				}
-				mu.Lock()
-				done = append(done, o)
-				mu.Unlock()
-				if d.StepHook != nil {
-					return d.StepHook("copy")
-				}
-				return nil
+		err := each(ctx, d.Workers, len(grp), func(gctx context.Context, i int) error {
+			o := grp[i]
+			err := lk.fenced(gctx, func(ctx context.Context) error {
+				return d.Store.Copy(ctx, from(o), o.Path, store.PutOptions{Meta: objectMeta(o)})
 			})
-		}
-		if err := g.Wait(); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("make %s live: %w", o.Path, err)
+			}
+			mu.Lock()
+			done = append(done, o)
+			mu.Unlock()
+			if d.StepHook != nil {
+				return d.StepHook("copy")
+			}
+			return nil
+		})
+		if err != nil {
 			return done, err
 		}
 	}
