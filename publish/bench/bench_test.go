@@ -184,6 +184,7 @@ func (tg *target) reset() {
 // sample is one measured operation.
 type sample struct {
 	wall  time.Duration
+	cpu   time.Duration // the client process's CPU time (see cpuTime)
 	wire  Counts
 	ops   Counts
 	calls map[string]int64
@@ -197,7 +198,7 @@ type sample struct {
 func (tg *target) deploy(t testing.TB, dir, message string) sample {
 	t.Helper()
 	tg.reset()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
 	if err != nil {
 		t.Fatal(err)
@@ -213,11 +214,12 @@ func (tg *target) deploy(t testing.TB, dir, message string) sample {
 	defer src.Close()
 	d := &publish.Deployer{Store: tg.store, Site: site, Mode: tg.mode, Workers: tg.workers}
 	res, err := d.Publish(context.Background(), objs, src, publish.Options{Message: message})
-	wall := time.Since(start)
+	wall, cpu := time.Since(start), cpuTime()-cpu0
 	if err != nil {
 		t.Fatalf("publish %s to %s: %v", filepath.Base(dir), tg.bucket, err)
 	}
 	s := tg.sample(wall, res.Plan)
+	s.cpu = cpu
 	s.res = res
 	return s
 }
@@ -308,7 +310,7 @@ func runOnce(t testing.TB, env testenv.S3Env, b builds, run int, mode string) ma
 	out[scCSS] = tg.deploy(t, b.css, "css")
 	for _, sc := range scenarioOrder {
 		if s, ok := out[sc]; ok {
-			t.Logf("run %d, %s: %-58s %8s  %6d requests  %s", run, mode, sc, s.wall.Round(time.Millisecond), s.wire.Total(), compact(s.wire))
+			t.Logf("run %d, %s: %-58s %8s (client CPU %s)  %6d requests  %s", run, mode, sc, s.wall.Round(time.Millisecond), s.cpu.Round(time.Millisecond), s.wire.Total(), compact(s.wire))
 		}
 	}
 	return out
@@ -544,16 +546,17 @@ func report(b builds, pages, runs int, mode string, all []map[string]sample, loa
 	var w strings.Builder
 	fmt.Fprintf(&w, "stump publish benchmark, %s mode — %s, %d cores, %s, versitygw %s (posix backend, loopback), %d generated pages → %d files (%d HTML pages, %.1f MiB); %d run(s), each on a fresh bucket; load average before %s, after %s\n\n",
 		mode, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), versitygwVersion(), pages, b.files, b.pages, float64(b.bytes)/(1<<20), runs, loadBefore, loadAfter)
-	fmt.Fprintf(&w, "| scenario | median wall (min–max) | plan: new blobs / assets / copies / deletes | %s | other | total requests | sent / received |\n", strings.Join(columns, " | "))
-	fmt.Fprintf(&w, "| --- | ---: | ---: |%s ---: | ---: | ---: |\n", strings.Repeat(" ---: |", len(columns)))
+	fmt.Fprintf(&w, "| scenario | median wall (min–max) | client CPU | plan: new blobs / assets / copies / deletes | %s | other | total requests | sent / received |\n", strings.Join(columns, " | "))
+	fmt.Fprintf(&w, "| --- | ---: | ---: | ---: |%s ---: | ---: | ---: |\n", strings.Repeat(" ---: |", len(columns)))
 	var notes []string
 	for _, sc := range scenarioOrder {
 		if _, ok := all[0][sc]; !ok {
 			continue
 		}
-		var walls []time.Duration
+		var walls, cpus []time.Duration
 		for _, r := range all {
 			walls = append(walls, r[sc].wall)
+			cpus = append(cpus, r[sc].cpu)
 		}
 		med := medianRun(all, sc)
 		s := med
@@ -582,8 +585,8 @@ func report(b builds, pages, runs int, mode string, all []map[string]sample, loa
 		if sc == scPage {
 			label += " (`" + filepath.ToSlash(b.editedPage) + "`)"
 		}
-		fmt.Fprintf(&w, "| %s | %s (%s–%s) | %s | %s | %s | %d | %s / %s |\n", label, secs(median(walls)), secs(slices.Min(walls)), secs(slices.Max(walls)),
-			plan, strings.Join(cells, " | "), strings.Join(other, ", "), s.wire.Total(), mib(out), mib(in))
+		fmt.Fprintf(&w, "| %s | %s (%s–%s) | %s | %s | %s | %s | %d | %s / %s |\n", label, secs(median(walls)), secs(slices.Min(walls)), secs(slices.Max(walls)),
+			secs(median(cpus)), plan, strings.Join(cells, " | "), strings.Join(other, ", "), s.wire.Total(), mib(out), mib(in))
 		if v := variation(all, sc); v != "" {
 			notes = append(notes, fmt.Sprintf("%s: request counts varied across runs: %s.", sc, v))
 		}
@@ -597,7 +600,7 @@ func report(b builds, pages, runs int, mode string, all []map[string]sample, loa
 			notes = append(notes, fmt.Sprintf("%s: requests beyond store calls (SDK or store retries): %s.", sc, retried))
 		}
 	}
-	fmt.Fprintf(&w, "\nWall time is the median of %d run(s). Request counts are HTTP requests on the wire, by S3 operation, of the median run; \"(n ≥300)\" counts answers with status 300 or more (HEAD 404 = blob not stored yet). A deploy is timed from reading the build manifest to Deployer.Publish returning (plan, lock, upload, record, materialize, commit, clean); building and opening the store (one HeadBucket) are not timed. Copies are server-side CopyObject to the live path; fingerprinted assets are PUT at their live path directly.\n", runs)
+	fmt.Fprintf(&w, "\nWall time is the median of %d run(s); client CPU is the median CPU time (user and system) the publishing process used during the deploy (the S3 server is another process). Request counts are HTTP requests on the wire, by S3 operation, of the median run; \"(n ≥300)\" counts answers with status 300 or more (HEAD 404 = blob not stored yet). A deploy is timed from reading the build manifest to Deployer.Publish returning (plan, lock, upload, record, materialize, commit, clean); building and opening the store (one HeadBucket) are not timed. Copies are server-side CopyObject to the live path; fingerprinted assets are PUT at their live path directly.\n", runs)
 	if len(notes) > 0 {
 		w.WriteString("\n")
 		for _, n := range notes {
