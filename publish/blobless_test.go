@@ -325,3 +325,45 @@ func countUnder(t *testing.T, s store.Store, prefix string) int {
 	}
 	return n
 }
+
+// TestInPlacePreviewMadeLive: a preview made in place has its content in its tree only
+// (no blob); making it live in place (rollback --to) copies each path from that tree,
+// after confirming it, and rolling back from it copies the earlier deploy from its
+// blobs again.
+func TestInPlacePreviewMadeLive(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	w := newWriteLog(m)
+	d := newDeployer(w)
+	r1, err := publishSite(t, d, v1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.reset()
+	p, err := publishSite(t, d, v2, Options{Preview: true, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if puts, copies := w.under(blobKey("")); puts+copies != 0 {
+		t.Errorf("an in-place preview wrote %d blobs, want none", puts+copies)
+	}
+	wantLive(t, m, v1)
+	if _, err := d.Rollback(ctx, p.Deploy); err != nil {
+		t.Fatalf("make the preview live in place: %v", err)
+	}
+	wantLive(t, m, v2)
+	if probs, err := d.Verify(ctx); err != nil || len(probs) != 0 {
+		t.Errorf("verify: %v %v", probs, err)
+	}
+	// Its tree damaged: making it live again refuses before changing anything.
+	if _, err := d.Rollback(ctx, r1.Deploy); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutBytes(ctx, m, TreeKey(p.Deploy, "about/index.html"), []byte("rot"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Rollback(ctx, p.Deploy); err == nil || !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("rollback to a preview whose tree is damaged: %v, want a refusal", err)
+	}
+	wantLive(t, m, v1)
+}
