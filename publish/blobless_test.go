@@ -268,7 +268,24 @@ func TestAtomicRepairWithoutBlobs(t *testing.T) {
 	}
 	wantTree(t, m, s2)
 
-	// p4 changed in the live deploy: its tree held the only copy.
+	// Only the headers of p4 (changed in the live deploy: its tree holds the only
+	// copy) damaged: rewritten in place from its own, right, bytes.
+	objs2, _ := s2.objects(t)
+	for _, o := range objs2 {
+		if o.Path == "p4/index.html" {
+			if err := m.Copy(ctx, TreeKey(r2.Deploy, o.Path), TreeKey(r2.Deploy, o.Path), store.PutOptions{Meta: store.Meta{ContentType: "text/plain"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if rep, err := d.Repair(ctx, nil); err != nil || len(rep.Paths) != 1 || rep.Paths[0] != "p4/index.html" {
+		t.Fatalf("repair of p4's headers: %+v %v", rep, err)
+	}
+	if probs, err := d.Verify(ctx); err != nil || len(probs) != 0 {
+		t.Errorf("verify after repairing headers: %v %v", probs, err)
+	}
+
+	// p4's bytes damaged: its tree held the only copy.
 	deface("p4/index.html")
 	_, err = d.Repair(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "stump publish --repair") || !errors.Is(err, store.ErrNotFound) {

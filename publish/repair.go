@@ -151,8 +151,8 @@ func (d *Deployer) purgeRepaired(ctx context.Context, lk *lock, ptr Pointer, tag
 // rewriteFromCopies rewrites each object of bad at dest(o) with its headers, from a
 // stored copy of its bytes (confirmed by its SHA-256 as the store has it now): where
 // live stores it (Record.Content) when that is not dest(o) itself, its blob (an older
-// deploy's), or the same path in the tree of another deploy (the deploys of
-// _stump/trees.txt, newest first). Content with no such copy is put from the build
+// deploy's), the same path in the tree of another deploy (the deploys of
+// _stump/trees.txt, newest first), or dest(o) itself when only its headers differ. Content with no such copy is put from the build
 // (src) with its SHA-256, so the store verifies it; without a build, nothing is
 // written and the error names the content and stump publish --repair. Static files
 // are written before pages, as a deploy does.
@@ -175,8 +175,11 @@ func (d *Deployer) rewriteFromCopies(ctx context.Context, lk *lock, live *Record
 				cands = append(cands, TreeKey(id, o.Path))
 			}
 		}
-		for _, c := range cands {
-			if c == dest(o) {
+		// Last, the damaged object itself: when only its headers differ, its bytes
+		// are right and a copy onto itself rewrites the headers.
+		cands = append(cands, dest(o))
+		for j, c := range cands {
+			if c == dest(o) && j < len(cands)-1 {
 				continue
 			}
 			if sum, _, err := store.Checksum(ctx, d.Store, c); err == nil && sum == o.SHA256 {
