@@ -277,7 +277,7 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 	// Where the live deploy keeps the content of an unchanged path, and whether that
 	// source is confirmed before use (it is not the live deploy's tree).
 	liveFrom, confirm := func(o Object) string { return liveLayout.key(o.Path) }, false
-	if liveLayout == nil && live != nil {
+	if liveLayout == nil {
 		var err error
 		if liveFrom, err = d.contentOf(ctx, live, cache); err != nil {
 			return err
