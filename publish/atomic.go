@@ -61,8 +61,9 @@ type KeyPurger interface {
 //
 // A deploy writes a layer when the live deploy is atomic: the paths that differ from
 // the live deploy's base, the unchanged ones copied from the live layer, the changed
-// ones from their blobs. Layers grow with the changes since their base; a deploy
-// writes a full tree instead when the layers written on the base, this one's included
+// ones put from the build (no blob: the record's Content is ContentTree). Layers grow
+// with the changes since their base; a deploy writes a full tree instead when the
+// layers written on the base, this one's included
 // (Record.Spent), would exceed the number of objects of the site (so over any run of
 // deploys the layers cost at most as much as the full trees), and when its layer alone
 // would hold more than half the site (it costs about what a full tree does, and a new
@@ -148,18 +149,26 @@ func (d *Deployer) layout(ctx context.Context, rec *Record, cache *chunkCache) (
 // publishTree materializes rec's tree (a layer or a full tree) and, unless preview,
 // makes it live by writing the pointer and _stump/live, then purges the pointer key
 // and the changed URLs. A deploy killed before the pointer write changed nothing live.
+//
+// New fingerprinted assets are uploaded to their own keys (upload) while the tree is
+// written (materializeTree): every other changed path is put straight into the tree
+// from the build, one request each; the copy of an asset into the tree waits for its
+// own upload only.
 func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag string, rec *Record, live *Record, plan *Plan, preview bool, cache *chunkCache, src Source) error {
-	// Uploads and copies together: each copy waits for its own blob only.
-	ready := newReadySet(plan)
+	assets := &Plan{Blobs: map[string]Object{}, Assets: plan.Assets}
+	ready := newReadySet(assets)
+	d.Progress.Start("uploading", treeUploadBytes(rec, plan, d.tree))
+	defer d.Progress.Done()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		if _, _, err := d.upload(gctx, lk, plan, src, ready); err != nil {
-			return err
-		}
-		return d.stepDone("upload")
+		_, _, err := d.upload(gctx, lk, assets, src, ready, nil)
+		return err
 	})
-	g.Go(func() error { return d.materializeTree(gctx, lk, rec, live, plan, cache, ready) })
+	g.Go(func() error { return d.materializeTree(gctx, lk, rec, live, plan, cache, ready, src) })
 	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := d.stepDone("upload"); err != nil {
 		return err
 	}
 	if err := d.writeMarker(ctx, lk, rec); err != nil {
@@ -175,6 +184,32 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 		return nil
 	}
 	return d.switchTree(ctx, lk, ptr, ptrTag, rec, live)
+}
+
+// treeWrites are the paths of plan that a tree of layout t gets from the build: the
+// changed paths it holds (a full tree holds every path; a layer only the paths that
+// differ from its base), fingerprinted assets excepted.
+func treeWrites(plan *Plan, t *treeLayout) []Object {
+	var out []Object
+	for _, o := range plan.Writes {
+		if t == nil || t.layer == nil || t.layer[o.Path] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// treeUploadBytes is what a tree deploy sends from the build: its tree's new objects
+// and the new fingerprinted assets.
+func treeUploadBytes(rec *Record, plan *Plan, t *treeLayout) int64 {
+	var n int64
+	if t == nil || t.id != rec.ID {
+		t = nil
+	}
+	for _, o := range treeWrites(plan, t) {
+		n += o.Size
+	}
+	return n + plan.AssetBytes
 }
 
 // planTree decides whether rec gets a layer over the live deploy's base or a full
@@ -223,11 +258,15 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 }
 
 // materializeTree writes rec's tree (rec.Base, rec.Spent and rec.Layer were set by
-// planTree): each path from the live deploy's tree when it is unchanged there (its
-// bytes were confirmed when that tree was made), changed pages and static files from
-// their blobs once upload confirmed them (ready), fingerprinted assets from their own
-// keys, and tombstones. The caller writes the tree's marker.
-func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, cache *chunkCache, ready *readySet) error {
+// planTree): each changed path straight from the build (src), one PUT with its headers
+// and its SHA-256 so the store verifies the bytes; each unchanged path copied from the
+// live deploy's tree (its bytes were verified when that tree was written); after a
+// deploy in place (the live deploy has no tree), each unchanged path copied from where
+// the live deploy stores it, confirmed first (a missing or corrupted source is put from
+// the build instead, and publish says so); fingerprinted assets copied from their own
+// keys once upload stored them (ready); and tombstones. The caller writes the tree's
+// marker. Step hooks: "put" after each write from the build, "copy" after each copy.
+func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, live *Record, plan *Plan, cache *chunkCache, ready *readySet, src Source) error {
 	t, liveLayout := d.tree, d.liveTree
 	if t == nil || t.id != rec.ID {
 		var err error
@@ -235,56 +274,115 @@ func (d *Deployer) materializeTree(ctx context.Context, lk *lock, rec *Record, l
 			return err
 		}
 	}
-	changed := map[string]bool{}
+	// Where the live deploy keeps the content of an unchanged path, and whether that
+	// source is confirmed before use (it is not the live deploy's tree).
+	liveFrom, confirm := func(o Object) string { return liveLayout.key(o.Path) }, false
+	if liveLayout == nil {
+		var err error
+		if liveFrom, err = d.contentOf(ctx, live, cache); err != nil {
+			return err
+		}
+		confirm = true
+	}
+	changed := make(map[string]bool, len(plan.Writes))
 	for _, o := range plan.Writes {
 		changed[o.Path] = true
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Workers)
-	for _, o := range rec.Objects {
-		if t.layer != nil && !t.layer[o.Path] {
-			continue
+	put := func(ctx context.Context, o Object) error {
+		f, size, err := src.Open(o.Path)
+		if err != nil {
+			return fmt.Errorf("read built file %s: %w", o.Path, err)
 		}
-		g.Go(func() error {
-			if err := lk.ensure(gctx); err != nil {
+		defer f.Close()
+		if _, err := d.Store.Put(ctx, TreeKey(rec.ID, o.Path), f, size, store.PutOptions{Meta: objectMeta(o), SHA256: o.SHA256}); err != nil {
+			return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
+		}
+		d.Progress.Add(size)
+		if d.StepHook != nil {
+			return d.StepHook("put")
+		}
+		return nil
+	}
+	objs := rec.Objects
+	if t.layer != nil {
+		objs = make([]Object, 0, len(t.layer))
+		for _, o := range rec.Objects {
+			if t.layer[o.Path] {
+				objs = append(objs, o)
+			}
+		}
+	}
+	return each(ctx, d.Workers, len(objs)+len(t.tombs), func(gctx context.Context, i int) error {
+		if err := lk.ensure(gctx); err != nil {
+			return err
+		}
+		if i >= len(objs) {
+			return d.putTombstone(gctx, rec.ID, t.tombs[i-len(objs)])
+		}
+		o := objs[i]
+		var from string
+		switch {
+		case o.Class == manifest.Immutable:
+			from = o.Path
+			if err := ready.wait(gctx, from); err != nil {
 				return err
 			}
-			src := blobKey(o.SHA256)
-			switch {
-			case o.Class == manifest.Immutable:
-				src = o.Path
-			case liveLayout != nil && !changed[o.Path]:
-				src = liveLayout.key(o.Path)
-			case !changed[o.Path]:
-				// The first tree after in-place deploys: confirm the blob as upload
-				// does for changed paths.
-				if sum, _, err := store.Checksum(gctx, d.Store, src); err != nil || sum != o.SHA256 {
-					return fmt.Errorf("the stored content of %s (%s) is missing or corrupted (%v); publish with --repair to upload it again", o.Path, o.SHA256[:12], err)
+		case changed[o.Path]:
+			return put(gctx, o)
+		default:
+			from = liveFrom(o)
+			if confirm {
+				sum, _, err := store.Checksum(gctx, d.Store, from)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return fmt.Errorf("check %s: %w", from, err)
+				}
+				if err != nil || sum != o.SHA256 {
+					if src == nil {
+						return fmt.Errorf("the stored content of %s (%s) is missing or corrupted; publish with --repair to upload it again: %w", o.Path, o.SHA256[:12], store.ErrNotFound)
+					}
+					d.Log.Warn("stored content is missing or corrupted in the target; uploading it again from the build", "site", d.Site, "key", from, "path", o.Path)
+					d.repairedBlobs.Add(1)
+					return put(gctx, o)
 				}
 			}
-			if changed[o.Path] || o.Class == manifest.Immutable {
-				if err := ready.wait(gctx, src); err != nil {
-					return err
-				}
-			}
-			if err := d.Store.Copy(gctx, src, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
-				return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
-			}
-			if d.StepHook != nil {
-				return d.StepHook("copy")
-			}
-			return nil
-		})
+		}
+		if err := d.Store.Copy(gctx, from, TreeKey(rec.ID, o.Path), store.PutOptions{Meta: objectMeta(o)}); err != nil {
+			return fmt.Errorf("write %s into tree %s: %w", o.Path, rec.ID, err)
+		}
+		if d.StepHook != nil {
+			return d.StepHook("copy")
+		}
+		return nil
+	})
+}
+
+// blobSource is where a record whose content is in blobs stores o's bytes: a
+// fingerprinted asset at its own path, anything else in the blob of its hash.
+func blobSource(o Object) string {
+	if o.Class == manifest.Immutable {
+		return o.Path
 	}
-	for _, p := range t.tombs {
-		g.Go(func() error {
-			if err := lk.ensure(gctx); err != nil {
-				return err
-			}
-			return d.putTombstone(gctx, rec.ID, p)
-		})
+	return blobKey(o.SHA256)
+}
+
+// contentOf returns where rec's objects' bytes are stored (Record.Content): for a
+// deploy whose content is in its tree, where the tree resolves each path (reading the
+// base's record of a layer, from cache where it can); otherwise (rec == nil too) its
+// blobs. Fingerprinted assets are at their own path either way.
+func (d *Deployer) contentOf(ctx context.Context, rec *Record, cache *chunkCache) (func(Object) string, error) {
+	if rec == nil || rec.Content != ContentTree {
+		return blobSource, nil
 	}
-	return g.Wait()
+	lay, err := d.layout(ctx, rec, cache)
+	if err != nil {
+		return nil, err
+	}
+	return func(o Object) string {
+		if o.Class == manifest.Immutable {
+			return o.Path
+		}
+		return lay.key(o.Path)
+	}, nil
 }
 
 // putTombstone writes the tombstone of path p into deploy id's layer.

@@ -124,7 +124,9 @@ func TestAtomicKilledMidTree(t *testing.T) {
 	if _, err := publishSite(t, d, v1, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, step := range []string{"copy", "materialize", "commit"} {
+	// "put": a changed path written into the tree from the build; "copy": an asset
+	// copied into it.
+	for _, step := range []string{"put", "copy", "upload", "materialize", "commit"} {
 		d.StepHook = func(name string) error {
 			if name == step {
 				return errKilled

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/stump-dev/stump/publish/store"
 )
 
@@ -136,7 +134,9 @@ type Deployer struct {
 	}
 	// StepHook, when set, is called after each protocol step by name ("lock",
 	// "upload", "record", "mark", "materialize", "commit", "purge", "clean") and after
-	// each blob upload ("put") and each copy to the live tree ("copy"). Its error
+	// each upload of new content ("put": a blob in place, an object put into the
+	// deploy's tree in atomic mode) and each copy to the live tree or into the
+	// deploy's tree ("copy"). Its error
 	// stops the deploy there. Fault-injection tests use it to fail or kill a deploy
 	// at a chosen point.
 	StepHook func(name string) error
@@ -185,6 +185,11 @@ type Result struct {
 	// the record's own.
 	RecordChunks int   `json:"recordChunks,omitempty"`
 	RecordBytes  int64 `json:"recordBytes,omitempty"`
+	// Uploaded and UploadedBytes are what the deploy sent from the build: new blobs
+	// (in place), or the objects put straight into its tree (atomic mode, previews),
+	// and new fingerprinted assets.
+	Uploaded      int   `json:"uploaded,omitempty"`
+	UploadedBytes int64 `json:"uploadedBytes,omitempty"`
 	// Base and Layer (atomic mode): the full tree the deploy's tree overlays ("" for
 	// a full tree) and the objects written into the deploy's tree.
 	Base  string `json:"base,omitempty"`
@@ -313,7 +318,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	if err != nil {
 		return nil, err
 	}
-	plan := d.plan(live, objects, unknown, ptr)
+	plan := d.plan(live, objects, unknown, ptr, rootPlan(d, opts))
 	res.Plan = plan
 	if err := d.checkDeletes(plan, live, opts); err != nil {
 		if opts.DryRun {
@@ -384,7 +389,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		if unknown, _, err = d.unknownPaths(ctx, ptr, live); err != nil {
 			return res, err
 		}
-		plan = d.plan(live, objects, unknown, ptr)
+		plan = d.plan(live, objects, unknown, ptr, rootPlan(d, opts))
 		res.Plan = plan
 		if err := d.checkDeletes(plan, live, opts); err != nil {
 			return res, err
@@ -410,18 +415,18 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 			res.Warning = "this target's store drops website redirect metadata (x-amz-website-redirect-location); aliases and redirects are served by their redirect pages instead"
 			d.Log.Warn(res.Warning, "site", d.Site)
 			objects = forStore(objects, ptr.RedirectMeta)
-			plan = d.plan(live, objects, unknown, ptr)
+			plan = d.plan(live, objects, unknown, ptr, rootPlan(d, opts))
 			res.Plan = plan
 		}
 	}
 	treeMode := opts.Preview || d.mode() == ModeAtomic
 	// In place, content is uploaded before the record. In atomic mode the record
-	// comes first, and the uploads and the copies into the deploy's tree run together
-	// (a copy starts once its blob is confirmed): nothing of it is live until the
-	// switch, and a deploy killed half-way is a record whose tree has no marker.
+	// comes first, then the deploy's tree is written (changed paths put from the
+	// build, no blob): nothing of it is live until the switch, and a deploy killed
+	// half-way is a record whose tree has no marker.
 	uploadedFiles, uploadedBytes := plan.NewBlobs+plan.AssetCount, plan.BlobBytes+plan.AssetBytes
 	if !treeMode {
-		n, b, err := d.upload(ctx, lk, plan, src, nil)
+		n, b, err := d.upload(ctx, lk, plan, src, nil, nil)
 		if err != nil {
 			return res, err
 		}
@@ -443,9 +448,15 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 	}
 	if treeMode {
 		// Where the tree goes (a layer over the live deploy's base, or a full tree)
-		// is part of the record.
+		// is part of the record, and so is where its content is: in the tree alone.
 		if d.tree, d.liveTree, err = d.planTree(ctx, rec, live, cache); err != nil {
 			return res, err
+		}
+		rec.Content = ContentTree
+		w := treeWrites(plan, d.tree)
+		rec.UploadedFiles, rec.UploadedBytes = len(w)+plan.AssetCount, plan.AssetBytes
+		for _, o := range w {
+			rec.UploadedBytes += o.Size
 		}
 	}
 	var liveChunks []string
@@ -469,6 +480,7 @@ func (d *Deployer) Publish(ctx context.Context, objects []Object, src Source, op
 		return res, err
 	}
 	res.Deploy, res.Previous = rec.ID, ptr.Live
+	res.Uploaded, res.UploadedBytes = rec.UploadedFiles, rec.UploadedBytes
 	if treeMode {
 		res.Preview = opts.Preview
 		err := d.publishTree(ctx, lk, ptr, ptrTag, rec, live, plan, opts.Preview, cache, src)
@@ -517,21 +529,47 @@ func (d *Deployer) noop(ptr Pointer, plan *Plan, opts Options) bool {
 	return !opts.Preview && ptr.Mode == d.mode() && plan.Empty() && ptr.State == StateLive
 }
 
-// plan is Diff plus the deletes a committed deploy left pending.
-func (d *Deployer) plan(live *Record, objects []Object, unknown map[string]bool, ptr Pointer) *Plan {
+// rootPlan reports whether a publish with opts writes the live tree at the target's
+// root (in place, not a preview).
+func rootPlan(d *Deployer, opts Options) bool { return !opts.Preview && d.mode() == ModeInPlace }
+
+// plan is Diff plus the deletes a committed deploy left pending. root says that the
+// plan is for the live tree at the target's root: when the live deploy is atomic (a
+// switch back to in place), the root does not hold the live deploy, so every path is
+// written (and every live path the new deploy lacks is deleted) as for an interrupted
+// deploy. Content the live deploy holds only in its tree (Record.Content) is planned
+// as new blobs, so a publish in place uploads it instead of looking for a blob.
+func (d *Deployer) plan(live *Record, objects []Object, unknown map[string]bool, ptr Pointer, root bool) *Plan {
 	var liveObjs []Object
+	liveBlobs := true
 	if live != nil {
 		liveObjs = live.Objects
+		liveBlobs = live.Content != ContentTree
 	}
-	if len(ptr.PendingDeletes) > 0 {
-		if unknown == nil {
-			unknown = map[string]bool{}
+	copied := false
+	add := func(p string) {
+		if !copied {
+			// The caller's map is left as it was: it plans again with it.
+			m := make(map[string]bool, len(unknown))
+			for k := range unknown {
+				m[k] = true
+			}
+			unknown, copied = m, true
 		}
-		for _, p := range ptr.PendingDeletes {
-			unknown[p] = true
+		unknown[p] = true
+	}
+	for _, p := range ptr.PendingDeletes {
+		add(p)
+	}
+	if root && ptr.Mode == ModeAtomic {
+		for _, o := range liveObjs {
+			add(o.Path)
+		}
+		for _, o := range objects {
+			add(o.Path)
 		}
 	}
-	return Diff(liveObjs, objects, unknown)
+	return diff(liveObjs, liveBlobs, objects, unknown)
 }
 
 // checkDeletes refuses a plan that deletes more than allowed.
@@ -556,23 +594,30 @@ func (d *Deployer) checkDeletes(plan *Plan, live *Record, opts Options) error {
 // blob that is missing or whose bytes no longer match its name is uploaded again from
 // the build. With src == nil (rollback) nothing can be uploaded: a missing or corrupted
 // blob fails the deploy before anything live changes.
-func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source, ready *readySet) (int, int64, error) {
+//
+// from says where the content of a write is stored (nil: its blob); a rollback in
+// place to a deploy whose content is in its tree confirms the tree's objects.
+func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source, ready *readySet, from func(Object) string) (int, int64, error) {
 	type job struct {
 		key, from, sum string
 		size           int64
 		meta           store.Meta
 		isNew          bool // content the live deploy does not reference
 	}
+	if from == nil {
+		from = blobSource
+	}
 	var jobs []job
 	var total int64
 	seen := map[string]bool{}
 	for _, o := range plan.Writes {
-		if seen[o.SHA256] {
+		key := from(o)
+		if seen[key] {
 			continue
 		}
-		seen[o.SHA256] = true
+		seen[key] = true
 		_, isNew := plan.Blobs[o.SHA256]
-		jobs = append(jobs, job{key: blobKey(o.SHA256), from: o.Path, sum: o.SHA256, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}, isNew: isNew})
+		jobs = append(jobs, job{key: key, from: o.Path, sum: o.SHA256, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}, isNew: isNew})
 		if isNew {
 			total += o.Size
 		}
@@ -584,7 +629,8 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 	if len(jobs) == 0 {
 		return 0, 0, nil
 	}
-	if src != nil {
+	if src != nil && ready == nil {
+		// (With ready, atomic mode, publishTree reports the progress of the whole tree.)
 		d.Progress.Start("uploading", total)
 		defer d.Progress.Done()
 	}
@@ -603,77 +649,71 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 		bytes.Add(size)
 		return nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(d.Workers)
-	for _, j := range jobs {
-		g.Go(func() (err error) {
-			defer func() {
-				if err == nil {
-					ready.done(j.key)
-				}
-			}()
-			if lk != nil {
-				if err := lk.ensure(gctx); err != nil {
-					return err
-				}
+	err := each(ctx, d.Workers, len(jobs), func(gctx context.Context, i int) (err error) {
+		j := jobs[i]
+		defer func() {
+			if err == nil {
+				ready.done(j.key)
 			}
-			if j.isNew && src != nil {
-				// Keys are content-addressed, so a key that exists already should
-				// hold these bytes: a create-only write costs one request, and only
-				// when it finds the key taken is the content confirmed.
-				err := put(gctx, j, false)
-				if err == nil {
-					if d.StepHook != nil {
-						if err := d.StepHook("put"); err != nil {
-							return err
-						}
+		}()
+		if lk != nil {
+			if err := lk.ensure(gctx); err != nil {
+				return err
+			}
+		}
+		if j.isNew && src != nil {
+			// Keys are content-addressed, so a key that exists already should
+			// hold these bytes: a create-only write costs one request, and only
+			// when it finds the key taken is the content confirmed.
+			err := put(gctx, j, false)
+			if err == nil {
+				if d.StepHook != nil {
+					if err := d.StepHook("put"); err != nil {
+						return err
 					}
-					d.Progress.Add(j.size)
-					return nil
 				}
-				if !errors.Is(err, store.ErrPrecondition) {
-					return fmt.Errorf("upload %s: %w", j.from, err)
-				}
-				defer d.Progress.Add(j.size)
-			}
-			sum, _, err := store.Checksum(gctx, d.Store, j.key)
-			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("check %s: %w", j.key, err)
-			}
-			if err == nil && sum == j.sum {
+				d.Progress.Add(j.size)
 				return nil
 			}
-			what := "is missing from the target (was it garbage-collected?)"
-			if err == nil {
-				what = "is corrupted in the target (its bytes hash to " + sum[:min(12, len(sum))] + ")"
+			if !errors.Is(err, store.ErrPrecondition) {
+				return fmt.Errorf("upload %s: %w", j.from, err)
 			}
-			if src == nil {
-				return fmt.Errorf("the content of %s (%s) %s; nothing was changed: rebuild and publish that content instead (stump publish --repair): %w", j.from, j.sum[:12], what, store.ErrNotFound)
-			}
-			d.Log.Warn("stored content "+what+"; uploading it again from the build", "site", d.Site, "key", j.key, "path", j.from)
-			if err := put(gctx, j, true); err != nil {
-				return fmt.Errorf("upload %s again: %w", j.from, err)
-			}
-			d.repairedBlobs.Add(1)
+			defer d.Progress.Add(j.size)
+		}
+		sum, _, err := store.Checksum(gctx, d.Store, j.key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("check %s: %w", j.key, err)
+		}
+		if err == nil && sum == j.sum {
 			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+		}
+		what := "is missing from the target (was it garbage-collected?)"
+		if err == nil {
+			what = "is corrupted in the target (its bytes hash to " + sum[:min(12, len(sum))] + ")"
+		}
+		if src == nil {
+			return fmt.Errorf("the content of %s (%s) %s; nothing was changed: rebuild and publish that content instead (stump publish --repair): %w", j.from, j.sum[:12], what, store.ErrNotFound)
+		}
+		d.Log.Warn("stored content "+what+"; uploading it again from the build", "site", d.Site, "key", j.key, "path", j.from)
+		if err := put(gctx, j, true); err != nil {
+			return fmt.Errorf("upload %s again: %w", j.from, err)
+		}
+		d.repairedBlobs.Add(1)
+		return nil
+	})
+	if err != nil {
 		return 0, 0, err
 	}
 	return int(files.Load()), bytes.Load(), nil
 }
 
-// readySet lets a copy wait for the upload of its source (atomic mode pipelines
-// uploads and copies): one channel per key the plan uploads or confirms, closed when
-// it is. A nil *readySet waits for nothing.
+// readySet lets the copy of a new fingerprinted asset into an atomic deploy's tree
+// wait for the asset's upload to its own key: one channel per asset the plan uploads
+// or confirms, closed when it is. A nil *readySet waits for nothing.
 type readySet struct{ m map[string]chan struct{} }
 
 func newReadySet(plan *Plan) *readySet {
 	r := &readySet{m: map[string]chan struct{}{}}
-	for _, o := range plan.Writes {
-		r.m[blobKey(o.SHA256)] = make(chan struct{})
-	}
 	for _, a := range plan.Assets {
 		r.m[a.Path] = make(chan struct{})
 	}
@@ -735,7 +775,11 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 	if err := d.stepDone("mark"); err != nil {
 		return err
 	}
-	done, err := d.materialize(ctx, lk, plan)
+	from, err := d.contentOf(ctx, rec, nil)
+	var done []Object
+	if err == nil {
+		done, err = d.materialize(ctx, lk, plan, from)
+	}
 	if err == nil {
 		err = d.stepDone("materialize")
 	}
@@ -898,6 +942,10 @@ func (d *Deployer) undo(ctx context.Context, lk *lock, done []Object, live *Reco
 		}
 	}
 	var remove []string
+	from, err := d.contentOf(ctx, live, nil)
+	if err != nil {
+		return err
+	}
 	// Pages first, static files last: the reverse of materialize.
 	for i := len(done) - 1; i >= 0; i-- {
 		o := done[i]
@@ -907,7 +955,7 @@ func (d *Deployer) undo(ctx context.Context, lk *lock, done []Object, live *Reco
 			continue
 		}
 		if err := lk.fenced(ctx, func(ctx context.Context) error {
-			return d.Store.Copy(ctx, blobKey(prev.SHA256), prev.Path, store.PutOptions{Meta: objectMeta(prev)})
+			return d.Store.Copy(ctx, from(prev), prev.Path, store.PutOptions{Meta: objectMeta(prev)})
 		}); err != nil {
 			return fmt.Errorf("restore %s: %w", o.Path, err)
 		}
@@ -932,7 +980,12 @@ func (d *Deployer) undo(ctx context.Context, lk *lock, done []Object, live *Reco
 // materialize copies each changed path from its blob with its headers: static files,
 // then feeds, then pages, then redirects, each group finished before the next starts.
 // It returns the objects it wrote, in order, even when it fails.
-func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan) ([]Object, error) {
+//
+// from says where each write's content is stored (nil: its blob).
+func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan, from func(Object) string) ([]Object, error) {
+	if from == nil {
+		from = blobSource
+	}
 	var mu sync.Mutex
 	var done []Object
 	groups := [][]Object{}
@@ -957,29 +1010,26 @@ func (d *Deployer) materialize(ctx context.Context, lk *lock, plan *Plan) ([]Obj
 		groups[len(groups)-1] = append(groups[len(groups)-1], o)
 	}
 	for _, grp := range groups {
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(d.Workers)
-		for _, o := range grp {
-			g.Go(func() error {
-				err := lk.fenced(gctx, func(ctx context.Context) error {
-					return d.Store.Copy(ctx, blobKey(o.SHA256), o.Path, store.PutOptions{Meta: objectMeta(o)})
-				})
-				if errors.Is(err, ErrLeaseLost) {
-					return err
-				}
-				if err != nil {
-					return fmt.Errorf("make %s live: %w", o.Path, err)
-				}
-				mu.Lock()
-				done = append(done, o)
-				mu.Unlock()
-				if d.StepHook != nil {
-					return d.StepHook("copy")
-				}
-				return nil
+		err := each(ctx, d.Workers, len(grp), func(gctx context.Context, i int) error {
+			o := grp[i]
+			err := lk.fenced(gctx, func(ctx context.Context) error {
+				return d.Store.Copy(ctx, from(o), o.Path, store.PutOptions{Meta: objectMeta(o)})
 			})
-		}
-		if err := g.Wait(); err != nil {
+			if errors.Is(err, ErrLeaseLost) {
+				return err
+			}
+			if err != nil {
+				return fmt.Errorf("make %s live: %w", o.Path, err)
+			}
+			mu.Lock()
+			done = append(done, o)
+			mu.Unlock()
+			if d.StepHook != nil {
+				return d.StepHook("copy")
+			}
+			return nil
+		})
+		if err != nil {
 			return done, err
 		}
 	}

@@ -262,7 +262,9 @@ func orDefault(s, def string) string {
 }
 
 // missingContent checks that the store holds every blob and asset of rec (one HEAD
-// each) and, for an atomic deploy, its tree; it returns "" or what is missing.
+// each; a deploy whose content is in its tree has assets only) and, for an atomic
+// deploy or a preview, its tree (the markers of its tree and its base's); it returns
+// "" or what is missing.
 func (d *Deployer) missingContent(ctx context.Context, rec *Record) string {
 	missing := 0
 	seen := map[string]bool{}
@@ -270,6 +272,8 @@ func (d *Deployer) missingContent(ctx context.Context, rec *Record) string {
 		key := blobKey(o.SHA256)
 		if o.Class == "immutable" {
 			key = o.Path
+		} else if rec.Content == ContentTree {
+			continue // in its tree, checked below
 		}
 		if seen[key] {
 			continue
@@ -282,7 +286,7 @@ func (d *Deployer) missingContent(ctx context.Context, rec *Record) string {
 	if missing > 0 {
 		return fmt.Sprintf("%d of its contents are missing from the store (garbage-collected or deleted)", missing)
 	}
-	if rec.Mode == ModeAtomic && len(rec.Objects) > 0 {
+	if (rec.Mode == ModeAtomic || rec.Content == ContentTree) && len(rec.Objects) > 0 {
 		if err := d.treeComplete(ctx, rec); err != nil {
 			return "its tree under " + TreeKey(rec.ID, "") + " (or its base's) is missing"
 		}

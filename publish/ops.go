@@ -88,10 +88,16 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 		res.Seconds = d.Now().Sub(start).Seconds()
 		return res, nil
 	}
-	plan := d.plan(live, forStore(target.Objects, ptr.RedirectMeta), unknown, ptr)
+	plan := d.plan(live, forStore(target.Objects, ptr.RedirectMeta), unknown, ptr, true)
 	res.Plan = plan
-	// Every blob and asset must still be there, with its bytes, before anything changes.
-	if _, _, err := d.upload(ctx, lk, plan, nil, nil); err != nil {
+	// Every blob and asset (or, for a deploy whose content is in its tree, every
+	// object of its tree the plan copies) must still be there, with its bytes, before
+	// anything changes.
+	from, err := d.contentOf(ctx, target, nil)
+	if err != nil {
+		return res, err
+	}
+	if _, _, err := d.upload(ctx, lk, plan, nil, nil, from); err != nil {
 		return res, err
 	}
 	if err := d.switchTo(ctx, lk, ptr, tag, target, plan, live); err != nil {
@@ -175,9 +181,12 @@ type GCResult struct {
 	KeptBlobs      int `json:"keptBlobs"`
 }
 
-// GC keeps the newest keep deploys (and the live and any pending one), and deletes the
-// older records, the blobs no kept deploy references, and fingerprinted assets in the
-// live tree that no kept deploy references.
+// GC keeps the newest keep deploys (and the live, previous and any pending one), with
+// their trees and their bases' (records and trees: a layer reads through its base, and
+// a deploy whose content is in its tree has no other copy of it), and deletes the
+// older records and trees, the blobs no kept deploy references (a deploy whose content
+// is in its tree references none), and fingerprinted assets in the live tree that no
+// kept deploy references.
 func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 	d.init()
 	if keep < 1 {
@@ -224,7 +233,9 @@ func (d *Deployer) GC(ctx context.Context, keep int) (*GCResult, error) {
 			for _, o := range r.Objects {
 				if o.Class == manifest.Immutable {
 					assets[o.Path] = true
-				} else {
+				} else if r.Content != ContentTree {
+					// A deploy whose content is in its tree references no blob:
+					// its tree (and its base's) is kept instead.
 					blobs[o.SHA256] = true
 				}
 			}

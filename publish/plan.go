@@ -5,7 +5,7 @@
 //
 // Store layout under a target:
 //
-//	_stump/objects/sha256/<hex>   immutable blobs, one per distinct content
+//	_stump/objects/sha256/<hex>   immutable blobs, one per distinct content (in place)
 //	_stump/deploys/<id>.json      the record of every deploy (a header; see record.go)
 //	_stump/chunks/<sha256>        the records' objects, in chunks shared between deploys
 //	_stump/current.json           the pointer: the live deploy and any pending work
@@ -19,9 +19,10 @@
 // pointer committed, then purge, then deletes. Fingerprinted assets are their own
 // content-addressed keys: they are written once at their live path and removed only by
 // gc, so a page cached anywhere keeps finding its assets, and a rollback never needs
-// them re-uploaded. In atomic mode nothing is live before _stump/live, so the record
-// comes first and uploads and copies into the deploy's tree overlap (each copy waits
-// for its own blob), then the tree's marker, the pointer and _stump/live.
+// them re-uploaded. In atomic mode (and for previews) nothing is live before
+// _stump/live, and there is no blob: the record comes first (it says that its content
+// is in its tree, Record.Content), then the tree is written, each changed path put
+// straight into it from the build, then the tree's marker, the pointer and _stump/live.
 package publish
 
 import (
@@ -95,15 +96,22 @@ func (p *Plan) Empty() bool {
 // rewritten (or deleted) whatever live says: they belong to an interrupted deploy, so
 // their live content is not known. Diff is pure: the same inputs give the same plan.
 func Diff(live, next []Object, unknown map[string]bool) *Plan {
+	return diff(live, true, next, unknown)
+}
+
+// diff is Diff; liveBlobs says whether the live deploy's content is in blobs (false
+// for a record whose content is in its tree: then every content the plan writes is a
+// new blob).
+func diff(live []Object, liveBlobs bool, next []Object, unknown map[string]bool) *Plan {
 	p := &Plan{Blobs: map[string]Object{}, Total: len(next)}
 	old := make(map[string]Object, len(live))
 	for _, o := range live {
 		old[o.Path] = o
 	}
-	liveBlobs := map[string]bool{}
+	haveBlob := map[string]bool{}
 	for _, o := range live {
-		if o.Class != manifest.Immutable {
-			liveBlobs[o.SHA256] = true
+		if liveBlobs && o.Class != manifest.Immutable {
+			haveBlob[o.SHA256] = true
 		}
 	}
 	inNext := make(map[string]bool, len(next))
@@ -125,7 +133,7 @@ func Diff(live, next []Object, unknown map[string]bool) *Plan {
 			continue
 		}
 		p.Writes = append(p.Writes, o)
-		if !liveBlobs[o.SHA256] {
+		if !haveBlob[o.SHA256] {
 			if _, seen := p.Blobs[o.SHA256]; !seen {
 				p.Blobs[o.SHA256] = o
 				p.BlobBytes += o.Size

@@ -2,7 +2,10 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
+	"strings"
 
 	"github.com/stump-dev/stump/build/manifest"
 	"github.com/stump-dev/stump/publish/store"
@@ -76,27 +79,30 @@ func (d *Deployer) Repair(ctx context.Context, src Source) (*RepairResult, error
 		}
 	}
 	before := d.repairedBlobs.Load()
-	if _, _, err := d.upload(ctx, lk, plan, src, nil); err != nil {
-		return res, err
+	if !atomicMode && live.Content != ContentTree {
+		// In place, from blobs: confirmed (or uploaded again from the build) first.
+		if _, _, err := d.upload(ctx, lk, plan, src, nil, nil); err != nil {
+			return res, err
+		}
+		if _, err := d.materialize(ctx, lk, plan, nil); err != nil {
+			return res, err
+		}
+	} else {
+		// The live deploy's content is in its tree (or, in atomic mode, is read from
+		// it): each damaged object is rewritten from another stored copy of its bytes,
+		// else from the build.
+		if _, _, err := d.upload(ctx, lk, &Plan{Assets: plan.Assets}, src, nil, nil); err != nil {
+			return res, err
+		}
+		dest := func(o Object) string { return o.Path }
+		if atomicMode {
+			dest = func(o Object) string { return lay.key(o.Path) }
+		}
+		if err := d.rewriteFromCopies(ctx, lk, live, bad, dest, src); err != nil {
+			return res, err
+		}
 	}
 	res.Blobs = int(d.repairedBlobs.Load() - before)
-	if atomicMode {
-		for _, o := range bad {
-			from := blobKey(o.SHA256)
-			if o.Class == manifest.Immutable {
-				from = o.Path
-			}
-			if err := lk.fenced(ctx, func(ctx context.Context) error {
-				// Where the live deploy reads it: its layer, or its base (whose object
-				// for this path is the same, or it would be in the layer).
-				return d.Store.Copy(ctx, from, lay.key(o.Path), store.PutOptions{Meta: objectMeta(o)})
-			}); err != nil {
-				return res, fmt.Errorf("rewrite %s: %w", o.Path, err)
-			}
-		}
-	} else if _, err := d.materialize(ctx, lk, plan); err != nil {
-		return res, err
-	}
 	for _, o := range bad {
 		res.Paths = append(res.Paths, o.Path)
 	}
@@ -140,4 +146,82 @@ func (d *Deployer) purgeRepaired(ctx context.Context, lk *lock, ptr Pointer, tag
 	ptr.PendingPurge = d.mergePending(ptr.PendingPurge, left)
 	_, err := d.putPointer(ctx, ptr, tag)
 	return err
+}
+
+// rewriteFromCopies rewrites each object of bad at dest(o) with its headers, from a
+// stored copy of its bytes (confirmed by its SHA-256 as the store has it now): where
+// live stores it (Record.Content) when that is not dest(o) itself, its blob (an older
+// deploy's), the same path in the tree of another deploy (the deploys of
+// _stump/trees.txt, newest first), or dest(o) itself when only its headers differ. Content with no such copy is put from the build
+// (src) with its SHA-256, so the store verifies it; without a build, nothing is
+// written and the error names the content and stump publish --repair. Static files
+// are written before pages, as a deploy does.
+func (d *Deployer) rewriteFromCopies(ctx context.Context, lk *lock, live *Record, bad []Object, dest func(Object) string, src Source) error {
+	stored, err := d.contentOf(ctx, live, nil)
+	if err != nil {
+		return err
+	}
+	ids, err := ReadTreeIDs(ctx, d.Store)
+	if err != nil {
+		return err
+	}
+	from := make([]string, len(bad))
+	var lost []string
+	for i, o := range bad {
+		cands := []string{stored(o)}
+		if o.Class != manifest.Immutable {
+			cands = append(cands, blobKey(o.SHA256))
+			for _, id := range ids {
+				cands = append(cands, TreeKey(id, o.Path))
+			}
+		}
+		// Last, the damaged object itself: when only its headers differ, its bytes
+		// are right and a copy onto itself rewrites the headers.
+		cands = append(cands, dest(o))
+		for j, c := range cands {
+			if c == dest(o) && j < len(cands)-1 {
+				continue
+			}
+			if sum, _, err := store.Checksum(ctx, d.Store, c); err == nil && sum == o.SHA256 {
+				from[i] = c
+				break
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("check %s: %w", c, err)
+			}
+		}
+		if from[i] == "" && src == nil {
+			lost = append(lost, fmt.Sprintf("%s (%s)", o.Path, o.SHA256[:12]))
+		}
+	}
+	if len(lost) > 0 {
+		return fmt.Errorf("the content of %s is missing or corrupted where the live deploy reads it, and the target holds no other copy of it; nothing was changed: rebuild the site and run stump publish --repair, which uploads it from the build: %w", strings.Join(lost, ", "), store.ErrNotFound)
+	}
+	order := make([]int, len(bad))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return writeRank(bad[order[a]]) < writeRank(bad[order[b]]) })
+	for _, i := range order {
+		o := bad[i]
+		err := lk.fenced(ctx, func(ctx context.Context) error {
+			if from[i] != "" {
+				return d.Store.Copy(ctx, from[i], dest(o), store.PutOptions{Meta: objectMeta(o)})
+			}
+			f, size, err := src.Open(o.Path)
+			if err != nil {
+				return fmt.Errorf("read built file %s: %w", o.Path, err)
+			}
+			defer f.Close()
+			if _, err := d.Store.Put(ctx, dest(o), f, size, store.PutOptions{Meta: objectMeta(o), SHA256: o.SHA256}); err != nil {
+				return fmt.Errorf("upload %s (%s) from the build: %w", o.Path, o.SHA256[:12], err)
+			}
+			d.Log.Warn("no stored copy of the content was left; uploaded it again from the build", "site", d.Site, "path", o.Path)
+			d.repairedBlobs.Add(1)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("rewrite %s: %w", o.Path, err)
+		}
+	}
+	return nil
 }

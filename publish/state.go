@@ -46,6 +46,12 @@ type Record struct {
 	Spent int `json:"spent,omitempty"`
 	// Layer (atomic mode) counts the objects in this deploy's own tree.
 	Layer int `json:"layer,omitempty"`
+	// Content says where the bytes of the deploy's pages and static files are
+	// stored: "" (records made before ContentTree) in blobs, _stump/objects/sha256/<hex>;
+	// ContentTree only in the deploy's tree, where the tree resolves each path (its
+	// layer, else its base's tree), with no blob. Fingerprinted assets are at their
+	// own path either way. See contentOf.
+	Content string `json:"content,omitempty"`
 	// Format is 2 for records stored as chunks (see record.go), 0 for the first
 	// format, every object inline.
 	Format int `json:"format,omitempty"`
@@ -85,6 +91,10 @@ type Pointer struct {
 	// their redirect pages alone and deploys do not expect the header.
 	RedirectMeta string `json:"redirectMeta,omitempty"`
 }
+
+// ContentTree is Record.Content for a deploy whose new content was written straight
+// into its tree (atomic mode and previews): no blob holds it.
+const ContentTree = "tree"
 
 // Values of Pointer.RedirectMeta.
 const (

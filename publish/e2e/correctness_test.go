@@ -253,9 +253,24 @@ func TestRollbackPurges(t *testing.T) {
 				key = "_stump/trees/" + readStatus(t, w2, cenv, target).Pointer.Live + "/" + key
 			}
 			putRaw(t, env, bucket, key, "<html>defaced</html>")
-			mustStump(t, w2, cenv, "verify", "--site", "k", "--target", target, "--repair")
+			repair := []string{"verify", "--site", "k", "--target", target, "--repair"}
+			if mode == "atomic" {
+				// The live tree held the only stored copy of posts/a (atomic deploys
+				// store no blob): verify --repair has no build to take it from, changes
+				// nothing and names publish --repair, which takes it from the build
+				// (w1 is the live deploy's build, so the publish itself is a no-op).
+				r := stump(t, w1, cenv, repair...)
+				if r.code != 1 || !strings.Contains(r.stderr, "stump publish --repair") {
+					t.Errorf("verify --repair of the only copy of posts/a: want exit 1 naming stump publish --repair: %s", r)
+				}
+				if got := rec.take(); len(got) > 0 {
+					t.Errorf("a verify --repair that changed nothing purged: %v", got)
+				}
+				repair = []string{"publish", "--site", "k", "--target", target, "--no-build", "--repair"}
+			}
+			mustStump(t, w1, cenv, repair...)
 			if got := strings.Join(rec.take(), "\n"); !strings.Contains(got, "PURGE /posts/a/") || strings.Contains(got, "PURGE /posts/b/") {
-				t.Errorf("verify --repair of posts/a: want a purge of /posts/a/ only; purge requests:\n%s", got)
+				t.Errorf("%s --repair of posts/a: want a purge of /posts/a/ only; purge requests:\n%s", repair[0], got)
 			}
 		})
 	}
@@ -278,7 +293,9 @@ func appendFile(t testing.TB, p, text string) {
 // kill-then-rollback rounds walked the site back four good deploys.
 func TestRollbackAfterKillKeepsLastGood(t *testing.T) {
 	env := testenv.S3(t)
-	for _, tc := range []struct{ mode, killAt string }{{"inplace", "upload"}, {"inplace", "record"}, {"atomic", "copy:2"}, {"atomic", "materialize"}} {
+	// In atomic mode "put:2" is half-way through the tree: the changed paths are put
+	// into it from the build, one by one (there is no blob, so no copy).
+	for _, tc := range []struct{ mode, killAt string }{{"inplace", "upload"}, {"inplace", "record"}, {"atomic", "put:2"}, {"atomic", "materialize"}} {
 		t.Run(tc.mode+"/"+strings.ReplaceAll(tc.killAt, ":", ""), func(t *testing.T) {
 			bucket := testenv.NewBucket(t, env)
 			target := targetURL(bucket, env.Endpoint)

@@ -46,12 +46,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/stump-dev/stump/publish/store"
 )
@@ -158,14 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		loadOpts = append(loadOpts, config.WithRegion(cfg.Region))
 	}
 	if cfg.HTTPClient == nil {
-		// No request may hang forever (a stalled server would keep the lease alive):
-		// bounded connect and response-header waits; bodies stream as long as they flow.
-		loadOpts = append(loadOpts, config.WithHTTPClient(awshttp.NewBuildableClient().
-			WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
-			WithTransportOptions(func(tr *http.Transport) {
-				tr.ResponseHeaderTimeout = 60 * time.Second
-				tr.TLSHandshakeTimeout = 10 * time.Second
-			})))
+		loadOpts = append(loadOpts, config.WithHTTPClient(NewHTTPClient()))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
@@ -203,6 +198,30 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// maxIdleConns is how many idle connections to the server the client keeps: more
+// than any sensible number of parallel requests (publish.Deployer.Workers), so that
+// every request reuses a connection. The SDK's default keeps 10 per host: with more
+// requests in flight, each one past the tenth closed its connection when it ended and
+// the next one dialed a new one (on a first deploy at 64 parallel requests, most of
+// them), costing a TCP handshake and a server-side connection setup per request.
+const maxIdleConns = 512
+
+// NewHTTPClient is the HTTP client Open uses when Config.HTTPClient is nil: the SDK's,
+// with bounded waits (no request may hang forever: a stalled server would keep the
+// lease alive; bodies stream as long as they flow) and enough idle connections kept
+// for every parallel request to reuse one. Tests that wrap the transport start from
+// its GetTransport().
+func NewHTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 10 * time.Second }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.ResponseHeaderTimeout = 60 * time.Second
+			tr.TLSHandshakeTimeout = 10 * time.Second
+			tr.MaxIdleConns = maxIdleConns
+			tr.MaxIdleConnsPerHost = maxIdleConns
+		})
 }
 
 // sdkLogger passes the SDK's log messages to slog at debug level.
@@ -327,7 +346,8 @@ func remaining(body io.Seeker) (int64, error) {
 }
 
 // Put writes an object with PutObject. The body's SHA-256, when given, is sent as the
-// x-amz-checksum-sha256 header, so the server rejects other bytes (BadDigest). A
+// x-amz-checksum-sha256 header (and, over plain http, as the signed payload hash), so
+// the server rejects other bytes (BadDigest, XAmzContentSHA256Mismatch). A
 // conditional Put is sent once, without the SDK's retries (see below).
 func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	if err := begin(ctx, "put", key); err != nil {
@@ -371,6 +391,10 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		in.IfMatch = aws.String(quote(opts.IfMatch))
 	}
 	var optFns []func(*s3.Options)
+	if sum != nil {
+		hexSum := hex.EncodeToString(sum)
+		optFns = append(optFns, func(o *s3.Options) { o.APIOptions = append(o.APIOptions, knownPayloadHash(hexSum)) })
+	}
 	if opts.IfNoneMatch || opts.IfMatch != "" {
 		// One attempt only: when an attempt's answer is lost, the next one fails its
 		// condition because of it, and only the caller's retries (store.Retry) know to
@@ -387,6 +411,29 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	}
 	return aws.ToString(out.ETag), nil
 }
+
+// knownPayloadHash hands the SigV4 signer the SHA-256 of the body that the caller
+// already has (PutOptions.SHA256, lower-case hex, which is what SigV4 signs), so that
+// the SDK does not read and hash every body a second time before sending it: it does
+// so for plain-http endpoints (an S3-compatible server on a private network or on
+// loopback). Over https the SDK sends the payload unsigned and this changes nothing.
+// The server still checks the bytes against the x-amz-checksum-sha256 header (and,
+// over http, against the signed hash too).
+func knownPayloadHash(hexSum string) func(*middleware.Stack) error {
+	return func(st *middleware.Stack) error {
+		return st.Finalize.Insert(middleware.FinalizeMiddlewareFunc("StumpKnownPayloadHash", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if req, ok := in.Request.(*smithyhttp.Request); ok && !req.IsHTTPS() {
+				ctx = v4.SetPayloadHash(ctx, hexSum)
+			}
+			return next.HandleFinalize(ctx, in)
+		}), payloadHashMiddleware, middleware.Before)
+	}
+}
+
+// payloadHashMiddleware is the ID of the SDK's middleware that computes the payload
+// hash for SigV4 (aws/signer/v4 computePayloadHashMiddlewareID); it skips the work when
+// the hash is already in the context.
+const payloadHashMiddleware = "ComputePayloadHash"
 
 // metaInput is m as the optional fields of a PutObject or CopyObject request.
 func metaInput(m store.Meta) (contentType, cacheControl, redirect *string, md map[string]string) {
