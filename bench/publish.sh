@@ -17,6 +17,7 @@
 #   HUGO_VERSION=v0.160.0        the Hugo go install builds (with -tags withdeploy)
 #   BENCH_BIN=/tmp/bench-bin-deploy  where that Hugo is installed
 #   WORKERS=""                   e.g. "4,8,16,32,64": also the concurrency curve (Deployer.Workers)
+#   VGW_KEEP_ALIVE=true          versitygw keeps connections alive (false: it closes each)
 #   BENCH_WORK=/tmp/stump-bench  the generated site and its builds (publish/), the report
 #                                (publish.md) and the test log (publish.log)
 set -euo pipefail
@@ -38,6 +39,9 @@ WORKERS=${WORKERS:-}
 need_go
 mkdir -p "$WORK" "$BENCH_BIN"
 install_versitygw
+# Keep connections alive, as S3 does (versitygw closes each by default): both clients,
+# stump and hugo deploy, then pay for connections as they would against S3.
+export VGW_KEEP_ALIVE=${VGW_KEEP_ALIVE:-true}
 start_versitygw
 
 # find_hugo_deploy prints a hugo that has the deploy command: BENCH_BIN's when it is
