@@ -40,6 +40,18 @@ type Result struct {
 	// Reused: nothing the build reads changed since the last build into Dir, which
 	// still holds that build's output: nothing was built (Options.Version).
 	Reused bool
+
+	saveCaches func()
+}
+
+// SaveCaches keeps what a build in memory (Options.NoWrite) rendered in the
+// workspace's caches (see Options.Version); call it once what used the build
+// succeeded. A build into a folder saves them itself.
+func (r *Result) SaveCaches() {
+	if r != nil && r.saveCaches != nil {
+		r.saveCaches()
+		r.saveCaches = nil
+	}
 }
 
 // Build builds one site. On error nothing in the output folder changes; errors about
@@ -100,7 +112,14 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	res.Site, res.Dir = site, dir
 	res.ValidUntil = st.due
 	if st.mdc != nil {
-		st.mdc.save()
+		if opts.NoWrite {
+			// A build in memory feeds something that can still fail (a publish):
+			// the caller keeps the cache with SaveCaches once it succeeded, so a
+			// failed command leaves the workspace as it was.
+			res.saveCaches = st.mdc.save
+		} else {
+			st.mdc.save()
+		}
 	}
 	res.Duration = time.Since(start)
 	if fp != "" {

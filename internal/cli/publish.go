@@ -132,32 +132,33 @@ func openResolved(ctx context.Context, c *cli.Context, cfg *config.Loaded, t pub
 // publishes of one site each deploy their own build, and the lock decides which one
 // commits). With --no-build it reads the build output folder, as stump build wrote it.
 //
-// validUntil is the build's Result.ValidUntil (zero with --no-build).
-func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) (objs []publish.Object, src publish.Source, closeSrc func(), validUntil time.Time, err error) {
+// built is the build's result (nil with --no-build): its ValidUntil, and its caches to
+// keep (SaveCaches) once the publish succeeded.
+func buildForPublish(c *cli.Context, ws *build.Workspace, site string, cfg *config.Loaded) (objs []publish.Object, src publish.Source, closeSrc func(), built *build.Result, err error) {
 	if !c.Bool("no-build") {
 		res, err := ws.Build(c.Context, site, build.Options{Drafts: c.Bool("drafts"), Future: c.Bool("future"), NoWrite: true, Version: stumpVersion()})
 		if err != nil {
-			return nil, nil, nil, time.Time{}, fmt.Errorf("build failed, nothing published:\n%w", err)
+			return nil, nil, nil, nil, fmt.Errorf("build failed, nothing published:\n%w", err)
 		}
 		objs, err := publish.Objects(res.Manifest, cachePolicy(cfg), headerRules(cfg))
 		if err != nil {
-			return nil, nil, nil, time.Time{}, err
+			return nil, nil, nil, nil, err
 		}
-		return objs, publish.MemSource(res.Tree), func() {}, res.ValidUntil, nil
+		return objs, publish.MemSource(res.Tree), func() {}, res, nil
 	}
 	dir := ws.OutDir(site)
 	m, err := manifest.Read(filepath.Join(dir, manifest.FileName))
 	if err != nil {
-		return nil, nil, nil, time.Time{}, fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err)
+		return nil, nil, nil, nil, fmt.Errorf("no build to publish in %s (run stump build first, or drop --no-build): %w", dir, err)
 	}
 	if objs, err = publish.Objects(m, cachePolicy(cfg), headerRules(cfg)); err != nil {
-		return nil, nil, nil, time.Time{}, err
+		return nil, nil, nil, nil, err
 	}
 	dsrc, err := publish.OpenDir(dir)
 	if err != nil {
-		return nil, nil, nil, time.Time{}, err
+		return nil, nil, nil, nil, err
 	}
-	return objs, dsrc, func() { dsrc.Close() }, time.Time{}, nil
+	return objs, dsrc, func() { dsrc.Close() }, nil, nil
 }
 
 // deployer is the one constructor of a fully wired Deployer for every command that
@@ -341,12 +342,14 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 		return fail(err)
 	}
 	defer st.close()
-	objs, src, closeSrc, validUntil, err := buildForPublish(c, ws, site, st.cfg)
+	objs, src, closeSrc, built, err := buildForPublish(c, ws, site, st.cfg)
 	if err != nil {
 		return fail(err)
 	}
 	defer closeSrc()
-	out.validUntil = validUntil
+	if built != nil {
+		out.validUntil = built.ValidUntil
+	}
 	maxDel := c.Int("max-deletes")
 	if maxDel == 0 {
 		maxDel = st.cfg.Deploy.MaxDeletes
@@ -367,6 +370,9 @@ func publishSite(c *cli.Context, ws *build.Workspace, site string) publishOutcom
 	out.Requests = camelKeys(st.count.Counts())
 	if err != nil {
 		return fail(err)
+	}
+	if !c.Bool("dry-run") {
+		built.SaveCaches()
 	}
 	out.OK = true
 	return out

@@ -94,8 +94,12 @@ func TestBadTargets(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			ws := copyWorkspace(t, wsV1)
-			if err := os.RemoveAll(filepath.Join(ws, "public")); err != nil {
-				t.Fatal(err)
+			// Drop what the build of wsV1 wrote (its output, its caches): the
+			// failed commands must not make them again.
+			for _, d := range []string{"public", ".stump"} {
+				if err := os.RemoveAll(filepath.Join(ws, d)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			runs := []cliRun{
 				stump(t, ws, tc.env, "publish", "--site", "k", "--target", tc.target),
