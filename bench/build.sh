@@ -136,7 +136,7 @@ for size in $SIZES; do
 	[ "${SHORTCODES:-0}" = 0 ] || gen_args+=(-shortcodes)
 	[ -z "$hugo_bin" ] || gen_args+=(-hugo "$WORK/hugo-$size")
 	"$WORK/sitegen" "${gen_args[@]}" >/dev/null
-	edit_rel=$(cd "$WORK/stump-$size/sites/$SITE/content" && find . -name '*.md' ! -name _index.md | sort | head -n 1)
+	edit_rel=$(cd "$WORK/stump-$size/sites/$SITE/content" && find . -name '*.md' ! -name _index.md | sort | sed -n 1p)
 
 	for mode in $MODES; do
 		step "$size pages, $mode: warm-up, then $RUNS runs$([ -z "$hugo_bin" ] || echo ", alternating stump and Hugo")"
