@@ -134,6 +134,11 @@ on:
   pull_request:
   push:
     branches: [@BRANCH@]
+  # Pages scheduled for later (publishDate) go out on the first run after they are due:
+  # a scheduled run publishes nothing else (every other site is unchanged, skipped by
+  # its fingerprint in a few seconds). GitHub runs schedules on the default branch.
+  schedule:
+    - cron: "*/10 * * * *"
 
 permissions:
   contents: read
@@ -178,7 +183,7 @@ jobs:
           exit "${status:-0}"
 
   publish:
-    if: github.event_name == 'push'
+    if: github.event_name == 'push' || github.event_name == 'schedule'
     runs-on: ubuntu-latest
     strategy:
       fail-fast: false
