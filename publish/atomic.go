@@ -480,10 +480,10 @@ func (d *Deployer) switchTree(ctx context.Context, lk *lock, ptr Pointer, ptrTag
 	return d.stepDone("purge")
 }
 
-// purgeAgain purges the changed URLs of an atomic switch a second time, after
-// RepurgeDelay: a visitor's request that read the old pointer just before its purge can
-// still be fetching the old tree's page when the URL is purged, and would cache it under
-// the URL after the purge. The second purge removes what such requests stored. It
+// purgeAgain purges the changed URLs of a switch a second time, after RepurgeDelay: a
+// visitor's request that read the old pointer (atomic) or the old bytes of a live path
+// (in place) just before the purge can still be fetching the old page when the URL is
+// purged, and would cache it under the URL after the purge. The second purge removes what such requests stored. It
 // returns the work that failed (to keep as pending).
 func (d *Deployer) purgeAgain(ctx context.Context, from, to []Object) []byte {
 	delay := d.RepurgeDelay

@@ -119,8 +119,8 @@ type Deployer struct {
 	FullTrees bool
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
-	// RepurgeDelay is how long after an atomic switch's purge the changed URLs are
-	// purged a second time (see purgeAgain); 0 means one second, < 0 never.
+	// RepurgeDelay is how long after a switch's purge (atomic or in place) the changed
+	// URLs are purged a second time (see purgeAgain); 0 means one second, < 0 never.
 	RepurgeDelay time.Duration
 	Now          func() time.Time
 	// tree and liveTree are the layouts of the atomic deploy being made and of the
@@ -826,6 +826,15 @@ func (d *Deployer) switchTo(ctx context.Context, lk *lock, ptr Pointer, ptrTag s
 				return err
 			}
 		}
+		// A visitor's request that read a live path just before it was rewritten can
+		// store the old page after that purge (found by TestKillStorm in place, on a
+		// rollback): purge the changed URLs once more, as an atomic switch does.
+		if more := d.purgeAgain(ctx, from, rec.Objects); len(more) > 0 {
+			commit.PendingPurge = d.mergePending(commit.PendingPurge, more)
+			if tag, err = d.putPointer(ctx, commit, tag); err != nil {
+				return err
+			}
+		}
 	}
 	if err := d.stepDone("purge"); err != nil {
 		return err
@@ -889,18 +898,47 @@ func (d *Deployer) putPointer(ctx context.Context, p Pointer, etag string) (stri
 	return tag, err
 }
 
-// purgeFrom is what the edge may still hold: the objects of the deploy a killed publish
-// owed a purge for, else the live deploy's.
+// purgeFrom is what the edge may still hold: the live deploy's objects and, when a
+// killed publish owed a purge, those of the deploy before it too (never purged, while
+// the edge has been caching the live one's since its commit). A path whose object
+// differs between the two is given a content hash no deploy has, so that it counts as
+// changed whatever the switch goes to (found by TestKillStorm: a rollback to the
+// deploy before the killed one purged nothing, and the killed one's pages stayed).
 func (d *Deployer) purgeFrom(ctx context.Context, ptr Pointer, live *Record) []Object {
 	if ptr.PurgeOwed != "" && (live == nil || ptr.PurgeOwed != live.ID) {
 		if r, err := ReadRecord(ctx, d.Store, ptr.PurgeOwed); err == nil {
-			return r.Objects
+			if live == nil {
+				return r.Objects
+			}
+			return eitherOf(r.Objects, live.Objects)
 		}
 	}
 	if live != nil {
 		return live.Objects
 	}
 	return nil
+}
+
+// eitherOf is the objects of a and b by path; where both have a path with different
+// objects, the result's object there has the SHA-256 "either", which no content has.
+func eitherOf(a, b []Object) []Object {
+	byPath := make(map[string]int, len(a))
+	out := make([]Object, 0, len(a)+len(b))
+	for _, o := range a {
+		byPath[o.Path] = len(out)
+		out = append(out, o)
+	}
+	for _, o := range b {
+		i, ok := byPath[o.Path]
+		switch {
+		case !ok:
+			out = append(out, o)
+		case !same(out[i], o):
+			out[i].SHA256 = "either"
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
 }
 
 // mergePending joins two pending-purge documents through the purger, which knows their

@@ -679,6 +679,7 @@ func TestPurgeOwedAfterKill(t *testing.T) {
 			p := &recPurger{}
 			d := newDeployer(m)
 			d.Mode, d.Purger = mode, p
+			d.RepurgeDelay = -1 // one purge per switch here: this test counts them
 			if _, err := publishSite(t, d, v1, Options{}); err != nil {
 				t.Fatal(err)
 			}
@@ -698,7 +699,8 @@ func TestPurgeOwedAfterKill(t *testing.T) {
 			if _, err := publishSite(t, d, v2, Options{}); err != nil {
 				t.Fatalf("second publish: %v", err)
 			}
-			if len(p.calls) != before+1 || p.calls[len(p.calls)-1][0] != len(v1) {
+			// It starts from v1 and v2 both (the edge may hold either's pages).
+			if len(p.calls) != before+1 || p.calls[len(p.calls)-1][0] < len(v1) {
 				t.Errorf("the owed purge (v1 → v2) did not run: %v", p.calls)
 			}
 			ptr, _, _ := ReadPointer(context.Background(), m)
@@ -713,5 +715,90 @@ func TestPurgeOwedAfterKill(t *testing.T) {
 				t.Errorf("a settled site purged again: %v %v", p.calls, err)
 			}
 		})
+	}
+}
+
+// TestSwitchPurgesTwice: every switch, in place as in atomic mode, purges the changed
+// URLs a second time after RepurgeDelay. A visitor's request that read a live path just
+// before it was rewritten can store the old page after the first purge (TestKillStorm
+// found it in place, on a rollback).
+func TestSwitchPurgesTwice(t *testing.T) {
+	for _, mode := range []string{ModeInPlace, ModeAtomic} {
+		t.Run(mode, func(t *testing.T) {
+			m := mem.New()
+			p := &recPurger{}
+			d := newDeployer(m)
+			d.Mode, d.Purger, d.RepurgeDelay = mode, p, time.Millisecond
+			if _, err := publishSite(t, d, v1, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			before := len(p.calls)
+			if _, err := publishSite(t, d, v2, Options{}); err != nil {
+				t.Fatal(err)
+			}
+			calls := p.calls[before:]
+			if len(calls) != 2 || calls[0] != calls[1] || calls[0][0] != len(v1) {
+				t.Fatalf("purges of the v1 → v2 switch: %v, want the same purge twice", calls)
+			}
+		})
+	}
+}
+
+// fromPurger records the objects each purge starts from.
+type fromPurger struct {
+	mu    sync.Mutex
+	froms [][]Object
+}
+
+func (f *fromPurger) Purge(_ context.Context, _ string, from, _ []Object, _ []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.froms = append(f.froms, from)
+	return nil, nil
+}
+
+// TestRollbackAfterUnpurgedCommitPurgesWhatTheEdgeHolds: a publish killed after its
+// commit and before its purge leaves the edge holding pages of the deploy before it
+// (never purged) and of itself (cached since the commit). A rollback to the deploy
+// before it must purge the pages that differ, though they are the same as the target's
+// in the deploy the purge was owed from (found by TestKillStorm in place: it purged
+// nothing and the killed deploy's pages stayed).
+func TestRollbackAfterUnpurgedCommitPurgesWhatTheEdgeHolds(t *testing.T) {
+	m := mem.New()
+	p := &fromPurger{}
+	d := newDeployer(m)
+	d.Purger, d.RepurgeDelay = p, -1
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d.StepHook = func(name string) error {
+		if name == "commit" {
+			return errKilled
+		}
+		return nil
+	}
+	if _, err := publishSite(t, d, v2, Options{}); !errors.Is(err, errKilled) {
+		t.Fatalf("stop at commit: %v", err)
+	}
+	d.StepHook = nil
+	if ptr, _, _ := ReadPointer(context.Background(), m); ptr.PurgeOwed == "" {
+		t.Fatalf("no purge owed after a stop at commit: %+v", ptr)
+	}
+	before := len(p.froms)
+	if _, err := d.Rollback(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.froms) == before {
+		t.Fatal("the rollback purged nothing")
+	}
+	v1Objs, _ := v1.objects(t)
+	want := map[string]string{}
+	for _, o := range v1Objs {
+		want[o.Path] = o.SHA256
+	}
+	for _, o := range p.froms[len(p.froms)-1] {
+		if o.Path == "about/index.html" && o.SHA256 == want[o.Path] {
+			t.Fatalf("the rollback's purge starts from v1's about/index.html: the edge's copy of v2's is not purged")
+		}
 	}
 }
