@@ -123,7 +123,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	}
 	res.Duration = time.Since(start)
 	if fp != "" {
-		w.remember(site, dir, fp, res)
+		w.remember(site, dir, fp, wr.manifestSum, res)
 	}
 	return res, nil
 }

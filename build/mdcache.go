@@ -1,12 +1,12 @@
 package build
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/stump-dev/stump/build/markdown"
+	"github.com/stump-dev/stump/internal/atomicfile"
 )
 
 // mdCache keeps the rendered Markdown of a site's pages between builds, so a build
@@ -104,30 +105,10 @@ func (c *mdCache) save() {
 	if c.misses == 0 && len(c.old) == 0 && !c.changed {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(c.path), 0o755); err != nil {
-		return
-	}
 	// Streamed to the file: the encoding of a large site's pages is tens of MB.
-	tmp := c.path + "." + randHex() + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return
-	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	err = gob.NewEncoder(w).Encode(mdCacheFile{Format: mdCacheFormat, Salt: c.salt, Entries: c.used})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return
-	}
-	if err := os.Rename(tmp, c.path); err != nil {
-		os.Remove(tmp)
-	}
+	_ = atomicfile.WriteFunc(c.path, func(w io.Writer) error {
+		return gob.NewEncoder(w).Encode(mdCacheFile{Format: mdCacheFormat, Salt: c.salt, Entries: c.used})
+	})
 }
 
 // mdSalt identifies what a site's Markdown renders depend on besides the body.

@@ -5,14 +5,15 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/internal/atomicfile"
+	"golang.org/x/sync/errgroup"
 )
 
 // A build into a folder may be skipped when nothing it reads changed (Options.Version):
@@ -103,64 +104,33 @@ func (w *Workspace) reuse(ctx context.Context, site, dir, fp string, now time.Ti
 // filesIntact reports whether every file of m is in dir with its size and not modified
 // after the manifest was written (the writer's own test for "as the build left it").
 func filesIntact(ctx context.Context, dir string, m *manifest.Manifest, written time.Time) bool {
-	const workers = 8
-	var (
-		wg sync.WaitGroup
-		mu sync.Mutex
-		ok = true
-	)
-	next := make(chan manifest.Entry)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for e := range next {
-				fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.Path)))
-				if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size || fi.ModTime().After(written) {
-					mu.Lock()
-					ok = false
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	errChanged := errors.New("changed")
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(8)
 	for _, e := range m.Files {
-		mu.Lock()
-		stop := !ok
-		mu.Unlock()
-		if stop || ctx.Err() != nil {
+		if gctx.Err() != nil {
 			break
 		}
-		next <- e
+		g.Go(func() error {
+			fi, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(e.Path)))
+			if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size || fi.ModTime().After(written) {
+				return errChanged
+			}
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
-	return ok && ctx.Err() == nil
+	return g.Wait() == nil && ctx.Err() == nil
 }
 
 // remember writes the record of a successful build of site into dir (best effort: a
 // lost record only costs a build next time).
-func (w *Workspace) remember(site, dir, fp string, res *Result) {
-	mb, err := res.Manifest.Marshal()
+// manifestSum is the SHA-256 of the manifest bytes the writer wrote (writer.commit).
+func (w *Workspace) remember(site, dir, fp, manifestSum string, res *Result) {
+	b, err := json.Marshal(buildRecord{Fingerprint: fp, Manifest: manifestSum, ValidUntil: res.ValidUntil, Pages: res.Pages, Report: res.Report})
 	if err != nil {
 		return
 	}
-	sum := sha256.Sum256(mb)
-	b, err := json.Marshal(buildRecord{Fingerprint: fp, Manifest: hex.EncodeToString(sum[:]), ValidUntil: res.ValidUntil, Pages: res.Pages, Report: res.Report})
-	if err != nil {
-		return
-	}
-	p := w.recordPath(site, dir)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	tmp := fmt.Sprintf("%s.%s.tmp", p, randHex())
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-	}
+	_ = atomicfile.Write(w.recordPath(site, dir), b)
 }
 
 // forget drops the record of site's builds into dir: the folder is about to change.

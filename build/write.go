@@ -98,6 +98,8 @@ type writer struct {
 
 	dirs               sync.Map // folders known to exist under target (fresh mode)
 	written, unchanged atomic.Int64
+	// manifestSum is the SHA-256 of the manifest commit wrote (or found unchanged).
+	manifestSum string
 
 	lock *os.File // flock of the output folder's lock file (openOutputLock), held until unlock
 }
@@ -312,6 +314,8 @@ func (w *writer) commit(m *manifest.Manifest) error {
 	if err != nil {
 		return err
 	}
+	sum := sha256.Sum256(mb)
+	w.manifestSum = hex.EncodeToString(sum[:])
 	if w.fresh {
 		if err := os.WriteFile(filepath.Join(w.target, manifest.FileName), mb, 0o644); err != nil {
 			return fmt.Errorf("write manifest: %w", err)

@@ -17,12 +17,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/urfave/cli/v2"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/internal/atomicfile"
 	"github.com/stump-dev/stump/publish"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/sync/errgroup"
 )
 
 // manySitesFlags are publish's flags for workspaces of many sites.
@@ -177,17 +177,7 @@ func writeFingerprint(ws *build.Workspace, site, target string, rec fingerprintR
 	if err != nil {
 		return
 	}
-	p := fingerprintFile(ws, site)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
-	}
-	tmp := p + ".tmp-" + strconv.Itoa(os.Getpid())
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		_ = os.Remove(tmp)
-	}
+	_ = atomicfile.Write(fingerprintFile(ws, site), b)
 }
 
 var (

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stump-dev/stump/internal/atomicfile"
 	"golang.org/x/net/html"
 )
 
@@ -205,7 +206,7 @@ func (m *mediaStore) fetchAll(ctx context.Context, urls []string) error {
 			m.names[u] = name
 			m.data[name] = data
 			if m.cache != "" {
-				_ = writeFileAtomic(filepath.Join(m.cache, name), data)
+				_ = atomicfile.Write(filepath.Join(m.cache, name), data)
 			}
 		}()
 	}
@@ -236,29 +237,4 @@ func (m *mediaStore) get(name string) ([]byte, error) {
 	m.data[name] = d
 	m.mu.Unlock()
 	return d, nil
-}
-
-// writeFileAtomic writes data to p through a temporary file and a rename.
-func writeFileAtomic(p string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	if err := os.Chmod(f.Name(), 0o644); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), p)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stump-dev/stump/build/config"
+	"github.com/stump-dev/stump/internal/atomicfile"
 )
 
 // Options configure a pull or an import.
@@ -689,7 +690,7 @@ func apply(ctx context.Context, o Options, st *State, c *Client, items []*Item, 
 			if old, err := os.ReadFile(full); err == nil && bytes.Equal(old, data) {
 				continue
 			}
-			if err := writeFileAtomic(full, data); err != nil {
+			if err := atomicfile.Write(full, data); err != nil {
 				return err
 			}
 			rep.Written = append(rep.Written, rel)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/stump-dev/stump/internal/atomicfile"
 )
 
 // StateFile is the pull state in the site folder (a dot file: never part of a build).
@@ -75,7 +77,7 @@ func (st *State) save(siteDir string) (bool, error) {
 	if old, err := os.ReadFile(p); err == nil && bytes.Equal(old, b) {
 		return false, nil
 	}
-	return true, writeFileAtomic(p, b)
+	return true, atomicfile.Write(p, b)
 }
 
 func (st *State) typ(kind string) *TypeState {
