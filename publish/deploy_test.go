@@ -683,16 +683,7 @@ func TestPurgeOwedAfterKill(t *testing.T) {
 			if _, err := publishSite(t, d, v1, Options{}); err != nil {
 				t.Fatal(err)
 			}
-			d.StepHook = func(name string) error {
-				if name == "commit" {
-					return errKilled
-				}
-				return nil
-			}
-			if _, err := publishSite(t, d, v2, Options{}); !errors.Is(err, errKilled) {
-				t.Fatalf("stop at commit: %v", err)
-			}
-			d.StepHook = nil
+			publishStoppedAfterCommit(t, d, v2)
 			before := len(p.calls)
 			// In place, the stopped deploy left its deletes pending, so this publish
 			// has work; in atomic mode it has none. Either way it purges v1 → v2.
@@ -744,6 +735,22 @@ func TestSwitchPurgesTwice(t *testing.T) {
 	}
 }
 
+// publishStoppedAfterCommit publishes s and stops it right after its commit, before
+// its purge (as a kill there would).
+func publishStoppedAfterCommit(t *testing.T, d *Deployer, s site) {
+	t.Helper()
+	d.StepHook = func(name string) error {
+		if name == "commit" {
+			return errKilled
+		}
+		return nil
+	}
+	defer func() { d.StepHook = nil }()
+	if _, err := publishSite(t, d, s, Options{}); !errors.Is(err, errKilled) {
+		t.Fatalf("stop at commit: %v", err)
+	}
+}
+
 // fromPurger records the objects each purge starts from.
 type fromPurger struct {
 	mu    sync.Mutex
@@ -771,16 +778,7 @@ func TestRollbackAfterUnpurgedCommitPurgesWhatTheEdgeHolds(t *testing.T) {
 	if _, err := publishSite(t, d, v1, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	d.StepHook = func(name string) error {
-		if name == "commit" {
-			return errKilled
-		}
-		return nil
-	}
-	if _, err := publishSite(t, d, v2, Options{}); !errors.Is(err, errKilled) {
-		t.Fatalf("stop at commit: %v", err)
-	}
-	d.StepHook = nil
+	publishStoppedAfterCommit(t, d, v2)
 	if ptr, _, _ := ReadPointer(context.Background(), m); ptr.PurgeOwed == "" {
 		t.Fatalf("no purge owed after a stop at commit: %+v", ptr)
 	}
