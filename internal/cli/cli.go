@@ -166,6 +166,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			ciCommand(),
 			duCommand(),
 		},
+		Metadata:       map[string]any{revisionKey: &revisionMemo{}},
 		OnUsageError:   func(_ *cli.Context, err error, _ bool) error { return usageError{err.Error()} },
 		ExitErrHandler: func(*cli.Context, error) {},
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -100,4 +101,64 @@ func TestScheduledPageIsNotSkipped(t *testing.T) {
 	if _, err := os.Stat(built); err != nil {
 		t.Fatalf("the scheduled page is not in the build after its publishDate: %v", err)
 	}
+}
+
+// TestPublishAllAsksGitOnce: every deploy of publish --all records the workspace's
+// revision, worked out once per run: `git status` reads every tracked file of the
+// workspace, and running it once per site cost 15 s of CPU over 150 sites.
+func TestPublishAllAsksGitOnce(t *testing.T) {
+	realGit, err := exec.LookPath("git")
+	if err != nil {
+		t.Skip("git is not installed")
+	}
+	dir := t.TempDir()
+	files := map[string]string{"stump.yaml": "output: public\n", ".gitignore": "public/\n.stump/\n"}
+	for _, s := range []string{"a", "b", "c"} {
+		files["sites/"+s+"/site.yaml"] = "title: " + s + "\nbaseURL: https://" + s + ".example.org/\n"
+		files["sites/"+s+"/content/_index.md"] = "---\ntitle: Home\n---\nHi.\n"
+	}
+	for p, c := range files {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644)
+	}
+	for _, args := range [][]string{{"init", "-q"}, {"add", "."}, {"-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", "sites"}} {
+		if out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	head, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A git on PATH that logs its arguments, then runs the real one.
+	bin, calls := t.TempDir(), filepath.Join(t.TempDir(), "calls")
+	script := "#!/bin/sh\necho \"$@\" >>" + calls + "\nexec " + realGit + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "git"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+
+	check := func(want string, sites ...string) {
+		t.Helper()
+		os.Remove(calls)
+		if code, out, errs := run(t, dir, "publish", "--all"); code != 0 {
+			t.Fatalf("publish --all: exit %d\n%s\n%s", code, out, errs)
+		}
+		log, _ := os.ReadFile(calls)
+		if n := strings.Count(string(log), " status "); n != 1 {
+			t.Errorf("git status ran %d times for %d sites, want once:\n%s", n, len(sites), log)
+		}
+		for _, s := range sites {
+			code, out, errs := run(t, dir, "deploys", "--site", s, "--json")
+			if code != 0 {
+				t.Fatalf("deploys: exit %d\n%s", code, errs)
+			}
+			if first, _, _ := strings.Cut(out, "}"); !strings.Contains(first, `"revision": "`+want+`"`) {
+				t.Errorf("%s: the last deploy does not record revision %q:\n%s", s, want, out)
+			}
+		}
+	}
+	check(strings.TrimSpace(string(head)), "a", "b", "c")
+	os.WriteFile(filepath.Join(dir, "sites/b/content/_index.md"), []byte("---\ntitle: Home\n---\nEdited.\n"), 0o644)
+	check(strings.TrimSpace(string(head))+"-dirty", "b")
 }
