@@ -38,3 +38,10 @@ func wrapOS(op, key string, err error) error {
 	}
 	return store.Errorf(store.ErrPermanent, err, "%s %s: %v", op, key, err)
 }
+
+// errNoAttr: the file has no sidecar attribute; errAttrUnsupported: the file system
+// has no user extended attributes (sidecar files are used instead).
+var (
+	errNoAttr          = errors.New("no sidecar attribute")
+	errAttrUnsupported = errors.New("extended attributes not supported")
+)

@@ -4,14 +4,19 @@
 //
 // # Layout
 //
-// Beside the objects, the folder holds the sidecar tree <root>/.stump-meta: object
-// "a/b.html" has its Meta and ETag in <root>/.stump-meta/a/b.html.json, and
-// <root>/.stump-meta/.lock is the lock file. While a write is under way its bytes sit
-// in a temporary file ".stump-tmp-<random>" in the object's own folder. Keys whose
-// first segment is ".stump-meta" or with a segment starting with ".stump-tmp-" are
-// therefore rejected (ErrPermanent), and List never shows such files. Unlike S3, a
-// folder cannot hold both an object "a" and an object "a/b": the second write fails
-// with ErrPermanent.
+// An object's Meta and ETag (its sidecar, JSON) are kept in the extended attribute
+// "user.stump" of its file, so a write makes one file and one rename. On a file
+// system without user attributes (and on systems other than Linux) they are kept in
+// the sidecar tree <root>/.stump-meta instead: object "a/b.html" has them in
+// <root>/.stump-meta/a/b.html.json. Folders written before attributes were used are
+// read the same way (an object's attribute wins over its sidecar file; a write
+// removes the file). Copy the folder with its attributes (cp -a, rsync -aX): an object
+// without either has the ETag of its bytes and no Meta. <root>/.stump-meta/.lock is
+// the lock file. While a write is under way its bytes sit in a temporary file
+// ".stump-tmp-<random>" in the object's own folder. Keys whose first segment is
+// ".stump-meta" or with a segment starting with ".stump-tmp-" are therefore rejected
+// (ErrPermanent), and List never shows such files. Unlike S3, a folder cannot hold
+// both an object "a" and an object "a/b": the second write fails with ErrPermanent.
 //
 // # ETag
 //
@@ -21,15 +26,16 @@
 // # Writes and locking
 //
 // An object is never modified in place: every Put writes a new temporary file (its
-// SHA-256 checked while it is written), writes its sidecar to a temporary file too,
-// and renames both into place. Copy makes its new file a hard link of the source's
-// file when the file system allows it, else copies the bytes; the link is safe only
+// SHA-256 checked while it is written) with its sidecar attribute (or a temporary
+// sidecar file) and renames it into place. Copy makes its new file a hard link of the
+// source's file when the file system allows it and the two objects have the same Meta
+// (a hard link shares the attribute), else copies the bytes; the link is safe only
 // because of that invariant (a later Put of the source renames a new file over it and
 // leaves the copy's file alone). Don't edit the folder's files in place: a sidecar
 // notices such an edit (inode, size and modification time no longer match) and the
 // ETag is then recomputed from the bytes, but a hard-linked copy would change too.
 //
-// The two renames of a write, and the conditions of IfNoneMatch and IfMatch, run
+// The renames of a write, and the conditions of IfNoneMatch and IfMatch, run
 // under an exclusive flock(2) of the lock file, so conditional writes are atomic
 // across processes that share the folder (a local file system: flock over NFS is not
 // reliable). Reads hold the shared lock while they look at an object's file and
@@ -102,7 +108,12 @@ type Store struct {
 	syncf *os.File      // the sidecar folder, for syncfs
 	dirty dirtySet      // written and not yet flushed (see flush)
 	sums  sums          // checksums of files written or read, for Copy
+	// attrs: sidecars are written as attributes (the file system has them).
+	attrs bool
 }
+
+// forceSideFiles makes Open keep sidecars in files (tests run the store both ways).
+var forceSideFiles = false
 
 var _ store.Store = (*Store)(nil)
 
@@ -146,6 +157,9 @@ func Open(dir string) (*Store, error) {
 		root.Close()
 		return nil, err
 	}
+	// The lock file tells whether the file system has user attributes.
+	_, aerr := getAttr(f)
+	s.attrs = !forceSideFiles && (aerr == nil || errors.Is(aerr, errNoAttr))
 	s.locks <- f
 	if s.syncf, err = root.Open(metaDir); err != nil {
 		s.Close()
@@ -301,10 +315,39 @@ func (s *Store) lookLockedSum(op, key string, open, sumOnly bool) (object, error
 			return o, nil
 		}
 	}
+	// A sidecar file that describes the data file wins over its attribute (see
+	// Copy), then an attribute that does. When neither does (the file was edited by
+	// hand), the sidecar file's Meta is kept, else the attribute's: a sidecar file is
+	// written for its key only, an attribute is shared by hard links.
+	var side *sidecar
 	if b, err := s.root.ReadFile(sidePath(key)); err == nil && json.Unmarshal(b, &o.sc) == nil {
 		o.fresh = o.sc.describes(fi)
 		if o.fresh {
 			s.sums.put(key, o.sc)
+			return o, nil
+		}
+		side = &o.sc
+	}
+	if s.attrs {
+		f := o.f
+		if f == nil {
+			if f, err = s.root.Open(dataPath(key)); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return o, store.Errorf(store.ErrNotFound, err, "%s %s: no such object", op, key)
+				}
+				return o, wrapOS(op, key, err)
+			}
+			defer f.Close()
+		}
+		var sc sidecar
+		if b, err := getAttr(f); err == nil && json.Unmarshal(b, &sc) == nil {
+			sc.inAttr = true
+			if sc.describes(fi) {
+				o.sc, o.fresh = sc, true
+				s.sums.put(key, o.sc)
+			} else if side == nil {
+				o.sc = sc
+			}
 		}
 	}
 	return o, nil
@@ -513,54 +556,85 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if err == nil {
 		fi, err = f.Stat()
 	}
+	if err != nil {
+		f.Close()
+		return "", wrapOS("put", key, err)
+	}
+	if size >= 0 && n != size {
+		f.Close()
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if opts.SHA256 != "" && !strings.EqualFold(sum, opts.SHA256) {
+		f.Close()
+		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
+	}
+	sc := newSidecar(sum, fi, meta)
+	if s.attrs {
+		err = s.writeAttr(f, &sc)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return "", wrapOS("put", key, err)
 	}
-	if size >= 0 && n != size {
-		return "", store.Errorf(store.ErrPermanent, nil, "put %s: the body has %d bytes, not the %d announced", key, n, size)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if opts.SHA256 != "" && !strings.EqualFold(sum, opts.SHA256) {
-		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
-	}
-	sc := newSidecar(sum, fi, meta)
-	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false); err != nil {
+	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false, !s.attrs); err != nil {
 		return "", err
 	}
 	committed = true
 	return sc.ETag, nil
 }
 
-// commit writes sc to a temporary sidecar, then, under the exclusive lock, checks
-// the conditions of opts and renames the data file tmp and the sidecar into place.
-// With sync set, it first makes every earlier write and the two temporary files
-// durable, and after the renames their folders (see durable). Linked
-// says tmp is a hard link (Copy's), which the rename leaves in place when it is a
-// link of the very file it replaces: then commit removes it.
-func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync, linked bool) error {
+// writeAttr writes sc as the attribute of the open data file f.
+func (s *Store) writeAttr(f *os.File, sc *sidecar) error {
 	b, err := json.Marshal(sc)
-	if err != nil {
-		return wrapOS(op, key, err)
-	}
-	sf, stmp, err := s.createTemp(op, key, parent(sidePath(key)))
 	if err != nil {
 		return err
 	}
+	sc.inAttr = true
+	return setAttr(f, b)
+}
+
+// commit, under the exclusive lock, checks the conditions of opts and renames the
+// data file tmp into place. With side set, sc is written to a temporary sidecar file
+// first and renamed into place before tmp; else sc is tmp's attribute already and a
+// sidecar file of key is removed after the rename. With sync set,
+// it first makes every earlier write and the temporary files durable, and after the
+// renames their folders (see durable). Linked says tmp is a hard link (Copy's), which
+// the rename leaves in place when it is a link of the very file it replaces: then
+// commit removes it.
+func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opts store.PutOptions, sync, linked, side bool) error {
+	var err error
+	stmp := ""
 	renamed := false
-	defer func() {
-		if !renamed {
-			s.root.Remove(stmp)
+	if side {
+		b, err := json.Marshal(sc)
+		if err != nil {
+			return wrapOS(op, key, err)
 		}
-	}()
-	_, err = sf.Write(b)
-	if cerr := sf.Close(); err == nil {
-		err = cerr
+		var sf *os.File
+		if sf, stmp, err = s.createTemp(op, key, parent(sidePath(key))); err != nil {
+			return err
+		}
+		defer func() {
+			if !renamed {
+				s.root.Remove(stmp)
+			}
+		}()
+		_, err = sf.Write(b)
+		if cerr := sf.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return wrapOS(op, key, err)
+		}
 	}
-	if err == nil && sync {
-		s.markDirty(false, tmp, stmp)
+	if sync {
+		s.markDirty(false, tmp)
+		if stmp != "" {
+			s.markDirty(false, stmp)
+		}
 		err = s.durable()
 	}
 	if err != nil {
@@ -574,19 +648,27 @@ func (s *Store) commit(ctx context.Context, op, key, tmp string, sc sidecar, opt
 		return err
 	}
 	s.sums.put(key, sc)
+	names := []string{dataPath(key)}
+	if stmp != "" {
+		names = append(names, sidePath(key))
+	}
 	if sync {
 		// The renames are done: an error here is no reason to report the write
 		// failed (a retry of an IfNoneMatch write would fail on its own object).
-		s.markDirs(parent(dataPath(key)), parent(sidePath(key)))
+		for _, n := range names {
+			s.markDirs(parent(n))
+		}
 		s.durable()
 	} else {
-		s.markDirty(true, dataPath(key), sidePath(key))
+		s.markDirty(true, names...)
 	}
 	return nil
 }
 
 // swap checks the conditions of opts under the exclusive lock and renames the data
-// file tmp and the sidecar stmp into place; renamed reports the sidecar's rename.
+// file tmp and the sidecar file stmp ("": none, the sidecar is tmp's attribute) into
+// place; renamed reports the sidecar file's rename (true without one once tmp's is
+// done).
 func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bool) (renamed bool, err error) {
 	unlock, err := s.lock(true)
 	if err != nil {
@@ -614,6 +696,29 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 		if !sameETag(cur.ETag, opts.IfMatch) {
 			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
+	}
+	if stmp == "" {
+		if err := s.root.Rename(tmp, dataPath(key)); err != nil {
+			if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
+				return false, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+			}
+			return false, wrapOS(op, key, err)
+		}
+		if linked {
+			if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return true, wrapOS(op, key, err)
+			}
+		}
+		if betweenRenames != nil {
+			betweenRenames()
+		}
+		// A sidecar file (a Copy's, or an older stump's) would win over the attribute.
+		if err := s.root.Remove(sidePath(key)); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			if fi, lerr := s.root.Lstat(sidePath(key)); lerr == nil && !fi.IsDir() {
+				return true, wrapOS(op, key, err)
+			}
+		}
+		return true, nil
 	}
 	// The sidecar first: a folder in its way stops the write before it changed
 	// anything. A crash between the two renames leaves a sidecar that does not
@@ -647,7 +752,10 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 }
 
 // Copy copies src to dst with the Meta of opts. The new file is a hard link of src's
-// when the file system allows it (see the package doc), else a copy of its bytes.
+// when the file system allows it (see the package doc), else a copy of its bytes. A
+// link shares src's attribute: when that does not say what dst's sidecar must (another
+// Meta: a blob copied to a page's path), dst's sidecar is a file, which wins over
+// the attribute.
 func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions) error {
 	if err := begin(ctx, "copy", src); err != nil {
 		return err
@@ -675,7 +783,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	o, err := s.lookLockedSum("copy", src, false, true)
 	linked := false
 	if err == nil {
-		if lerr := link(s.root, dataPath(src), tmp); lerr == nil {
+		if link(s.root, dataPath(src), tmp) == nil {
 			linked = true
 		} else {
 			// No hard links here (or too many, or the folder was just pruned):
@@ -720,13 +828,19 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		if err == nil {
 			fi, err = f.Stat()
 		}
+		if err == nil {
+			if _, err = o.f.Seek(0, io.SeekStart); err == nil {
+				// hashes only when src's sidecar was stale
+				if _, err = s.info("copy", src, &o); err == nil && s.attrs {
+					sc := newSidecar(o.sc.SHA256, fi, meta)
+					err = s.writeAttr(f, &sc)
+				}
+			}
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return wrapOS("copy", src, err)
-		}
-		if _, err := o.f.Seek(0, io.SeekStart); err != nil {
 			return wrapOS("copy", src, err)
 		}
 	}
@@ -736,7 +850,12 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	if linked {
 		fi = o.fi // the same file: src's under the lock, or tmp's when hashed
 	}
-	if err := s.commit(ctx, "copy", dst, tmp, newSidecar(o.sc.SHA256, fi, meta), store.PutOptions{}, false, linked); err != nil {
+	sc := newSidecar(o.sc.SHA256, fi, meta)
+	// A link keeps src's attribute when it says the same (dst's sidecar then needs
+	// no file); the bytes copied got their own.
+	side := !s.attrs || linked && !(o.sc.inAttr && o.fresh && sameMeta(o.sc.meta(), meta))
+	sc.inAttr = !side
+	if err := s.commit(ctx, "copy", dst, tmp, sc, store.PutOptions{}, false, linked, side); err != nil {
 		return err
 	}
 	committed = true
@@ -806,7 +925,8 @@ func (s *Store) prune(dirs map[string]bool) {
 	}
 }
 
-// betweenRenames, in tests, runs between the two renames of a write.
+// betweenRenames, in tests, runs between the two renames of a write (with the
+// sidecar in an attribute: between the rename and the removal of a sidecar file).
 var betweenRenames func()
 
 // link makes a hard link; tests replace it to exercise Copy's fallback.

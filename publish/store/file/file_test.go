@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -32,17 +33,162 @@ func open(t *testing.T, dir string) *file.Store {
 	return s
 }
 
+// modes runs fn with sidecars in attributes (where the file system has them) and in
+// sidecar files; attrs tells fn which.
+func modes(t *testing.T, fn func(t *testing.T, attrs bool)) {
+	t.Helper()
+	for _, mode := range []string{"attributes", "files"} {
+		t.Run(mode, func(t *testing.T) {
+			attrs := mode == "attributes"
+			if attrs && !file.AttrsWork(t.TempDir()) {
+				if os.Getenv("CI") == "true" && runtime.GOOS == "linux" {
+					t.Fatal("the temporary folder's file system has no user attributes")
+				}
+				t.Skip("no user attributes here")
+			}
+			t.Cleanup(file.SideFiles(!attrs))
+			fn(t, attrs)
+		})
+	}
+}
+
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+	modes(t, func(t *testing.T, _ bool) {
+		storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+	})
 }
 
 // One folder shared by every subtest, through stores of their own.
 func TestConformanceSharedFolder(t *testing.T) {
-	dir := t.TempDir()
-	storetest.Config{ManyKeys: 300}.Run(t, func(t *testing.T) store.Store { return open(t, dir) })
+	modes(t, func(t *testing.T, _ bool) {
+		dir := t.TempDir()
+		storetest.Config{ManyKeys: 300}.Run(t, func(t *testing.T) store.Store { return open(t, dir) })
+	})
+}
+
+// TestOlderFolder: objects an older stump wrote (sidecar files) read the same, and
+// with attributes on a write replaces the sidecar file.
+func TestOlderFolder(t *testing.T) {
+	modes(t, func(t *testing.T, attrs bool) {
+		dir := t.TempDir()
+		ctx := t.Context()
+		restore := file.SideFiles(true)
+		old := open(t, dir)
+		meta := store.Meta{ContentType: "text/html", CacheControl: "max-age=60"}
+		etag, err := store.PutBytes(ctx, old, "a/page.html", []byte("page"), store.PutOptions{Meta: meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+		restore()
+		side := filepath.Join(dir, ".stump-meta/a/page.html.json")
+		if _, err := os.Stat(side); err != nil {
+			t.Fatal(err)
+		}
+		s := open(t, dir)
+		info, err := s.Head(ctx, "a/page.html")
+		if err != nil || info.ETag != etag || info.Meta.CacheControl != "max-age=60" {
+			t.Fatalf("Head of an older object: %+v, %v; want ETag %s and its Meta", info, err, etag)
+		}
+		if _, err := store.PutBytes(ctx, s, "a/page.html", []byte("new"), store.PutOptions{IfMatch: etag, Meta: meta}); err != nil {
+			t.Fatalf("IfMatch with the older ETag: %v", err)
+		}
+		if _, err := os.Stat(side); attrs != errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("sidecar file after a write: %v", err)
+		}
+		if b, info, err := store.GetBytes(ctx, s, "a/page.html"); err != nil || string(b) != "new" || info.Meta.CacheControl != "max-age=60" {
+			t.Errorf("Get after the write: %q %+v %v", b, info, err)
+		}
+		// A sidecar file left by a write killed before it removed it (it describes
+		// the file before): the attribute, which describes the new file, wins.
+		if !attrs {
+			return
+		}
+		restore = file.SideFiles(true)
+		store.PutBytes(ctx, open(t, dir), "b/page.html", []byte("b"), store.PutOptions{Meta: meta})
+		restore()
+		sideB := filepath.Join(dir, ".stump-meta/b/page.html.json")
+		left, err := os.ReadFile(sideB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := store.Meta{ContentType: "text/plain"}
+		store.PutBytes(ctx, s, "b/page.html", []byte("b2"), store.PutOptions{Meta: other})
+		os.WriteFile(sideB, left, 0o644)
+		if info, err := open(t, dir).Head(ctx, "b/page.html"); err != nil || info.Meta.ContentType != "text/plain" || !strings.HasPrefix(info.ETag, `"`+sha("b2")) {
+			t.Errorf("a stale sidecar file beside a fresh attribute: %+v, %v", info, err)
+		}
+	})
+}
+
+// TestCopyOtherMeta: a copy with other Meta than its source is still a hard link; its
+// own Meta is in a sidecar file, and a later write of either key leaves the other's
+// Meta alone.
+func TestCopyOtherMeta(t *testing.T) {
+	modes(t, func(t *testing.T, attrs bool) {
+		dir := t.TempDir()
+		s := open(t, dir)
+		ctx := t.Context()
+		blob := store.Meta{ContentType: "application/octet-stream"}
+		page := store.Meta{ContentType: "text/html", CacheControl: "no-cache"}
+		store.PutBytes(ctx, s, "_stump/objects/x", []byte("page"), store.PutOptions{Meta: blob})
+		if err := s.Copy(ctx, "_stump/objects/x", "p/index.html", store.PutOptions{Meta: page}); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.Stat(filepath.Join(dir, "_stump/objects/x"))
+		b, _ := os.Stat(filepath.Join(dir, "p/index.html"))
+		if !os.SameFile(a, b) {
+			t.Error("the copy is not a hard link of its source")
+		}
+		check := func(key string, want store.Meta) {
+			t.Helper()
+			for _, s := range []*file.Store{s, open(t, dir)} { // remembered, and read anew
+				info, err := s.Head(ctx, key)
+				if err != nil || info.Meta.ContentType != want.ContentType || info.Meta.CacheControl != want.CacheControl {
+					t.Errorf("%s: %+v, %v; want Meta %+v", key, info.Meta, err, want)
+				}
+			}
+		}
+		check("_stump/objects/x", blob)
+		check("p/index.html", page)
+		// The same Meta as the source's attribute: a link and no sidecar file.
+		if err := s.Copy(ctx, "_stump/objects/x", "q/x", store.PutOptions{Meta: blob}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := os.Stat(filepath.Join(dir, ".stump-meta/q/x.json"))
+		if attrs != errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("sidecar file of a copy with its source's Meta: %v", err)
+		}
+		check("q/x", blob)
+		// Copied again from a key with that attribute: the page's sidecar file goes.
+		if err := s.Copy(ctx, "q/x", "p/index.html", store.PutOptions{Meta: blob}); err != nil {
+			t.Fatal(err)
+		}
+		check("p/index.html", blob)
+		store.PutBytes(ctx, s, "_stump/objects/x", []byte("other"), store.PutOptions{Meta: page})
+		check("q/x", blob)
+		check("_stump/objects/x", page)
+		// Edited by hand (the page and the blob it links to change together): each
+		// keeps its own Meta, the ETag follows the bytes.
+		if err := s.Copy(ctx, "_stump/objects/x", "r/index.html", store.PutOptions{Meta: blob}); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "r/index.html"), []byte("by hand"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		check("r/index.html", blob)
+		check("_stump/objects/x", page)
+		if info, _ := s.Head(ctx, "r/index.html"); !strings.HasPrefix(info.ETag, `"`+sha("by hand")) {
+			t.Errorf("ETag %s after an edit by hand", info.ETag)
+		}
+	})
 }
 
 func TestLayout(t *testing.T) {
+	modes(t, testLayout)
+}
+
+func testLayout(t *testing.T, attrs bool) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	meta := store.Meta{ContentType: "text/html", Metadata: map[string]string{"X-Deploy": "7"}}
@@ -54,7 +200,15 @@ func TestLayout(t *testing.T) {
 	if err != nil || string(b) != "<h1>rally</h1>" {
 		t.Fatalf("object file: %q, %v", b, err)
 	}
-	b, err = os.ReadFile(filepath.Join(dir, ".stump-meta/news/rally/index.html.json"))
+	side := filepath.Join(dir, ".stump-meta/news/rally/index.html.json")
+	if attrs {
+		if _, err := os.Stat(filepath.Dir(side)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a sidecar folder with attributes on: %v", err)
+		}
+		b, err = file.AttrOf(filepath.Join(dir, "news/rally/index.html"))
+	} else {
+		b, err = os.ReadFile(side)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,6 +316,10 @@ func TestListSkipsInternals(t *testing.T) {
 }
 
 func TestDeletePrunes(t *testing.T) {
+	modes(t, testDeletePrunes)
+}
+
+func testDeletePrunes(t *testing.T, attrs bool) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	ctx := t.Context()
@@ -175,7 +333,11 @@ func TestDeletePrunes(t *testing.T) {
 			t.Errorf("%s not pruned: %v", p, err)
 		}
 	}
-	for _, p := range []string{"a/keep.html", ".stump-meta/a/keep.html.json"} {
+	keep := []string{"a/keep.html"}
+	if !attrs {
+		keep = append(keep, ".stump-meta/a/keep.html.json")
+	}
+	for _, p := range keep {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
@@ -252,6 +414,10 @@ func TestStaleSidecar(t *testing.T) {
 }
 
 func TestFolderConflicts(t *testing.T) {
+	modes(t, testFolderConflicts)
+}
+
+func testFolderConflicts(t *testing.T, attrs bool) {
 	dir := t.TempDir()
 	s := open(t, dir)
 	ctx := t.Context()
@@ -268,9 +434,9 @@ func TestFolderConflicts(t *testing.T) {
 	if err := s.Copy(ctx, "a", "c", store.PutOptions{}); !errors.Is(err, store.ErrPermanent) {
 		t.Errorf("Copy onto the folder c: %v", err)
 	}
-	// The sidecar tree's own conflict: object x, then x.json/y.
+	// The sidecar tree's own conflict: object x, then x.json/y (none with attributes).
 	store.PutBytes(ctx, s, "x", []byte("x"), store.PutOptions{})
-	if _, err := store.PutBytes(ctx, s, "x.json/y", []byte("y"), store.PutOptions{}); !errors.Is(err, store.ErrPermanent) {
+	if _, err := store.PutBytes(ctx, s, "x.json/y", []byte("y"), store.PutOptions{}); attrs != (err == nil) {
 		t.Errorf("Put x.json/y beside x: %v", err)
 	}
 	if b, _, _ := store.GetBytes(ctx, s, "x"); string(b) != "x" {

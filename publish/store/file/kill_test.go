@@ -21,7 +21,9 @@ import (
 )
 
 // TestKilledWriter: a process writing, copying and deleting is killed (SIGKILL) at
-// many points, half of them between the two renames of a write; after each kill every object the folder holds has the ETag of its
+// many points, half of them between the two renames of a write (the first four with
+// sidecars in attributes, the last four in files, over the same folder); after each
+// kill every object the folder holds has the ETag of its
 // bytes (from Get, Head and List alike), a compare-and-swap with that ETag succeeds,
 // and no temporary file is listed.
 func TestKilledWriter(t *testing.T) {
@@ -37,6 +39,10 @@ func TestKilledWriter(t *testing.T) {
 	for round := range 8 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriter$")
 		cmd.Env = append(os.Environ(), "STUMP_FILESTORE_KILLED="+dir)
+		if round >= 4 {
+			// Sidecar files, over a folder written with attributes (when it was).
+			cmd.Env = append(cmd.Env, "STUMP_FILESTORE_SIDEFILES=1")
+		}
 		if round%2 == 1 {
 			cmd.Env = append(cmd.Env, fmt.Sprintf("STUMP_FILESTORE_KILL_AT=%d", 20+round*31))
 		}
@@ -101,6 +107,7 @@ func killedWriter(dir string) {
 			select {}
 		}
 	}
+	forceSideFiles = os.Getenv("STUMP_FILESTORE_SIDEFILES") == "1"
 	s, err := Open(dir)
 	if err != nil {
 		fmt.Println("open:", err)

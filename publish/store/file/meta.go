@@ -5,18 +5,21 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"strings"
 	"sync"
 
 	"github.com/stump-dev/stump/publish/store"
 )
 
-// sidecar is the JSON file <root>/.stump-meta/<key>.json that holds an object's Meta
-// and ETag. It also names the data file it describes (inode, size, modification time):
-// when these no longer match the data file (a crash between the two renames of a
-// write, or someone edited the served folder by hand), the sidecar is stale, the bytes
-// are hashed again and the ETag recomputed, so a compare-and-swap never succeeds
-// against bytes it did not describe.
+// sidecar holds an object's Meta and ETag, as JSON: in the extended attribute
+// "user.stump" of its data file (see the package doc) or, where the file system has no
+// user attributes and in folders written before them, in the file
+// <root>/.stump-meta/<key>.json. It also names the data file it describes (inode,
+// size, modification time): when these no longer match the data file (a crash between
+// the two renames of a write in sidecar files, or someone edited the served folder by
+// hand), the sidecar is stale, the bytes are hashed again and the ETag recomputed, so
+// a compare-and-swap never succeeds against bytes it did not describe.
 type sidecar struct {
 	V      int    `json:"v"`
 	ETag   string `json:"etag"`
@@ -29,6 +32,9 @@ type sidecar struct {
 	CacheControl     string            `json:"cacheControl,omitempty"`
 	Metadata         map[string]string `json:"metadata,omitempty"`
 	RedirectLocation string            `json:"redirectLocation,omitempty"`
+
+	// inAttr: read from (or written to) the data file's attribute, not a sidecar file.
+	inAttr bool
 }
 
 func newSidecar(sum string, fi fs.FileInfo, m store.Meta) sidecar {
@@ -104,11 +110,10 @@ func isHexSHA256(s string) bool {
 // sumsMax bounds the checksums a store remembers.
 const sumsMax = 16384
 
-// sums remembers the sidecars (Meta left out) of the files this store wrote or found
-// fresh, by key. An entry is used only for the very file it was made for (inode, size
+// sums remembers the sidecars of the files this store wrote or found fresh, by key. An entry is used only for the very file it was made for (inode, size
 // and modification time, as a sidecar is), so it says no more than the sidecar on
-// disk would: Copy, which needs the checksum of its source but not its Meta, is spared
-// reading the source's sidecar. Another process's write makes a new file, which no
+// disk would: Copy, which needs the checksum and Meta of its source, is spared reading
+// the source's sidecar. Another process's write makes a new file, which no
 // entry describes.
 type sums struct {
 	mu sync.Mutex
@@ -116,7 +121,6 @@ type sums struct {
 }
 
 func (c *sums) put(key string, sc sidecar) {
-	sc.ContentType, sc.CacheControl, sc.Metadata, sc.RedirectLocation, sc.ETag = "", "", nil, "", ""
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= sumsMax {
@@ -131,4 +135,10 @@ func (c *sums) get(key string, fi fs.FileInfo) (sidecar, bool) {
 	sc, ok := c.m[key]
 	c.mu.Unlock()
 	return sc, ok && sc.describes(fi)
+}
+
+// sameMeta reports whether two normalized Metas are equal.
+func sameMeta(a, b store.Meta) bool {
+	return a.ContentType == b.ContentType && a.CacheControl == b.CacheControl &&
+		a.RedirectLocation == b.RedirectLocation && maps.Equal(a.Metadata, b.Metadata)
 }
