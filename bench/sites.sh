@@ -14,6 +14,8 @@
 #   MODE=inplace                 the sites' deploy.mode (inplace or atomic), set in stump.yaml's defaults
 #   PARALLEL=2                   publish --parallel
 #   SHARDS=4                     shares checked for --shard
+#   RUNS=3                       timed runs of each scenario after the first publish (its median
+#                                is reported; the theme and the page are edited again before each)
 #   BENCH_WORK=/tmp/stump-bench  the workspace (sites/), the report (sites.md)
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -26,6 +28,7 @@ PAGES=${PAGES:-200}
 SEED=${SEED:-1}
 PARALLEL=${PARALLEL:-2}
 SHARDS=${SHARDS:-4}
+RUNS=${RUNS:-3}
 WORK=${BENCH_WORK:-/tmp/stump-bench}
 WS=$WORK/sites
 STUMP=$WORK/stump
@@ -49,14 +52,13 @@ git -C "$WS" init -q
 git -C "$WS" add -A
 git -C "$WS" -c user.email=bench@example.org -c user.name=bench commit -qm generated
 
-table="| $SITES sites × $PAGES pages | wall | published | unchanged | store requests | uploaded | peak RSS |
-| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+table="| $SITES sites × $PAGES pages | runs | median wall | published | unchanged | store requests | uploaded | peak RSS |
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 
-# run NAME CMD...: times CMD under GNU time; for publish --json output, counts sites
-# published / unchanged and sums the store requests.
-run() {
-	local name=$1 start end wall kb pub unch req up
-	shift
+# measure CMD...: times CMD under GNU time (wall in ms, kb); for publish --json output,
+# counts sites published / unchanged and sums the store requests.
+measure() {
+	local start end
 	start=$(date +%s%N)
 	if ! /usr/bin/time -v -o "$WORK/time.txt" "$@" >"$WORK/last.out" 2>"$WORK/last.err"; then
 		cat "$WORK/last.err" >&2
@@ -72,22 +74,41 @@ run() {
 		req=$(jq '[.sites[] | (.requests // {}) | ((.get // 0) + (.head // 0) + (.put // 0) + (.copy // 0) + (.delete // 0) + (.list // 0))] | add // 0' "$WORK/last.out")
 		up=$(jq '[.sites[] | (.requests.putBytes // 0)] | add // 0 | . / 1048576 | floor | tostring + " MiB"' -r "$WORK/last.out")
 	fi
-	say "$name: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
-	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" 'BEGIN {
-		printf "| %s | %.2f s | %s | %s | %s | %s | %.0f MiB |\n", n, ms / 1000, p, u, r, up, kb / 1024 }')"
 }
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
+# run NAME PREP CMD...: runs PREP (a function given the run's number, or :) then CMD, once
+# for NAME ending in "first" or "(clean)", else RUNS times; a table row with the median
+# wall time, the largest peak RSS and the last run's counts.
+run() {
+	local name=$1 prep=$2 n=$RUNS walls=() kbs=() i
+	shift 2
+	case $name in *first | *"(clean)") n=1 ;; esac
+	for i in $(seq "$n"); do
+		$prep "$i"
+		measure "$@"
+		walls+=("$wall") kbs+=("$kb")
+		say "$name, run $i: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
+	done
+	wall=$(median "${walls[@]}")
+	kb=$(printf '%s\n' "${kbs[@]}" | sort -n | tail -n 1)
+	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" -v runs="$n" 'BEGIN {
+		printf "| %s | %d | %.2f s | %s | %s | %s | %s | %.0f MiB |\n", n, runs, ms / 1000, p, u, r, up, kb / 1024 }')"
+}
+
+edit_theme() { printf '\n.bench-edit-%s { color: #123456 }\n' "$1$RANDOM" >>"$WS/themes/campaign/static/css/site.css"; }
+edit_page() { printf '\nOne more paragraph, from bench/sites.sh (%s).\n' "$1$RANDOM" >>"$page"; }
 
 S="$STUMP -C $WS"
 step "scenarios"
-run "build --all (clean)" $S build --all --json
-run "publish --all, first" $S publish --all --parallel "$PARALLEL" --json
-run "publish --all, nothing changed" $S publish --all --parallel "$PARALLEL" --json
-printf '\n.bench-edit { color: #123456 }\n' >>"$WS/themes/campaign/static/css/site.css"
-run "publish --all, theme stylesheet changed" $S publish --all --parallel "$PARALLEL" --json
 page=$(find "$WS/sites/s001/content" -name '*.md' ! -name '_index.md' | sort | head -n 1)
-printf '\nOne more paragraph, from bench/sites.sh.\n' >>"$page"
-run "publish --all, one page of one site changed" $S publish --all --parallel "$PARALLEL" --json
-run "publish --all, nothing changed (again)" $S publish --all --parallel "$PARALLEL" --json
+run "build --all (clean)" : $S build --all --json
+run "publish --all, first" : $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, nothing changed" : $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, theme stylesheet changed" edit_theme $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, one page of one site changed" edit_page $S publish --all --parallel "$PARALLEL" --json
+run "publish --all, nothing changed (again)" : $S publish --all --parallel "$PARALLEL" --json
 
 step "--changed-since and --shard"
 git -C "$WS" add -A
@@ -115,6 +136,7 @@ apparent=$(du -sh --apparent-size "$WS/.stump/targets" | cut -f1)
 	echo
 	echo "$table"
 	echo
+	echo "- median of $RUNS runs (one for the clean build and the first publish); the theme's stylesheet or the page is edited again before each run"
 	echo "- $coverage"
 	echo "- targets after these deploys: $disk on disk ($apparent apparent; hard links counted once)"
 } | tee "$WORK/sites.md"
