@@ -101,6 +101,9 @@ func TestAtomicDeployOneWritePerFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !r1.Plan.Tree || !strings.Contains(r1.Plan.Summary(), "new contents for the tree") {
+		t.Errorf("an atomic plan says %q (tree %v), want its new contents put into the tree", r1.Plan.Summary(), r1.Plan.Tree)
+	}
 	tree := TreeKey(r1.Deploy, "") + "/"
 	for p := range v1 {
 		key := TreeKey(r1.Deploy, p)

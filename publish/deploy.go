@@ -569,7 +569,9 @@ func (d *Deployer) plan(live *Record, objects []Object, unknown map[string]bool,
 			add(o.Path)
 		}
 	}
-	return diff(liveObjs, liveBlobs, objects, unknown)
+	p := diff(liveObjs, liveBlobs, objects, unknown)
+	p.Tree = !root
+	return p
 }
 
 // checkDeletes refuses a plan that deletes more than allowed.

@@ -85,6 +85,9 @@ type Plan struct {
 	WriteCount  int   `json:"writes"`
 	DeleteCount int   `json:"deletes"`
 	Total       int   `json:"files"`
+	// Tree says that the deploy writes a tree of its own (atomic mode, previews): its
+	// new contents are put straight into the tree, not into blobs.
+	Tree bool `json:"tree,omitempty"`
 }
 
 // Empty reports a plan that changes nothing.
@@ -198,8 +201,12 @@ func (p *Plan) Summary() string {
 	if p.Empty() {
 		return fmt.Sprintf("nothing to publish: %d files unchanged", p.Unchanged)
 	}
-	return fmt.Sprintf("%d new blobs (%s), %d new assets (%s), %d paths to write, %d to delete, %d unchanged",
-		p.NewBlobs, humanBytes(p.BlobBytes), p.AssetCount, humanBytes(p.AssetBytes), p.WriteCount, p.DeleteCount, p.Unchanged)
+	what := "new blobs"
+	if p.Tree {
+		what = "new contents for the tree"
+	}
+	return fmt.Sprintf("%d %s (%s), %d new assets (%s), %d paths to write, %d to delete, %d unchanged",
+		p.NewBlobs, what, humanBytes(p.BlobBytes), p.AssetCount, humanBytes(p.AssetBytes), p.WriteCount, p.DeleteCount, p.Unchanged)
 }
 
 // HumanBytes formats a byte count for people (1.5 MiB).
