@@ -110,7 +110,7 @@ edit_page() { printf '\nOne more paragraph, from bench/sites.sh (%s).\n' "$1$RAN
 
 S="$STUMP -C $WS"
 step "scenarios"
-page=$(find "$WS/sites/s001/content" -name '*.md' ! -name '_index.md' | sort | head -n 1)
+page=$(find "$WS/sites/s001/content" -name '*.md' ! -name '_index.md' | sort | sed -n 1p)
 run "build --all (clean)" : $S build --all --json
 run "publish --all, first" : $S publish --all --parallel "$PARALLEL" --json
 run "publish --all, nothing changed" : $S publish --all --parallel "$PARALLEL" --json

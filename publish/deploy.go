@@ -619,7 +619,7 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 		}
 		seen[key] = true
 		_, isNew := plan.Blobs[o.SHA256]
-		jobs = append(jobs, job{key: key, from: o.Path, sum: o.SHA256, size: o.Size, meta: store.Meta{ContentType: "application/octet-stream"}, isNew: isNew})
+		jobs = append(jobs, job{key: key, from: o.Path, sum: o.SHA256, size: o.Size, meta: blobMeta(o), isNew: isNew})
 		if isNew {
 			total += o.Size
 		}
@@ -750,6 +750,16 @@ func (r *readySet) wait(ctx context.Context, key string) error {
 }
 
 // objectMeta is the stored metadata of a live object.
+// blobMeta is the Meta a blob is stored with: that of the first path that needs its
+// content, less any redirect (a blob redirects nowhere). The live copy of that path
+// then has the blob's Meta, which lets a file target make the copy a hard link with
+// nothing beside it (see store/file); S3 replaces the Meta when it copies.
+func blobMeta(o Object) store.Meta {
+	m := objectMeta(o)
+	m.RedirectLocation = ""
+	return m
+}
+
 func objectMeta(o Object) store.Meta {
 	m := store.Meta{ContentType: o.ContentType, CacheControl: o.CacheControl, Metadata: map[string]string{}}
 	for k, v := range o.Metadata {
