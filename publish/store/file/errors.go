@@ -44,4 +44,5 @@ func wrapOS(op, key string, err error) error {
 var (
 	errNoAttr          = errors.New("no sidecar attribute")
 	errAttrUnsupported = errors.New("extended attributes not supported")
+	errAttrTooLarge    = errors.New("extended attribute too large")
 )

@@ -570,8 +570,9 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 		return "", store.Errorf(store.ErrPermanent, nil, "put %s: checksum mismatch: the body's SHA-256 is %s, expected %s", key, sum, opts.SHA256)
 	}
 	sc := newSidecar(sum, fi, meta)
+	inAttr := false
 	if s.attrs {
-		err = s.writeAttr(f, &sc)
+		inAttr, err = s.writeAttr(f, &sc)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -579,21 +580,28 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if err != nil {
 		return "", wrapOS("put", key, err)
 	}
-	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false, !s.attrs); err != nil {
+	if err := s.commit(ctx, "put", key, tmp, sc, opts, conditional, false, !inAttr); err != nil {
 		return "", err
 	}
 	committed = true
 	return sc.ETag, nil
 }
 
-// writeAttr writes sc as the attribute of the open data file f.
-func (s *Store) writeAttr(f *os.File, sc *sidecar) error {
+// writeAttr writes sc as the attribute of the open data file f. It reports false,
+// and no error, when the file system does not take an attribute that large (a page
+// with very many surrogate keys): the sidecar is then a file.
+func (s *Store) writeAttr(f *os.File, sc *sidecar) (bool, error) {
 	b, err := json.Marshal(sc)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if err := setAttr(f, b); errors.Is(err, errAttrTooLarge) || errors.Is(err, errAttrUnsupported) {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
 	sc.inAttr = true
-	return setAttr(f, b)
+	return true, nil
 }
 
 // commit, under the exclusive lock, checks the conditions of opts and renames the
@@ -806,6 +814,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		return wrapOS("copy", src, err)
 	}
 	var fi fs.FileInfo
+	inAttr := false // the copied bytes got their own attribute
 	if linked && !o.fresh {
 		// Hash the linked file, not src, which may have been replaced since.
 		if o.f, err = s.root.Open(tmp); err != nil {
@@ -833,7 +842,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 				// hashes only when src's sidecar was stale
 				if _, err = s.info("copy", src, &o); err == nil && s.attrs {
 					sc := newSidecar(o.sc.SHA256, fi, meta)
-					err = s.writeAttr(f, &sc)
+					inAttr, err = s.writeAttr(f, &sc)
 				}
 			}
 		}
@@ -852,8 +861,11 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 	}
 	sc := newSidecar(o.sc.SHA256, fi, meta)
 	// A link keeps src's attribute when it says the same (dst's sidecar then needs
-	// no file); the bytes copied got their own.
-	side := !s.attrs || linked && !(o.sc.inAttr && o.fresh && sameMeta(o.sc.meta(), meta))
+	// no file); the bytes copied got their own (unless too large).
+	side := !inAttr
+	if linked {
+		side = !s.attrs || !(o.sc.inAttr && o.fresh && sameMeta(o.sc.meta(), meta))
+	}
 	sc.inAttr = !side
 	if err := s.commit(ctx, "copy", dst, tmp, sc, store.PutOptions{}, false, linked, side); err != nil {
 		return err

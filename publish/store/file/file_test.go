@@ -660,3 +660,30 @@ func TestPruneRace(t *testing.T) {
 	}
 	noTemps(t, dir)
 }
+
+// TestLargeMeta: Meta larger than the file system takes in an attribute (ext4: one
+// block; a page with very many surrogate keys) goes to a sidecar file instead, for
+// Put and Copy alike.
+func TestLargeMeta(t *testing.T) {
+	modes(t, func(t *testing.T, attrs bool) {
+		dir := t.TempDir()
+		s := open(t, dir)
+		ctx := t.Context()
+		keys := strings.Repeat("site:tags:a-rather-long-tag-name ", 1000) // 33 KB
+		meta := store.Meta{ContentType: "text/html", Metadata: map[string]string{"surrogate-key": keys}}
+		if _, err := store.PutBytes(ctx, s, "big/index.html", []byte("page"), store.PutOptions{Meta: meta}); err != nil {
+			t.Fatalf("Put with %d bytes of Meta: %v", len(keys), err)
+		}
+		if err := s.Copy(ctx, "big/index.html", "copy/index.html", store.PutOptions{Meta: meta}); err != nil {
+			t.Fatalf("Copy with %d bytes of Meta: %v", len(keys), err)
+		}
+		for _, key := range []string{"big/index.html", "copy/index.html"} {
+			for _, s := range []*file.Store{s, open(t, dir)} {
+				b, info, err := store.GetBytes(ctx, s, key)
+				if err != nil || string(b) != "page" || info.Meta.Metadata["surrogate-key"] != keys || !strings.HasPrefix(info.ETag, `"`+sha("page")) {
+					t.Errorf("%s: %q, ETag %s, %d bytes of surrogate keys, %v", key, b, info.ETag, len(info.Meta.Metadata["surrogate-key"]), err)
+				}
+			}
+		}
+	})
+}

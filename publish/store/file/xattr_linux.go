@@ -55,8 +55,13 @@ func setAttr(f *os.File, b []byte) error {
 	}); err != nil {
 		return err
 	}
-	if errors.Is(serr, unix.ENOTSUP) || errors.Is(serr, unix.EOPNOTSUPP) {
+	switch {
+	case errors.Is(serr, unix.ENOTSUP), errors.Is(serr, unix.EOPNOTSUPP):
 		return errAttrUnsupported
+	case errors.Is(serr, unix.E2BIG), errors.Is(serr, unix.ERANGE), errors.Is(serr, unix.ENOSPC):
+		// Larger than the file system takes (ext4: a block). ENOSPC also when the
+		// disk is full: the sidecar file's write then fails with it too.
+		return errAttrTooLarge
 	}
 	return serr
 }
