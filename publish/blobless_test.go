@@ -16,18 +16,20 @@ import (
 // writeLog is a Store that records every write (Put and Copy) by destination key.
 type writeLog struct {
 	store.Store
-	mu     sync.Mutex
-	puts   map[string]int
-	copies map[string]int
+	mu       sync.Mutex
+	puts     map[string]int
+	copies   map[string]int
+	deferred map[string]bool // the last Put of the key had PutOptions.Deferred
 }
 
 func newWriteLog(s store.Store) *writeLog {
-	return &writeLog{Store: s, puts: map[string]int{}, copies: map[string]int{}}
+	return &writeLog{Store: s, puts: map[string]int{}, copies: map[string]int{}, deferred: map[string]bool{}}
 }
 
 func (w *writeLog) Put(ctx context.Context, key string, body io.ReadSeeker, size int64, opts store.PutOptions) (string, error) {
 	w.mu.Lock()
 	w.puts[key]++
+	w.deferred[key] = opts.Deferred
 	w.mu.Unlock()
 	return w.Store.Put(ctx, key, body, size, opts)
 }
@@ -386,4 +388,29 @@ func TestInPlacePreviewMadeLive(t *testing.T) {
 		t.Errorf("rollback to a preview whose tree is damaged: %v, want a refusal", err)
 	}
 	wantLive(t, m, v1)
+}
+
+// TestBlobsDeferDurability: a deploy's blobs and assets are create-only writes whose
+// durability the record and the pointer after them give (a file target flushed the
+// whole file system for every blob); the record, lock and pointer writes are not
+// deferred.
+func TestBlobsDeferDurability(t *testing.T) {
+	w := newWriteLog(mem.New())
+	d := newDeployer(w)
+	if _, err := publishSite(t, d, v1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	var blobs int
+	for key, deferred := range w.deferred {
+		content := strings.HasPrefix(key, blobKey("")) || strings.HasPrefix(key, "assets/")
+		if content {
+			blobs++
+		}
+		if deferred != content {
+			t.Errorf("Put %s: Deferred %v", key, deferred)
+		}
+	}
+	if blobs == 0 {
+		t.Fatal("no blob or asset was put")
+	}
 }

@@ -643,7 +643,9 @@ func (d *Deployer) upload(ctx context.Context, lk *lock, plan *Plan, src Source,
 			return fmt.Errorf("read built file %s: %w", j.from, err)
 		}
 		defer f.Close()
-		opts := store.PutOptions{Meta: j.meta, SHA256: j.sum, IfNoneMatch: !overwrite}
+		// Blobs and assets are made durable by the record and pointer writes after
+		// them (conditional writes): no flush of their own.
+		opts := store.PutOptions{Meta: j.meta, SHA256: j.sum, IfNoneMatch: !overwrite, Deferred: true}
 		if _, err := d.Store.Put(ctx, j.key, f, size, opts); err != nil {
 			return err
 		}

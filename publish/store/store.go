@@ -70,6 +70,11 @@ type PutOptions struct {
 	// IfMatch makes the write succeed only when the key's ETag is this one; otherwise
 	// ErrPrecondition (also when the key does not exist).
 	IfMatch string
+	// Deferred says that the caller makes this write durable with a later conditional
+	// write (a deploy's blobs, made durable by the record and the pointer after them):
+	// a store that makes each conditional write durable (store/file) may leave this
+	// one to the next. The condition itself is checked as always.
+	Deferred bool
 }
 
 // Store is object storage for deploys.

@@ -79,6 +79,22 @@ func testConditionalWriteFlushes(t *testing.T) {
 	if syncfs.Load() != 1 || fsyncs.Load() != int64(per) {
 		t.Fatalf("after %d writes: %d syncfs, %d fsyncs; want one syncfs, then the %d folders of the conditional write", dirtyMax+1, syncfs.Load(), fsyncs.Load(), per)
 	}
+	// A deferred create-only write flushes nothing; the next conditional write
+	// makes it durable with the rest.
+	syncfs.Store(0)
+	fsyncs.Store(0)
+	put("blob", store.PutOptions{IfNoneMatch: true, Deferred: true})
+	if syncfs.Load() != 0 || fsyncs.Load() != 0 {
+		t.Fatalf("a deferred conditional write: %d syncfs, %d fsyncs; want none", syncfs.Load(), fsyncs.Load())
+	}
+	if _, err := s.Put(ctx, "blob", bytes.NewReader([]byte("again")), -1, store.PutOptions{IfNoneMatch: true, Deferred: true}); !errors.Is(err, store.ErrPrecondition) {
+		t.Fatalf("a deferred IfNoneMatch over an existing key: %v", err)
+	}
+	put("lock3", store.PutOptions{IfNoneMatch: true})
+	if want := int64(per + per + 2*per); syncfs.Load() != 0 || fsyncs.Load() != want {
+		t.Fatalf("the conditional write after a deferred one: %d syncfs, %d fsyncs; want 0 and %d (the deferred write's files and folders, then its own)", syncfs.Load(), fsyncs.Load(), want)
+	}
+	syncfs.Store(1)
 	if err := s.Delete(ctx, "a/2.html"); err != nil {
 		t.Fatal(err)
 	}

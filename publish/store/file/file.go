@@ -45,8 +45,8 @@
 //
 // Unconditional writes are not fsynced: deploys write thousands of files and the
 // speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
-// IfMatch: the lock, the pointer, a deploy's blobs) makes every object this Store
-// wrote before it durable before its own renames, and its own files with them; after
+// IfMatch: the lock, a record, the pointer), unless PutOptions.Deferred, makes every
+// object this Store wrote before it durable before its own renames, and its own files with them; after
 // its renames it makes its folders durable before it returns. So everything a
 // committed pointer names is durable once the pointer is. Each of those two steps is
 // a flush: it fsyncs the files written since the last flush and their folders (many
@@ -532,7 +532,9 @@ func (s *Store) Put(ctx context.Context, key string, body io.ReadSeeker, size in
 	if opts.IfNoneMatch && opts.IfMatch != "" {
 		return "", store.Errorf(store.ErrPermanent, nil, "put %s: IfNoneMatch and IfMatch together", key)
 	}
-	conditional := opts.IfNoneMatch || opts.IfMatch != ""
+	// A conditional write is made durable with all that came before it, unless the
+	// caller defers that to a later one.
+	conditional := (opts.IfNoneMatch || opts.IfMatch != "") && !opts.Deferred
 	meta := normMeta(opts.Meta)
 
 	f, tmp, err := s.createTemp("put", key, parent(dataPath(key)))
