@@ -191,6 +191,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			// when AWS_CA_BUNDLE is set; the credential providers keep their own.
 			o.HTTPClient = cfg.HTTPClient
 		}
+		o.APIOptions = append(o.APIOptions, addWriteDeadline)
 		o.APIOptions = append(o.APIOptions, cfg.Middleware...)
 	})
 	s.api = client
