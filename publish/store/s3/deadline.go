@@ -2,6 +2,7 @@ package s3store
 
 import (
 	"context"
+	"crypto/tls"
 	"net/http/httptrace"
 
 	"github.com/aws/smithy-go/middleware"
@@ -21,7 +22,15 @@ var writeDeadline = middleware.FinalizeMiddlewareFunc("stumpWriteDeadline",
 	func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		deadline, _ := ctx.Deadline() // zero: none (and clears one an earlier request left)
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-			GotConn: func(info httptrace.GotConnInfo) { _ = info.Conn.SetWriteDeadline(deadline) },
+			GotConn: func(info httptrace.GotConnInfo) {
+				if tc, ok := info.Conn.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
+					// An HTTP/2 connection carries many requests at once: one's
+					// deadline would cut the others. (S3 itself speaks HTTP/1.1;
+					// some compatible servers answer HTTP/2, unfenced on the wire.)
+					return
+				}
+				_ = info.Conn.SetWriteDeadline(deadline)
+			},
 		})
 		return next.HandleFinalize(ctx, in)
 	})

@@ -711,3 +711,78 @@ func TestConnectionsReused(t *testing.T) {
 		t.Errorf("%d rounds of %d parallel requests opened %d connections, want fewer than %d", rounds, parallel, n, 2*parallel)
 	}
 }
+
+// slowBody delivers its bytes in chunks with a pause before each, and can be rewound.
+type slowBody struct {
+	b     []byte
+	off   int
+	chunk int
+	pause time.Duration
+}
+
+func (r *slowBody) Read(p []byte) (int, error) {
+	if r.off >= len(r.b) {
+		return 0, io.EOF
+	}
+	time.Sleep(r.pause)
+	n := copy(p[:min(len(p), r.chunk)], r.b[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *slowBody) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+		r.off = int(off)
+	case io.SeekEnd:
+		r.off = len(r.b) + int(off)
+	default:
+		r.off += int(off)
+	}
+	return int64(r.off), nil
+}
+
+// TestWriteDeadlineSparesHTTP2: on an HTTP/2 connection, which carries several
+// requests at once, one request's deadline is not made the connection's write
+// deadline: a slow upload without a deadline on the same connection goes on after
+// another request's deadline passed (before, the connection broke and the upload was
+// sent again on a new one).
+func TestWriteDeadlineSparesHTTP2(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("ETag", `"e"`)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	c := testCtx(t)
+	s, err := Open(c, Config{Bucket: "b", Region: "us-east-1", Endpoint: srv.URL, PathStyle: true, HTTPClient: srv.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.PutBytes(c, s, "warm", []byte("x"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("y"), 32<<10)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Put(c, "slow", &slowBody{b: body, chunk: 4 << 10, pause: 40 * time.Millisecond}, int64(len(body)), store.PutOptions{})
+		done <- err
+	}()
+	time.Sleep(60 * time.Millisecond)
+	short, cancel := context.WithTimeout(c, 30*time.Millisecond)
+	_, _ = store.PutBytes(short, s, "quick", []byte("q"), store.PutOptions{})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("the slow upload: %v", err)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections, want the one HTTP/2 connection for every request", n)
+	}
+}
