@@ -707,18 +707,40 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 			return false, store.Errorf(store.ErrPrecondition, nil, "%s %s: the object changed (ETag %s, not %s)", op, key, cur.ETag, opts.IfMatch)
 		}
 	}
-	if stmp == "" {
-		if err := s.root.Rename(tmp, dataPath(key)); err != nil {
-			if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-				return false, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+	side := stmp != ""
+	if side {
+		// The sidecar first: a folder in its way stops the write before it changed
+		// anything. A crash between the two renames leaves a sidecar that does not
+		// describe the data file (see sidecar), unless the data file is the very file
+		// it names (a Copy over a link of its own source), whose bytes it does describe.
+		if err := s.root.Rename(stmp, sidePath(key)); err != nil {
+			if folderInTheWay(err) {
+				return false, store.Errorf(store.ErrPermanent, err, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
 			}
 			return false, wrapOS(op, key, err)
 		}
-		if linked {
-			if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return true, wrapOS(op, key, err)
-			}
+		if betweenRenames != nil {
+			betweenRenames()
 		}
+	}
+	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
+		if folderInTheWay(err) {
+			if side {
+				// No object can have this key: take its new sidecar away. (After any
+				// other error the sidecar stays, describing no file: stale.)
+				s.root.Remove(sidePath(key))
+			}
+			return side, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
+		}
+		return side, wrapOS(op, key, err)
+	}
+	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
+	if linked {
+		if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, wrapOS(op, key, err)
+		}
+	}
+	if !side {
 		if betweenRenames != nil {
 			betweenRenames()
 		}
@@ -728,37 +750,13 @@ func (s *Store) swap(op, key, tmp, stmp string, opts store.PutOptions, linked bo
 				return true, wrapOS(op, key, err)
 			}
 		}
-		return true, nil
-	}
-	// The sidecar first: a folder in its way stops the write before it changed
-	// anything. A crash between the two renames leaves a sidecar that does not
-	// describe the data file (see sidecar), unless the data file is the very file
-	// it names (a Copy over a link of its own source), whose bytes it does describe.
-	if err := s.root.Rename(stmp, sidePath(key)); err != nil {
-		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			return false, store.Errorf(store.ErrPermanent, err, "%s %s: the sidecar %s is a folder (an object %s.json/... exists)", op, key, filepath.ToSlash(sidePath(key)), key)
-		}
-		return false, wrapOS(op, key, err)
-	}
-	if betweenRenames != nil {
-		betweenRenames()
-	}
-	if err := s.root.Rename(tmp, dataPath(key)); err != nil {
-		if errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY) {
-			// No object can have this key: take its new sidecar away. (After any
-			// other error the sidecar stays, describing no file: stale.)
-			s.root.Remove(sidePath(key))
-			return true, store.Errorf(store.ErrPermanent, err, "%s %s: %s is a folder (a file store cannot hold both an object %q and objects under %q)", op, key, key, key, key+"/")
-		}
-		return true, wrapOS(op, key, err)
-	}
-	// When tmp was a hard link of the file it replaced, rename did nothing: remove it.
-	if linked {
-		if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return true, wrapOS(op, key, err)
-		}
 	}
 	return true, nil
+}
+
+// folderInTheWay reports a rename that failed because a folder is where the file goes.
+func folderInTheWay(err error) bool {
+	return errors.Is(err, syscall.EISDIR) || errors.Is(err, fs.ErrExist) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
 // Copy copies src to dst with the Meta of opts. The new file is a hard link of src's
