@@ -668,15 +668,12 @@ func TestPutReadsTheBodyOnce(t *testing.T) {
 	}
 }
 
-// TestConnectionsReused: parallel requests reuse their connections. The SDK's default
-// client kept 10 idle connections per host, so with 64 requests in flight every
-// request past the tenth closed its connection when it ended and the next one dialed
-// anew (a TCP handshake and a server-side setup per request). The server here is a
-// stand-in that answers every request with 200 and keeps connections alive, as S3
-// does (versitygw closes every connection unless started with --keep-alive); the
-// client is the one Open makes.
-func TestConnectionsReused(t *testing.T) {
-	var conns atomic.Int64
+// connCounting opens a store on a stand-in server that answers every request with 200,
+// keeps connections alive (as S3 does) and counts the connections it accepts; with
+// h2, over TLS with HTTP/2 and the server's own client.
+func connCounting(t *testing.T, h2 bool) (*Store, *atomic.Int64) {
+	t.Helper()
+	conns := new(atomic.Int64)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("ETag", `"e"`)
@@ -686,13 +683,33 @@ func TestConnectionsReused(t *testing.T) {
 			conns.Add(1)
 		}
 	}
-	srv.Start()
-	defer srv.Close()
-	c := testCtx(t)
-	s, err := Open(c, Config{Bucket: "b", Region: "us-east-1", Endpoint: srv.URL, PathStyle: true})
+	cfg := Config{Bucket: "b", Region: "us-east-1", PathStyle: true}
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		cfg.HTTPClient = srv.Client()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	cfg.Endpoint = srv.URL
+	s, err := Open(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, conns
+}
+
+// TestConnectionsReused: parallel requests reuse their connections. The SDK's default
+// client kept 10 idle connections per host, so with 64 requests in flight every
+// request past the tenth closed its connection when it ended and the next one dialed
+// anew (a TCP handshake and a server-side setup per request). The server here is a
+// stand-in that answers every request with 200 and keeps connections alive, as S3
+// does (versitygw closes every connection unless started with --keep-alive); the
+// client is the one Open makes.
+func TestConnectionsReused(t *testing.T) {
+	s, conns := connCounting(t, false)
+	c := testCtx(t)
 	const parallel, rounds = 64, 5
 	for r := range rounds {
 		g, gctx := errgroup.WithContext(c)
@@ -748,24 +765,8 @@ func (r *slowBody) Seek(off int64, whence int) (int64, error) {
 // another request's deadline passed (before, the connection broke and the upload was
 // sent again on a new one).
 func TestWriteDeadlineSparesHTTP2(t *testing.T) {
-	var conns atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("ETag", `"e"`)
-	}))
-	srv.EnableHTTP2 = true
-	srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.StartTLS()
-	defer srv.Close()
+	s, conns := connCounting(t, true)
 	c := testCtx(t)
-	s, err := Open(c, Config{Bucket: "b", Region: "us-east-1", Endpoint: srv.URL, PathStyle: true, HTTPClient: srv.Client()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := store.PutBytes(c, s, "warm", []byte("x"), store.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
