@@ -90,6 +90,13 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		return nil, err
 	}
 	defer st.close()
+	// All Markdown is rendered once content is loaded: the cache file is written
+	// while pages render, and put in place only when the build succeeds.
+	var cache *cacheSave
+	if st.mdc != nil && !opts.NoWrite {
+		cache = st.mdc.startSave()
+		defer cache.discard()
+	}
 	var wr *writer
 	if !st.opts.NoWrite {
 		// Files go to disk as they are rendered and their bytes are dropped (the link
@@ -98,7 +105,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			return nil, err
 		}
 		defer wr.unlock()
-		st.out.onAdd = wr.put
+		st.out.onAdd, st.out.lend = wr.put, true
 	}
 	res, err := w.renderAndWrite(ctx, st, ls, wr)
 	if err != nil {
@@ -111,16 +118,13 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	}
 	res.Site, res.Dir = site, dir
 	res.ValidUntil = st.due
-	if st.mdc != nil {
-		if opts.NoWrite {
-			// A build in memory feeds something that can still fail (a publish):
-			// the caller keeps the cache with SaveCaches once it succeeded, so a
-			// failed command leaves the workspace as it was.
-			res.saveCaches = st.mdc.save
-		} else {
-			st.mdc.save()
-		}
+	if st.mdc != nil && opts.NoWrite {
+		// A build in memory feeds something that can still fail (a publish): the
+		// caller keeps the cache with SaveCaches once it succeeded, so a failed
+		// command leaves the workspace as it was.
+		res.saveCaches = st.mdc.save
 	}
+	cache.commit()
 	res.Duration = time.Since(start)
 	if fp != "" {
 		w.remember(site, dir, fp, wr.manifestSum, res)

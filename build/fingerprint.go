@@ -5,12 +5,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/stump-dev/stump/build/config"
 )
@@ -93,6 +97,7 @@ func (w *Workspace) themeDigest(name string) (string, error) {
 }
 
 // hashTree adds every file under dir (path, size, bytes; symlink targets) in path order.
+// Files are read and hashed by one worker per CPU; their digests go into h in order.
 func hashTree(h hash.Hash, dir string) error {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
@@ -108,36 +113,56 @@ func hashTree(h hash.Hash, dir string) error {
 		return fmt.Errorf("fingerprint %s: %w", dir, err)
 	}
 	sort.Strings(paths)
-	for _, p := range paths {
-		rel, _ := filepath.Rel(dir, p)
-		if err := hashFile(h, filepath.ToSlash(rel), p); err != nil {
+	entries := make([]string, len(paths))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i, p := range paths {
+		g.Go(func() error {
+			rel, _ := filepath.Rel(dir, p)
+			e, err := fileEntry(filepath.ToSlash(rel), p)
+			entries[i] = e
 			return err
-		}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		io.WriteString(h, e)
 	}
 	return nil
 }
 
 func hashFile(h hash.Hash, name, p string) error {
+	e, err := fileEntry(name, p)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(h, e)
+	return err
+}
+
+// fileEntry is what a fingerprint adds for the file at p, shown as name: its size and
+// SHA-256, or a symlink's target; "" for anything else.
+func fileEntry(name, p string) (string, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return fmt.Errorf("fingerprint %s: %w", name, err)
+		return "", fmt.Errorf("fingerprint %s: %w", name, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(p)
 		if err != nil {
-			return fmt.Errorf("fingerprint %s: %w", name, err)
+			return "", fmt.Errorf("fingerprint %s: %w", name, err)
 		}
-		fmt.Fprintf(h, "link\x00%s\x00%s\x00", name, target)
-		return nil
+		return fmt.Sprintf("link\x00%s\x00%s\x00", name, target), nil
 	}
 	if !fi.Mode().IsRegular() {
-		return nil
+		return "", nil
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return fmt.Errorf("fingerprint %s: %w", name, err)
+		return "", fmt.Errorf("fingerprint %s: %w", name, err)
 	}
 	sum := sha256.Sum256(b)
-	fmt.Fprintf(h, "file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:])
-	return nil
+	return fmt.Sprintf("file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:]), nil
 }

@@ -1,12 +1,11 @@
 package build
 
 import (
-	"bytes"
+	"bufio"
 	"crypto/sha256"
 	"encoding/gob"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/stump-dev/stump/build/markdown"
-	"github.com/stump-dev/stump/internal/atomicfile"
 )
 
 // mdCache keeps the rendered Markdown of a site's pages between builds, so a build
@@ -37,7 +35,21 @@ type mdCache struct {
 	changed bool
 }
 
-const mdCacheFormat = "stump-md-cache-1"
+// mdCacheFormat names the file's layout: a gob stream of an mdCacheHeader, then
+// Count mdCacheEntry values, so that neither writing nor reading holds a second copy
+// of the whole cache in memory (format 1 was one gob value: a 26 MB map at 10,000 pages,
+// encoded into memory before it was written).
+const mdCacheFormat = "stump-md-cache-2"
+
+type mdCacheHeader struct {
+	Format, Salt string
+	Count        int
+}
+
+type mdCacheEntry struct {
+	Key    string
+	Result markdown.Result
+}
 
 // openMDCache reads the cache of site (a missing or unreadable file is an empty
 // cache) for renders identified by salt.
@@ -46,25 +58,28 @@ func openMDCache(root, site, salt string) *mdCache {
 		path: filepath.Join(root, ".stump", "cache", "markdown", site+".gob"),
 		salt: salt, old: map[string]markdown.Result{}, used: map[string]markdown.Result{},
 	}
-	b, err := os.ReadFile(c.path)
+	f, err := os.Open(c.path)
 	if err != nil {
 		return c
 	}
-	var f mdCacheFile
-	if gob.NewDecoder(bytes.NewReader(b)).Decode(&f) != nil || f.Format != mdCacheFormat || f.Salt != salt {
+	defer f.Close()
+	dec := gob.NewDecoder(bufio.NewReaderSize(f, 256<<10))
+	var h mdCacheHeader
+	if dec.Decode(&h) != nil || h.Format != mdCacheFormat || h.Salt != salt || h.Count < 0 {
 		c.changed = true
 		return c
 	}
-	c.old = f.Entries
-	if c.old == nil {
-		c.old = map[string]markdown.Result{}
+	old := make(map[string]markdown.Result, min(h.Count, 1<<20))
+	for range h.Count {
+		var e mdCacheEntry
+		if dec.Decode(&e) != nil {
+			c.changed = true
+			return c
+		}
+		old[e.Key] = e.Result
 	}
+	c.old = old
 	return c
-}
-
-type mdCacheFile struct {
-	Format, Salt string
-	Entries      map[string]markdown.Result
 }
 
 // render returns md.Render(body), from the cache when it holds it. raw says which of
@@ -99,16 +114,89 @@ func (c *mdCache) render(md *markdown.Renderer, raw bool, body []byte) (markdown
 
 // save writes what this build rendered, when it differs from what the file held
 // (best effort: a cache that cannot be written only costs rendering next time).
-func (c *mdCache) save() {
+func (c *mdCache) save() { c.startSave().commit() }
+
+// cacheSave is a cache file being written beside the cache: commit puts it in place,
+// discard drops it. Both wait for the writing to end. A nil *cacheSave does nothing.
+type cacheSave struct {
+	path string
+	done chan struct{}
+	tmp  string // the written file; "" when writing failed
+}
+
+// startSave begins writing what this build rendered into a temporary file, in the
+// background, and returns nil when the file would not change. The entries must not
+// change after it (all Markdown is rendered while content loads).
+func (c *mdCache) startSave() *cacheSave {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.misses == 0 && len(c.old) == 0 && !c.changed {
+		c.mu.Unlock()
+		return nil
+	}
+	entries := make([]mdCacheEntry, 0, len(c.used))
+	for k, r := range c.used {
+		entries = append(entries, mdCacheEntry{Key: k, Result: r})
+	}
+	salt := c.salt
+	c.mu.Unlock()
+	s := &cacheSave{path: c.path, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.tmp, _ = writeMDCache(c.path, salt, entries)
+	}()
+	return s
+}
+
+// writeMDCache writes entries to a temporary file beside p and returns its name.
+func writeMDCache(p, salt string, entries []mdCacheEntry) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	enc := gob.NewEncoder(bw)
+	err = enc.Encode(mdCacheHeader{Format: mdCacheFormat, Salt: salt, Count: len(entries)})
+	for i := 0; err == nil && i < len(entries); i++ {
+		err = enc.Encode(&entries[i])
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func (s *cacheSave) commit() {
+	if s == nil {
 		return
 	}
-	// Streamed to the file: the encoding of a large site's pages is tens of MB.
-	_ = atomicfile.WriteFunc(c.path, func(w io.Writer) error {
-		return gob.NewEncoder(w).Encode(mdCacheFile{Format: mdCacheFormat, Salt: c.salt, Entries: c.used})
-	})
+	<-s.done
+	if s.tmp != "" && os.Rename(s.tmp, s.path) != nil {
+		os.Remove(s.tmp)
+	}
+	s.tmp = ""
+}
+
+func (s *cacheSave) discard() {
+	if s == nil {
+		return
+	}
+	<-s.done
+	if s.tmp != "" {
+		os.Remove(s.tmp)
+	}
 }
 
 // mdSalt identifies what a site's Markdown renders depend on besides the body.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -42,10 +43,13 @@ type outFile struct {
 	// stored: the file is on disk and its bytes were dropped; size keeps their length.
 	stored bool
 	size   int64
+	// buf, when set, is the pooled buffer data is in; whoever drops data returns it.
+	buf *bytes.Buffer
 	// links are the distinct link targets (href and src values up to any query or
-	// fragment) of a rendered page, taken when it is added, so the link check needs
-	// no page's bytes once they are written.
-	links []string
+	// fragment) of a rendered page, numbered in outputs.links, taken when it is added,
+	// so the link check needs no page's bytes once they are written.
+	links   []int32
+	linkTab *linkTable // the table that numbers links
 }
 
 // outputs collects the files of a build; add is safe from many goroutines.
@@ -54,6 +58,10 @@ type outputs struct {
 	files map[string]*outFile
 	// onAdd, when set, gets each file once it is registered (a build's writer).
 	onAdd func(*outFile)
+	// lend: onAdd takes rendered pages in pooled buffers (outFile.buf) and returns
+	// them once written, instead of each page's bytes being copied out of its buffer.
+	lend  bool
+	links linkTable // the link targets of the pages added
 }
 
 func newOutputs() *outputs { return &outputs{files: map[string]*outFile{}} }
@@ -66,7 +74,7 @@ func (o *outputs) add(f *outFile) error {
 		f.sum = sha256.Sum256(f.data)
 	}
 	if f.page != nil && f.class == classPage && f.src == nil && f.redirect == "" && strings.HasSuffix(f.path, ".html") {
-		f.links = pageLinks(f.data)
+		f.links, f.linkTab = o.links.add(f.data), &o.links
 	}
 	o.mu.Lock()
 	if prev, ok := o.files[f.path]; ok {
@@ -374,21 +382,57 @@ func (st *siteState) keysFor(f *outFile) []string {
 // cut at its first '#' or '?', in order of appearance. It is a scan, not an HTML parse:
 // like the link check always has, it reads every href=" and src=" (data-src=" too).
 func pageLinks(page []byte) []string {
-	var links []string
-	seen := map[string]bool{}
+	var t linkTable
+	ids := t.add(page)
+	links := make([]string, len(ids))
+	for i, id := range ids {
+		links[i] = t.list[id]
+	}
+	return links
+}
+
+// linkTable numbers the distinct link targets of a build's pages, so that each page
+// keeps four bytes per link (most pages link to the same menu, stylesheet and terms);
+// safe from many goroutines.
+type linkTable struct {
+	mu   sync.Mutex
+	ids  map[string]int32
+	list []string
+}
+
+// add returns the numbers of pageLinks(page), in order of appearance.
+func (t *linkTable) add(page []byte) []int32 {
+	var ids []int32
 	s := unsafe.String(unsafe.SliceData(page), len(page)) // read only while page is
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil {
+		t.ids = map[string]int32{}
+	}
 	scanAttrs(s, false, func(start, end int) {
 		v := s[start:end]
 		if k := strings.IndexAny(v, "#?"); k >= 0 {
 			v = v[:k]
 		}
-		if !seen[v] {
+		id, ok := t.ids[v]
+		if !ok {
+			id = int32(len(t.list))
 			v = strings.Clone(v)
-			seen[v] = true
-			links = append(links, v)
+			t.ids[v] = id
+			t.list = append(t.list, v)
+		} else if slices.Contains(ids, id) {
+			return
 		}
+		ids = append(ids, id)
 	})
-	return links
+	return slices.Clip(ids)
+}
+
+// link is the target numbered id.
+func (t *linkTable) link(id int32) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.list[id]
 }
 
 // scanAttrs calls yield with the bounds of the value of each src="…" and href="…"

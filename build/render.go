@@ -104,7 +104,12 @@ func (st *siteState) renderPager(ls *layouts, p *Page, i int) error {
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
+	lent := false
+	defer func() {
+		if !lent {
+			bufPool.Put(buf)
+		}
+	}()
 	if err := t.ExecuteTemplate(buf, entry, pg); err != nil {
 		e := templateError(err, nil)
 		var d *diag.Error
@@ -113,13 +118,22 @@ func (st *siteState) renderPager(ls *layouts, p *Page, i int) error {
 		}
 		return e
 	}
-	data := bytes.Clone(buf.Bytes())
-	if st.cfg.Minify {
-		if m, err := st.minifier.Bytes("text/html", data); err == nil {
-			data = m
+	f := &outFile{path: out, class: classPage, from: describe(p), page: p, owner: p.owner()}
+	switch {
+	case st.cfg.Minify:
+		f.data = buf.Bytes()
+		if m, err := st.minifier.Bytes("text/html", f.data); err == nil {
+			f.data = m
+		} else {
+			f.data = bytes.Clone(f.data)
 		}
+	case st.out.lend:
+		// The writer returns the buffer to the pool once the page is on disk.
+		f.data, f.buf, lent = buf.Bytes(), buf, true
+	default:
+		f.data = bytes.Clone(buf.Bytes())
 	}
-	return st.out.add(&outFile{path: out, data: data, class: classPage, from: describe(p), page: p, owner: p.owner()})
+	return st.out.add(f)
 }
 
 // pagerPath is where pager i (from 1) of list p is written.
@@ -238,7 +252,8 @@ func (st *siteState) checkLinks(fail bool) error {
 		if f.page == nil || f.class != classPage || f.src != nil || f.redirect != "" || !strings.HasSuffix(f.path, ".html") {
 			continue
 		}
-		for _, link := range f.links {
+		for _, id := range f.links {
+			link := f.linkTab.link(id)
 			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") {
 				continue
 			}

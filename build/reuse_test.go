@@ -1,12 +1,16 @@
 package build
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stump-dev/stump/build/manifest"
 )
 
 // TestBuildSkippedOnlyWhenNothingChanged: with Options.Version a build whose inputs,
@@ -182,4 +186,51 @@ func (w *Workspace) mdSaltFor(t *testing.T, site, v string) string {
 	}
 	defer st.close()
 	return st.mdSalt(ls)
+}
+
+// TestMarkdownCacheKeptOnFailedBuild: the cache file is written while pages render but
+// put in place only when the build succeeds: a build that fails at its last step leaves
+// the file as it was and no temporary file beside it; the same build without the fault
+// replaces it.
+func TestMarkdownCacheKeptOnFailedBuild(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, writeSite())
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Now: now, Version: "v1"}
+	if _, err := ws.Build(context.Background(), "x", opts); err != nil {
+		t.Fatal(err)
+	}
+	cacheFile := filepath.Join(dir, ".stump", "cache", "markdown", "x.gob")
+	before, err := os.ReadFile(cacheFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{"sites/x/content/news/b.md": "---\ntitle: B\ndate: 2026-01-03\n---\nBody of B, *edited*.\n"})
+	boom := errors.New("disk full")
+	journalFault = func(rel string) error {
+		if rel == manifest.FileName {
+			return boom
+		}
+		return nil
+	}
+	t.Cleanup(func() { journalFault = nil })
+	if _, err := ws.Build(context.Background(), "x", opts); !errors.Is(err, boom) {
+		t.Fatalf("build error %v, want the injected one", err)
+	}
+	if after, _ := os.ReadFile(cacheFile); !bytes.Equal(after, before) {
+		t.Error("a failed build changed the Markdown cache")
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(cacheFile), ".tmp-*")); len(left) > 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	journalFault = nil
+	if _, err := ws.Build(context.Background(), "x", opts); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(cacheFile); bytes.Equal(after, before) {
+		t.Error("the build that succeeded did not save the edited page's render")
+	}
 }

@@ -234,6 +234,10 @@ func (w *writer) store(f *outFile) error {
 	}
 	if w.release {
 		f.size, f.stored, f.data = int64(len(f.data)), true, nil
+		if f.buf != nil {
+			bufPool.Put(f.buf)
+			f.buf = nil
+		}
 	}
 	return nil
 }

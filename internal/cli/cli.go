@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"sync"
 
@@ -46,6 +47,13 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if f, err := os.Create(p); err == nil {
 			if err := pprof.StartCPUProfile(f); err == nil {
 				defer pprof.StopCPUProfile()
+			}
+		}
+	}
+	if p := os.Getenv("STUMP_TRACE"); p != "" {
+		if f, err := os.Create(p); err == nil {
+			if err := trace.Start(f); err == nil {
+				defer trace.Stop()
 			}
 		}
 	}
