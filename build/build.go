@@ -54,11 +54,15 @@ func (r *Result) SaveCaches() {
 	}
 }
 
+// fingerprinted, when set (tests), runs between a build's fingerprint and its loading.
+var fingerprinted func()
+
 // Build builds one site. On error nothing in the output folder changes; errors about
 // input are *diag.Error values (possibly joined), naming file, line and column.
 func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Result, error) {
 	start := time.Now()
 	dir, fp := "", ""
+	var pre preread
 	if !opts.NoWrite {
 		dir = opts.OutDir
 		if dir == "" {
@@ -71,8 +75,11 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			}
 			// The fingerprint is taken before the build reads anything: an input
 			// edited while it runs makes the next build's differ.
-			if f, err := w.inputsFingerprint(site, dir, opts); err == nil {
-				fp = f
+			if f, b, err := w.inputsFingerprint(site, dir, opts); err == nil {
+				fp, pre = f, b
+				if fingerprinted != nil {
+					fingerprinted()
+				}
 				if !opts.Force {
 					if res := w.reuse(ctx, site, dir, fp, now); res != nil {
 						res.Duration = time.Since(start)
@@ -85,7 +92,8 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 			w.forget(site, dir)
 		}
 	}
-	st, ls, err := w.load(ctx, site, opts)
+	st, ls, err := w.loadWith(ctx, site, opts, pre)
+	pre = nil
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +195,12 @@ func countPages(files []*outFile) int {
 // load reads a site's config, theme, data, static files, content and layouts, and
 // assembles its pages: everything but rendering. The caller closes the state.
 func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *siteState, ls *layouts, err error) {
+	return w.loadWith(ctx, site, opts, nil)
+}
+
+// loadWith is load, taking the bytes of the site's files in pre instead of reading them
+// again (see preread).
+func (w *Workspace) loadWith(ctx context.Context, site string, opts Options, pre preread) (st *siteState, ls *layouts, err error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
@@ -201,6 +215,7 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err != nil {
 		return nil, nil, err
 	}
+	src.pre = pre
 	theme, err := w.openTheme(cfg.Theme)
 	if err != nil {
 		src.close()
@@ -234,6 +249,7 @@ func (w *Workspace) load(ctx context.Context, site string, opts Options) (st *si
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}
+	st.src.pre = nil
 	st.lap("content")
 	if err := st.assemble(); err != nil {
 		return nil, nil, err

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -30,9 +31,29 @@ import (
 // Theme digests are computed once per Workspace and reused: call Forget after the
 // theme's files changed in a long-lived process.
 func (w *Workspace) Fingerprint(site string, extra ...string) (string, error) {
+	fp, _, err := w.fingerprint(site, nil, extra...)
+	return fp, err
+}
+
+// preread holds the bytes of files a fingerprint read, by slash path in the site's
+// folder, for the build that follows to use instead of reading them again: the build
+// then renders exactly the bytes the fingerprint describes. Read-only once made.
+type preread map[string][]byte
+
+// keepForBuild says which files' bytes a fingerprint hands to the build: Markdown
+// content, which a build reads whole and keeps anyway (a page holds its source for
+// link-check positions), up to 1 MiB each; never static files, which the writer copies
+// when their turn comes.
+func keepForBuild(rel string, size int64) bool {
+	return size <= 1<<20 && strings.HasPrefix(rel, "content/") && strings.HasSuffix(rel, ".md")
+}
+
+// fingerprint is Fingerprint; with keep, it also returns the bytes of the site's files
+// keep accepts.
+func (w *Workspace) fingerprint(site string, keep func(rel string, size int64) bool, extra ...string) (string, preread, error) {
 	cfg, err := w.LoadSiteConfig(site)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "stump-fingerprint-1\x00")
@@ -41,17 +62,18 @@ func (w *Workspace) Fingerprint(site string, extra ...string) (string, error) {
 	}
 	wsFile := filepath.Join(w.Root, config.WorkspaceFile)
 	if err := hashFile(h, config.WorkspaceFile, wsFile); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	theme, err := w.themeDigest(cfg.Theme)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	fmt.Fprintf(h, "theme\x00%s\x00%s\x00", cfg.Theme, theme)
-	if err := hashTree(h, w.SiteDir(site)); err != nil {
-		return "", err
+	pre, err := hashTree(h, w.SiteDir(site), keep)
+	if err != nil {
+		return "", nil, err
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), pre, nil
 }
 
 // ThemeDir is the workspace folder of a theme, or "" when the name is a built-in theme.
@@ -88,7 +110,7 @@ func (w *Workspace) themeDigest(name string) (string, error) {
 		return d.(string), nil
 	}
 	h := sha256.New()
-	if err := hashTree(h, dir); err != nil {
+	if _, err := hashTree(h, dir, nil); err != nil {
 		return "", err
 	}
 	d := hex.EncodeToString(h.Sum(nil))
@@ -98,7 +120,8 @@ func (w *Workspace) themeDigest(name string) (string, error) {
 
 // hashTree adds every file under dir (path, size, bytes; symlink targets) in path order.
 // Files are read and hashed by one worker per CPU; their digests go into h in order.
-func hashTree(h hash.Hash, dir string) error {
+// It returns the bytes of the regular files keep accepts (nil keep: none).
+func hashTree(h hash.Hash, dir string, keep func(rel string, size int64) bool) (preread, error) {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -110,31 +133,44 @@ func hashTree(h hash.Hash, dir string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("fingerprint %s: %w", dir, err)
+		return nil, fmt.Errorf("fingerprint %s: %w", dir, err)
 	}
 	sort.Strings(paths)
 	entries := make([]string, len(paths))
+	kept := make([][]byte, len(paths))
+	rels := make([]string, len(paths))
 	var g errgroup.Group
 	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, p := range paths {
 		g.Go(func() error {
 			rel, _ := filepath.Rel(dir, p)
-			e, err := fileEntry(filepath.ToSlash(rel), p)
+			rels[i] = filepath.ToSlash(rel)
+			e, b, err := fileEntry(rels[i], p)
 			entries[i] = e
+			if b != nil && keep != nil && keep(rels[i], int64(len(b))) {
+				kept[i] = b
+			}
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	for _, e := range entries {
+	var pre preread
+	for i, e := range entries {
 		io.WriteString(h, e)
+		if kept[i] != nil {
+			if pre == nil {
+				pre = preread{}
+			}
+			pre[rels[i]] = kept[i]
+		}
 	}
-	return nil
+	return pre, nil
 }
 
 func hashFile(h hash.Hash, name, p string) error {
-	e, err := fileEntry(name, p)
+	e, _, err := fileEntry(name, p)
 	if err != nil {
 		return err
 	}
@@ -143,26 +179,27 @@ func hashFile(h hash.Hash, name, p string) error {
 }
 
 // fileEntry is what a fingerprint adds for the file at p, shown as name: its size and
-// SHA-256, or a symlink's target; "" for anything else.
-func fileEntry(name, p string) (string, error) {
+// SHA-256, or a symlink's target; "" for anything else. For a regular file it also
+// returns the bytes it read.
+func fileEntry(name, p string) (string, []byte, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return "", fmt.Errorf("fingerprint %s: %w", name, err)
+		return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		target, err := os.Readlink(p)
 		if err != nil {
-			return "", fmt.Errorf("fingerprint %s: %w", name, err)
+			return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
 		}
-		return fmt.Sprintf("link\x00%s\x00%s\x00", name, target), nil
+		return fmt.Sprintf("link\x00%s\x00%s\x00", name, target), nil, nil
 	}
 	if !fi.Mode().IsRegular() {
-		return "", nil
+		return "", nil, nil
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return "", fmt.Errorf("fingerprint %s: %w", name, err)
+		return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
 	}
 	sum := sha256.Sum256(b)
-	return fmt.Sprintf("file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:]), nil
+	return fmt.Sprintf("file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:]), b, nil
 }

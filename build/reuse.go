@@ -46,9 +46,10 @@ func (w *Workspace) recordPath(site, dir string) string {
 
 // inputsFingerprint is the fingerprint a build with opts reads: the workspace's files
 // and every option that changes the output.
-func (w *Workspace) inputsFingerprint(site, dir string, opts Options) (string, error) {
+// It also returns the Markdown it read (keepForBuild), for the build to use.
+func (w *Workspace) inputsFingerprint(site, dir string, opts Options) (string, preread, error) {
 	abs, _ := filepath.Abs(dir)
-	return w.Fingerprint(site, "stump="+opts.Version, "out="+abs,
+	return w.fingerprint(site, keepForBuild, "stump="+opts.Version, "out="+abs,
 		"drafts="+strconv.FormatBool(opts.Drafts), "future="+strconv.FormatBool(opts.Future),
 		"expired="+strconv.FormatBool(opts.Expired), "strict="+strconv.FormatBool(opts.Strict))
 }

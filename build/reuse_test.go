@@ -234,3 +234,36 @@ func TestMarkdownCacheKeptOnFailedBuild(t *testing.T) {
 		t.Error("the build that succeeded did not save the edited page's render")
 	}
 }
+
+// TestBuildRendersWhatItFingerprinted: the Markdown a build's fingerprint read is what
+// it renders (each file is read once). A page edited between the fingerprint and the
+// loading shows its old text, which is what the build's record describes; the next
+// build sees the edit and renders it.
+func TestBuildRendersWhatItFingerprinted(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, writeSite())
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Now: now, Version: "v1"}
+	page := filepath.Join(ws.OutDir("x"), "news", "b", "index.html")
+	fingerprinted = func() {
+		writeFiles(t, dir, map[string]string{"sites/x/content/news/b.md": "---\ntitle: B\ndate: 2026-01-03\n---\nEdited while the build ran.\n"})
+	}
+	t.Cleanup(func() { fingerprinted = nil })
+	if _, err := ws.Build(context.Background(), "x", opts); err != nil {
+		t.Fatal(err)
+	}
+	fingerprinted = nil
+	if b, _ := os.ReadFile(page); strings.Contains(string(b), "Edited while") || !strings.Contains(string(b), "Body of B") {
+		t.Fatalf("the build did not render the text its fingerprint read:\n%s", b)
+	}
+	res, err := ws.Build(context.Background(), "x", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(page); res.Reused || !strings.Contains(string(b), "Edited while") {
+		t.Fatalf("the next build (reused %v) did not render the edit:\n%s", res.Reused, b)
+	}
+}

@@ -19,10 +19,14 @@ type srcFile struct {
 	Rel   string // slash path relative to the folder walked (content/, static/, ...)
 	Shown string // path shown in messages, relative to the workspace
 	fsys  fs.FS
-	full  string // path inside fsys
+	full  string  // path inside fsys
+	pre   preread // bytes read already, by full path (the tree's)
 }
 
 func (f srcFile) read() ([]byte, error) {
+	if b, ok := f.pre[f.full]; ok {
+		return b, nil
+	}
 	b, err := fs.ReadFile(f.fsys, f.full)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", f.Shown, err)
@@ -35,6 +39,9 @@ type tree struct {
 	fsys  fs.FS
 	shown string // folder as shown in messages ("sites/x", "themes/campaign")
 	close func() error
+	// pre: the bytes of some of its files, read by the build's fingerprint (nil: none).
+	// Only the site's folder has them; a file's are used instead of reading it.
+	pre preread
 }
 
 // openTree opens dir through os.Root so that symlinks cannot escape it.
@@ -105,7 +112,7 @@ func (t *tree) walk(dir string, ignore []string) ([]srcFile, error) {
 		} else if d.IsDir() || !d.Type().IsRegular() {
 			return nil
 		}
-		out = append(out, srcFile{Rel: rel, Shown: t.shown + "/" + p, fsys: t.fsys, full: p})
+		out = append(out, srcFile{Rel: rel, Shown: t.shown + "/" + p, fsys: t.fsys, full: p, pre: t.pre})
 		return nil
 	})
 	if err != nil {
