@@ -121,6 +121,16 @@ func findClose(rest []byte, delim string, format Format) (int, int) {
 }
 
 func (d *Doc) parseYAML(file string, block []byte) error {
+	if fields, keys, ok := fastYAML(block); ok {
+		d.Fields, d.Keys = fields, keys
+		return nil
+	}
+	return d.parseYAMLLibrary(file, block)
+}
+
+// parseYAMLLibrary parses a YAML block with the YAML library (any YAML, positioned
+// errors).
+func (d *Doc) parseYAMLLibrary(file string, block []byte) error {
 	d.Fields = map[string]any{}
 	d.Keys = map[string]Pos{}
 	if len(bytes.TrimSpace(block)) == 0 {
