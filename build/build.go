@@ -249,6 +249,8 @@ func (w *Workspace) loadWith(ctx context.Context, site string, opts Options, pre
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}
+	// Pages keep what they need of their source; the files' copies hold the map.
+	clear(st.src.pre)
 	st.src.pre = nil
 	st.lap("content")
 	if err := st.assemble(); err != nil {
