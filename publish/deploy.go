@@ -99,7 +99,7 @@ type PathPurger interface {
 type Deployer struct {
 	Store store.Store
 	Site  string
-	// Workers bounds parallel requests (default 16).
+	// Workers bounds parallel requests (default DefaultWorkers).
 	Workers      int
 	Log          *slog.Logger
 	Progress     Progress
@@ -196,9 +196,13 @@ type Result struct {
 	Layer int    `json:"layer,omitempty"`
 }
 
+// DefaultWorkers is a Deployer's request concurrency unless Workers says otherwise:
+// against versitygw on two cores, 32 was no faster (bench/publish.sh's WORKERS curve).
+const DefaultWorkers = 16
+
 func (d *Deployer) init() {
 	if d.Workers <= 0 {
-		d.Workers = 16
+		d.Workers = DefaultWorkers
 	}
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)

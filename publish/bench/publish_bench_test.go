@@ -62,6 +62,11 @@ func TestPublishBench(t *testing.T) {
 		md.WriteString("\n")
 	}
 	md.WriteString(compareHugo(all, hugoRuns, hugo))
+	var hugoFirst time.Duration
+	if len(hugoRuns) > 0 {
+		hugoFirst = medianRun(hugoRuns, scFirst).wall
+	}
+	md.WriteString(floorReport(t, env, b.base, hugoFirst))
 	if ws := os.Getenv("STUMP_BENCH_WORKERS"); ws != "" {
 		md.WriteString(workersCurve(t, env, b, ws))
 	}
