@@ -6,6 +6,7 @@ import (
 	"encoding/gob"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/stump-dev/stump/build/markdown"
+	"github.com/stump-dev/stump/internal/atomicfile"
 )
 
 // mdCache keeps the rendered Markdown of a site's pages between builds, so a build
@@ -119,9 +121,8 @@ func (c *mdCache) save() { c.startSave().commit() }
 // cacheSave is a cache file being written beside the cache: commit puts it in place,
 // discard drops it. Both wait for the writing to end. A nil *cacheSave does nothing.
 type cacheSave struct {
-	path string
 	done chan struct{}
-	tmp  string // the written file; "" when writing failed
+	tmp  *atomicfile.Temp // the written file; nil when writing failed
 }
 
 // startSave begins writing what this build rendered into a temporary file, in the
@@ -137,45 +138,21 @@ func (c *mdCache) startSave() *cacheSave {
 	for k, r := range c.used {
 		entries = append(entries, mdCacheEntry{Key: k, Result: r})
 	}
-	salt := c.salt
+	header := mdCacheHeader{Format: mdCacheFormat, Salt: c.salt, Count: len(entries)}
 	c.mu.Unlock()
-	s := &cacheSave{path: c.path, done: make(chan struct{})}
+	s := &cacheSave{done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.tmp, _ = writeMDCache(c.path, salt, entries)
+		s.tmp, _ = atomicfile.WriteTemp(c.path, func(w io.Writer) error {
+			enc := gob.NewEncoder(w)
+			err := enc.Encode(header)
+			for i := 0; err == nil && i < len(entries); i++ {
+				err = enc.Encode(&entries[i])
+			}
+			return err
+		})
 	}()
 	return s
-}
-
-// writeMDCache writes entries to a temporary file beside p and returns its name.
-func writeMDCache(p, salt string, entries []mdCacheEntry) (string, error) {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return "", err
-	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	bw := bufio.NewWriterSize(f, 256<<10)
-	enc := gob.NewEncoder(bw)
-	err = enc.Encode(mdCacheHeader{Format: mdCacheFormat, Salt: salt, Count: len(entries)})
-	for i := 0; err == nil && i < len(entries); i++ {
-		err = enc.Encode(&entries[i])
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
 }
 
 func (s *cacheSave) commit() {
@@ -183,10 +160,10 @@ func (s *cacheSave) commit() {
 		return
 	}
 	<-s.done
-	if s.tmp != "" && os.Rename(s.tmp, s.path) != nil {
-		os.Remove(s.tmp)
+	if s.tmp != nil {
+		_ = s.tmp.Commit()
+		s.tmp = nil
 	}
-	s.tmp = ""
 }
 
 func (s *cacheSave) discard() {
@@ -194,8 +171,9 @@ func (s *cacheSave) discard() {
 		return
 	}
 	<-s.done
-	if s.tmp != "" {
-		os.Remove(s.tmp)
+	if s.tmp != nil {
+		s.tmp.Discard()
+		s.tmp = nil
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stump-dev/stump/build/manifest"
 )
 
 // TestBuildSkippedOnlyWhenNothingChanged: with Options.Version a build whose inputs,
@@ -193,12 +191,7 @@ func (w *Workspace) mdSaltFor(t *testing.T, site, v string) string {
 // the file as it was and no temporary file beside it; the same build without the fault
 // replaces it.
 func TestMarkdownCacheKeptOnFailedBuild(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, writeSite())
-	ws, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, ws := openSite(t, writeSite())
 	opts := Options{Now: now, Version: "v1"}
 	if _, err := ws.Build(context.Background(), "x", opts); err != nil {
 		t.Fatal(err)
@@ -209,14 +202,7 @@ func TestMarkdownCacheKeptOnFailedBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeFiles(t, dir, map[string]string{"sites/x/content/news/b.md": "---\ntitle: B\ndate: 2026-01-03\n---\nBody of B, *edited*.\n"})
-	boom := errors.New("disk full")
-	journalFault = func(rel string) error {
-		if rel == manifest.FileName {
-			return boom
-		}
-		return nil
-	}
-	t.Cleanup(func() { journalFault = nil })
+	boom := failManifestWrite(t)
 	if _, err := ws.Build(context.Background(), "x", opts); !errors.Is(err, boom) {
 		t.Fatalf("build error %v, want the injected one", err)
 	}
@@ -240,12 +226,7 @@ func TestMarkdownCacheKeptOnFailedBuild(t *testing.T) {
 // loading shows its old text, which is what the build's record describes; the next
 // build sees the edit and renders it.
 func TestBuildRendersWhatItFingerprinted(t *testing.T) {
-	dir := t.TempDir()
-	writeFiles(t, dir, writeSite())
-	ws, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, ws := openSite(t, writeSite())
 	opts := Options{Now: now, Version: "v1"}
 	page := filepath.Join(ws.OutDir("x"), "news", "b", "index.html")
 	fingerprinted = func() {

@@ -173,14 +173,7 @@ func TestWriteFailureRollsBack(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "sites/x/content/news/c.md")); err != nil {
 		t.Fatal(err)
 	}
-	boom := errors.New("disk full")
-	journalFault = func(rel string) error {
-		if rel == manifest.FileName {
-			return boom
-		}
-		return nil
-	}
-	t.Cleanup(func() { journalFault = nil })
+	boom := failManifestWrite(t)
 	if _, err := ws.Build(context.Background(), "x", Options{Now: now}); !errors.Is(err, boom) {
 		t.Fatalf("build error %v, want the injected one", err)
 	}
@@ -280,4 +273,30 @@ func TestConcurrentBuildsTakeTurns(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot(t, clean.Dir).equal(t, snapshot(t, ws.OutDir("x")), "after concurrent builds")
+}
+
+// failManifestWrite makes the journal fail writing the manifest, a build's last write,
+// until the test ends (or journalFault is reset), and returns the error it fails with.
+func failManifestWrite(t *testing.T) error {
+	boom := errors.New("disk full")
+	journalFault = func(rel string) error {
+		if rel == manifest.FileName {
+			return boom
+		}
+		return nil
+	}
+	t.Cleanup(func() { journalFault = nil })
+	return boom
+}
+
+// openSite writes files into a fresh workspace and opens it.
+func openSite(t *testing.T, files map[string]string) (string, *Workspace) {
+	t.Helper()
+	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	ws, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, ws
 }

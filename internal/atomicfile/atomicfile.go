@@ -22,12 +22,28 @@ func Write(p string, data []byte) error {
 // WriteFunc writes what fn writes to p (mode 0644, buffered), creating p's folder when
 // missing. When fn fails, p is left as it was.
 func WriteFunc(p string, fn func(io.Writer) error) error {
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	t, err := WriteTemp(p, fn)
+	if err != nil {
 		return err
+	}
+	return t.Commit()
+}
+
+// Temp is a file written beside its target and not yet in its place.
+type Temp struct {
+	target, name string
+}
+
+// WriteTemp writes what fn writes (buffered) to a temporary file (mode 0644) in p's
+// folder, creating the folder when missing, for Commit to put at p or Discard to drop.
+// When fn fails, nothing is left behind.
+func WriteTemp(p string, fn func(io.Writer) error) (*Temp, error) {
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, err
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 256<<10)
 	err = fn(bw)
@@ -40,11 +56,21 @@ func WriteFunc(p string, fn func(io.Writer) error) error {
 	if err == nil {
 		err = os.Chmod(f.Name(), 0o644)
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
 	if err != nil {
 		os.Remove(f.Name())
+		return nil, err
+	}
+	return &Temp{target: p, name: f.Name()}, nil
+}
+
+// Commit renames the file over its target. On failure the file is removed.
+func (t *Temp) Commit() error {
+	err := os.Rename(t.name, t.target)
+	if err != nil {
+		os.Remove(t.name)
 	}
 	return err
 }
+
+// Discard removes the file.
+func (t *Temp) Discard() { os.Remove(t.name) }
