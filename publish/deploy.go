@@ -755,7 +755,6 @@ func (r *readySet) wait(ctx context.Context, key string) error {
 	}
 }
 
-// objectMeta is the stored metadata of a live object.
 // blobMeta is the Meta a blob is stored with: that of the first path that needs its
 // content, less any redirect (a blob redirects nowhere). The live copy of that path
 // then has the blob's Meta, which lets a file target make the copy a hard link with
@@ -766,6 +765,7 @@ func blobMeta(o Object) store.Meta {
 	return m
 }
 
+// objectMeta is the stored metadata of a live object.
 func objectMeta(o Object) store.Meta {
 	m := store.Meta{ContentType: o.ContentType, CacheControl: o.CacheControl, Metadata: map[string]string{}}
 	for k, v := range o.Metadata {

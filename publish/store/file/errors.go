@@ -40,7 +40,8 @@ func wrapOS(op, key string, err error) error {
 }
 
 // errNoAttr: the file has no sidecar attribute; errAttrUnsupported: the file system
-// has no user extended attributes (sidecar files are used instead).
+// has no user extended attributes; errAttrTooLarge: the file system does not take an
+// attribute that large. In the last two cases the sidecar is a file.
 var (
 	errNoAttr          = errors.New("no sidecar attribute")
 	errAttrUnsupported = errors.New("extended attributes not supported")

@@ -46,8 +46,8 @@
 // Unconditional writes are not fsynced: deploys write thousands of files and the
 // speed matters more than surviving a power cut. A conditional write (IfNoneMatch or
 // IfMatch: the lock, a record, the pointer), unless PutOptions.Deferred, makes every
-// object this Store wrote before it durable before its own renames, and its own files with them; after
-// its renames it makes its folders durable before it returns. So everything a
+// object this Store wrote before it durable before its own renames, and its own files
+// with them; after its renames it makes its folders durable before it returns. So everything a
 // committed pointer names is durable once the pointer is. Each of those two steps is
 // a flush: it fsyncs the files written since the last flush and their folders (many
 // in parallel), or flushes the whole file system (syncfs(2), Linux) when there are
@@ -814,7 +814,7 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		return wrapOS("copy", src, err)
 	}
 	var fi fs.FileInfo
-	inAttr := false // the copied bytes got their own attribute
+	var copied *os.File // the new file, when the bytes were copied
 	if linked && !o.fresh {
 		// Hash the linked file, not src, which may have been replaced since.
 		if o.f, err = s.root.Open(tmp); err != nil {
@@ -832,22 +832,14 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 				s.root.Remove(name)
 			}
 		}()
-		tmp = name
+		tmp, copied = name, f
+		defer copied.Close()
 		_, err = io.Copy(f, &ctxReader{ctx: ctx, r: o.f})
 		if err == nil {
 			fi, err = f.Stat()
 		}
 		if err == nil {
-			if _, err = o.f.Seek(0, io.SeekStart); err == nil {
-				// hashes only when src's sidecar was stale
-				if _, err = s.info("copy", src, &o); err == nil && s.attrs {
-					sc := newSidecar(o.sc.SHA256, fi, meta)
-					inAttr, err = s.writeAttr(f, &sc)
-				}
-			}
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
+			_, err = o.f.Seek(0, io.SeekStart)
 		}
 		if err != nil {
 			return wrapOS("copy", src, err)
@@ -860,13 +852,25 @@ func (s *Store) Copy(ctx context.Context, src, dst string, opts store.PutOptions
 		fi = o.fi // the same file: src's under the lock, or tmp's when hashed
 	}
 	sc := newSidecar(o.sc.SHA256, fi, meta)
-	// A link keeps src's attribute when it says the same (dst's sidecar then needs
-	// no file); the bytes copied got their own (unless too large).
-	side := !inAttr
-	if linked {
+	// A link keeps src's attribute when it says the same (dst's sidecar then needs no
+	// file); copied bytes get their own attribute (unless it is too large).
+	side := true
+	switch {
+	case linked:
 		side = !s.attrs || !(o.sc.inAttr && o.fresh && sameMeta(o.sc.meta(), meta))
+		sc.inAttr = !side
+	case s.attrs:
+		inAttr, err := s.writeAttr(copied, &sc)
+		if err != nil {
+			return wrapOS("copy", dst, err)
+		}
+		side = !inAttr
 	}
-	sc.inAttr = !side
+	if copied != nil {
+		if err := copied.Close(); err != nil {
+			return wrapOS("copy", dst, err)
+		}
+	}
 	if err := s.commit(ctx, "copy", dst, tmp, sc, store.PutOptions{}, false, linked, side); err != nil {
 		return err
 	}

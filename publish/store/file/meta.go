@@ -110,10 +110,11 @@ func isHexSHA256(s string) bool {
 // sumsMax bounds the checksums a store remembers.
 const sumsMax = 16384
 
-// sums remembers the sidecars of the files this store wrote or found fresh, by key. An entry is used only for the very file it was made for (inode, size
-// and modification time, as a sidecar is), so it says no more than the sidecar on
-// disk would: Copy, which needs the checksum and Meta of its source, is spared reading
-// the source's sidecar. Another process's write makes a new file, which no
+// sums remembers the sidecars of the files this store wrote or found fresh, by key.
+// An entry is used only for the very file it was made for (inode, size and
+// modification time, as a sidecar is), so it says no more than the sidecar on disk
+// would: Copy, which needs the checksum and Meta of its source, is spared reading the
+// source's sidecar. Another process's write makes a new file, which no
 // entry describes.
 type sums struct {
 	mu sync.Mutex
