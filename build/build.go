@@ -93,7 +93,6 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		}
 	}
 	st, ls, err := w.loadWith(ctx, site, opts, pre)
-	pre = nil
 	if err != nil {
 		return nil, err
 	}
@@ -249,9 +248,9 @@ func (w *Workspace) loadWith(ctx context.Context, site string, opts Options, pre
 	if err := st.loadContent(ctx); err != nil {
 		return nil, nil, err
 	}
-	// Pages keep what they need of their source; the files' copies hold the map.
+	// Pages keep what they need of their source. The source files hold the map too:
+	// emptied, it keeps nothing alive.
 	clear(st.src.pre)
-	st.src.pre = nil
 	st.lap("content")
 	if err := st.assemble(); err != nil {
 		return nil, nil, err

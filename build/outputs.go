@@ -48,8 +48,7 @@ type outFile struct {
 	// links are the distinct link targets (href and src values up to any query or
 	// fragment) of a rendered page, numbered in outputs.links, taken when it is added,
 	// so the link check needs no page's bytes once they are written.
-	links   []int32
-	linkTab *linkTable // the table that numbers links
+	links []int32
 }
 
 // outputs collects the files of a build; add is safe from many goroutines.
@@ -74,7 +73,7 @@ func (o *outputs) add(f *outFile) error {
 		f.sum = sha256.Sum256(f.data)
 	}
 	if f.page != nil && f.class == classPage && f.src == nil && f.redirect == "" && strings.HasSuffix(f.path, ".html") {
-		f.links, f.linkTab = o.links.add(f.data), &o.links
+		f.links = o.links.add(f.data)
 	}
 	o.mu.Lock()
 	if prev, ok := o.files[f.path]; ok {
@@ -378,19 +377,6 @@ func (st *siteState) keysFor(f *outFile) []string {
 	return keys
 }
 
-// pageLinks returns the distinct values of href="…" and src="…" attributes in page, each
-// cut at its first '#' or '?', in order of appearance. It is a scan, not an HTML parse:
-// like the link check always has, it reads every href=" and src=" (data-src=" too).
-func pageLinks(page []byte) []string {
-	var t linkTable
-	ids := t.add(page)
-	links := make([]string, len(ids))
-	for i, id := range ids {
-		links[i] = t.list[id]
-	}
-	return links
-}
-
 // linkTable numbers the distinct link targets of a build's pages, so that each page
 // keeps four bytes per link (most pages link to the same menu, stylesheet and terms);
 // safe from many goroutines.
@@ -400,7 +386,10 @@ type linkTable struct {
 	list []string
 }
 
-// add returns the numbers of pageLinks(page), in order of appearance.
+// add returns the numbers of the distinct values of href="…" and src="…" attributes in
+// page, each cut at its first '#' or '?', in order of appearance. It is a scan, not an
+// HTML parse: like the link check always has, it reads every href=" and src=" (data-src="
+// too).
 func (t *linkTable) add(page []byte) []int32 {
 	var ids []int32
 	s := unsafe.String(unsafe.SliceData(page), len(page)) // read only while page is

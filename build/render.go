@@ -253,7 +253,7 @@ func (st *siteState) checkLinks(fail bool) error {
 			continue
 		}
 		for _, id := range f.links {
-			link := f.linkTab.link(id)
+			link := st.out.links.link(id)
 			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") {
 				continue
 			}
