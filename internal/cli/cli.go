@@ -39,24 +39,34 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says otherwise.
 const defaultMemoryLimit = 224 << 20
 
+// profile starts writing a profile (start, stop: a CPU profile or an execution trace)
+// into the file the environment variable env names, when it is set, and returns what
+// stops it and closes the file.
+func profile(env string, start func(io.Writer) error, stop func()) func() {
+	p := os.Getenv(env)
+	if p == "" {
+		return func() {}
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return func() {}
+	}
+	if start(f) != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		stop()
+		f.Close()
+	}
+}
+
 // Main runs stump with args (args[0] is the program name) and returns the exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if p := os.Getenv("STUMP_CPUPROFILE"); p != "" {
-		if f, err := os.Create(p); err == nil {
-			if err := pprof.StartCPUProfile(f); err == nil {
-				defer pprof.StopCPUProfile()
-			}
-		}
-	}
-	if p := os.Getenv("STUMP_TRACE"); p != "" {
-		if f, err := os.Create(p); err == nil {
-			if err := trace.Start(f); err == nil {
-				defer trace.Stop()
-			}
-		}
-	}
+	defer profile("STUMP_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)()
+	defer profile("STUMP_TRACE", trace.Start, trace.Stop)()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft limit: the collector runs more often as the heap nears it instead of
 		// letting it double past the live data, which keeps a 10,000-page build under
