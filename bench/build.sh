@@ -96,26 +96,15 @@ measure() {
 #            rendered again (Hugo's figure is its rebuild).
 edit_page() { printf '\nEdited by bench/build.sh, run %s.\n' "$RANDOM$RANDOM" >>"$1/$edit_rel"; }
 
-# discard moves folders into $TRASH; they are removed when the benchmark ends. Removing
-# them right before a timed build would charge the deletion to the tool that runs next:
-# on ext4 without a journal (this machine's /), creating files in the minutes after a
-# large delete makes the kernel step over every recently deleted inode one by one
-# (recently_deleted in find_inode_bit), which doubled the system time of a clean build.
-# A clean build is measured from an empty folder, not from the harness's rm -rf.
+# Old outputs and caches are moved aside into $TRASH (discard, scripts/lib.sh), not
+# deleted before a timed build: a clean build is measured from an empty folder, not
+# from the harness's rm -rf.
 TRASH="$WORK/trash-$$"
-discard() {
-	local p
-	mkdir -p "$TRASH"
-	for p in "$@"; do
-		[ ! -e "$p" ] || mv "$p" "$(mktemp -d "$TRASH/XXXXXX")/"
-	done
-}
-trap 'rm -rf "$TRASH"' EXIT
 
 run_stump() {
 	local extra=()
 	case $2 in
-	clean) discard "$WORK/stump-$1/public" "$WORK/stump-$1/.stump" ;;
+	clean) discard "$TRASH" "$WORK/stump-$1/public" "$WORK/stump-$1/.stump" ;;
 	edit) edit_page "$WORK/stump-$1/sites/$SITE/content" ;;
 	force) extra=(--force) ;;
 	esac
@@ -124,14 +113,12 @@ run_stump() {
 
 run_hugo() {
 	case $2 in
-	clean) discard "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources" ;;
+	clean) discard "$TRASH" "$WORK/out-hugo-$1" "$WORK/hugo-cache" "$WORK/hugo-$1/resources" ;;
 	edit) edit_page "$WORK/hugo-$1/content" ;;
 	esac
 	measure "$hugo_bin" --quiet -s "$WORK/hugo-$1" -d "$WORK/out-hugo-$1" --cacheDir "$WORK/hugo-cache"
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-maximum() { printf '%s\n' "$@" | sort -n | tail -n 1; }
 files_in() { find "$1" -type f | wc -l; }
 
 # row prints one table row: tool, pages, files written, median ms, peak kB.
@@ -147,7 +134,7 @@ ratios=""
 
 for size in $SIZES; do
 	step "generating $size pages"
-	discard "$WORK/stump-$size" "$WORK/hugo-$size"
+	discard "$TRASH" "$WORK/stump-$size" "$WORK/hugo-$size"
 	gen_args=(-pages "$size" -seed "$SEED" -out "$WORK/stump-$size")
 	[ "${SHORTCODES:-0}" = 0 ] || gen_args+=(-shortcodes)
 	[ -z "$hugo_bin" ] || gen_args+=(-hugo "$WORK/hugo-$size")

@@ -44,15 +44,9 @@ go build -o "$STUMP" ./cmd/stump
 go build -o "$WORK/sitegen" ./cmd/sitegen
 
 step "generating $SITES sites × $PAGES pages"
-# The last run's workspace is moved aside and removed after this run's measurements: it
-# holds hundreds of thousands of files, and removing them takes minutes of disk I/O and,
-# on ext4 without a journal, slows every file creation of the next minutes (the kernel
-# skips recently deleted inodes one by one), which would be charged to stump.
-old_ws=""
-if [ -e "$WS" ]; then
-	old_ws="$WORK/sites.old.$$"
-	mv "$WS" "$old_ws"
-fi
+# The last run's workspace (hundreds of thousands of files) is moved aside and removed
+# when the script exits (discard, scripts/lib.sh), not before the measurements.
+discard "$WORK/trash-$$" "$WS"
 "$WORK/sitegen" -sites "$SITES" -pages "$PAGES" -seed "$SEED" -out "$WS" >/dev/null
 [ "$MODE" = inplace ] || printf 'defaults:\n  deploy:\n    mode: %s\n' "$MODE" >>"$WS/stump.yaml"
 printf 'public/\n.stump/\n' >"$WS/.gitignore"
@@ -84,7 +78,6 @@ measure() {
 	fi
 }
 
-median() { printf '%s\n' "$@" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 
 # run NAME PREP CMD...: runs PREP (a function given the run's number, or :) then CMD, once
 # for NAME ending in "first" or "(clean)", else RUNS times; a table row with the median
@@ -100,7 +93,7 @@ run() {
 		say "$name, run $i: $((wall)) ms, ${kb} kB${pub:+, published $pub, unchanged $unch, requests $req, uploaded $up}"
 	done
 	wall=$(median "${walls[@]}")
-	kb=$(printf '%s\n' "${kbs[@]}" | sort -n | tail -n 1)
+	kb=$(maximum "${kbs[@]}")
 	table+=$'\n'"$(awk -v n="$name" -v ms="$wall" -v kb="$kb" -v p="$pub" -v u="$unch" -v r="$req" -v up="$up" -v runs="$n" 'BEGIN {
 		printf "| %s | %d | %.2f s | %s | %s | %s | %s | %.0f MiB |\n", n, runs, ms / 1000, p, u, r, up, kb / 1024 }')"
 }
@@ -148,8 +141,3 @@ apparent=$(du -sh --apparent-size "$WS/.stump/targets" | cut -f1)
 	echo "- $coverage"
 	echo "- targets after these deploys: $disk on disk ($apparent apparent; hard links counted once)"
 } | tee "$WORK/sites.md"
-if [ -n "$old_ws" ]; then
-	step "removing the previous run's workspace"
-	rm -rf "$old_ws"
-fi
-rm -rf "$WORK"/sites.old.*
