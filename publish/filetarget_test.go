@@ -62,8 +62,15 @@ func TestInPlaceFileTargetLinksBlobs(t *testing.T) {
 		}
 		return nil
 	})
-	if attrsWork(t, dir) && len(sidecars) > 0 {
-		t.Errorf("deploy %s wrote sidecar files beside live pages: %v", res.Deploy, sidecars)
+	switch {
+	case attrsWork(t, dir):
+		if len(sidecars) > 0 {
+			t.Errorf("deploy %s wrote sidecar files beside live pages: %v", res.Deploy, sidecars)
+		}
+	case os.Getenv("CI") == "true":
+		t.Fatal("the temporary folder's file system has no user attributes: the sidecar half of this test cannot run")
+	default:
+		t.Log("no user attributes here: sidecar files not checked")
 	}
 }
 
