@@ -285,3 +285,176 @@ func TestSimulate(t *testing.T) {
 		}
 	})
 }
+
+// TestSimulateLayers runs layered atomic deploys through the Fastly VCL in falco's
+// simulator: a path missing from the live deploy's layer is served from its base with
+// one extra origin fetch, and then from the cache; a tombstone and a missing page get
+// the live deploy's own 404 page; the restart budget (three) holds when the layer lacks
+// the 404 page; and a cached marker sends the visitor to the base it was made for, not
+// to the base of a deploy made live since.
+func TestSimulateLayers(t *testing.T) {
+	testenv.Falco(t)
+	env := testenv.S3(t)
+	bucket := testenv.NewBucket(t, env)
+	testenv.EnableWebsite(t, env, bucket, "")
+	c := env.Client()
+	const (
+		base, layer   = "20261201t100000z-aaaaaa", "20261201t110000z-bbbbbb"
+		base2, layer2 = "20261201t120000z-cccccc", "20261201t130000z-dddddd"
+	)
+	keys := func(site, path string) map[string]string {
+		return map[string]string{"surrogate-key": site + ":url:" + path + " " + site}
+	}
+	tomb := map[string]string{"tombstone": "1", "surrogate-key": "l"}
+	tree := func(site, id, p string) string { return site + "/_stump/trees/" + id + "/" + p }
+	for _, site := range []string{"l", "m"} {
+		put(t, c, bucket, tree(site, base, "index.html"), site+" home", keys(site, "/"), pageCC)
+		put(t, c, bucket, tree(site, base, "404.html"), site+" 404 of the base", keys(site, "/404.html"), pageCC)
+		put(t, c, bucket, tree(site, base, "kept/index.html"), "kept", keys(site, "/kept/"), "max-age=1")
+		put(t, c, bucket, tree(site, base, "changed/index.html"), "changed, old", keys(site, "/changed/"), pageCC)
+		put(t, c, bucket, tree(site, base, "gone/index.html"), "gone", keys(site, "/gone/"), pageCC)
+		put(t, c, bucket, tree(site, layer, "changed/index.html"), "changed, new", keys(site, "/changed/"), pageCC)
+		put(t, c, bucket, tree(site, layer, "gone/index.html"), "", tomb, "no-cache")
+		put(t, c, bucket, site+"/_stump/live", layer, map[string]string{"deploy": layer, "base": base, "surrogate-key": site + ":pointer " + site}, "max-age=1")
+	}
+	// l's layer holds its 404 page (publish writes it into every layer of a site on
+	// Fastly); m's layer, written otherwise, does not.
+	put(t, c, bucket, tree("l", layer, "404.html"), "l 404 of the layer", keys("l", "/404.html"), pageCC)
+
+	o := newOrigin(t, env.Website, bucket+"."+env.WebsiteDomain)
+	edgeYAML := "edge:\n  origin: http://" + o.addr + "\n  website_domain: " + env.WebsiteDomain + "\n  fastly: { service_id: SU1Z0isxPaozGVKXdv0eY }\n  not_found_ttl: 1m\n"
+	var sites []*config.Loaded
+	for _, s := range []string{"l", "m"} {
+		sites = append(sites, loadSite(t, s, "baseURL: https://"+s+".test/\ntarget: s3://"+bucket+"/"+s+"\ndeploy: { mode: atomic }\n"+edgeYAML))
+	}
+	get := simulator(t, sites)
+
+	t.Run("layer and base", func(t *testing.T) {
+		before := o.count()
+		if r := get("l.test", "/changed/"); r.status != 200 || r.body != "changed, new" {
+			t.Errorf("a path in the layer: %d %q", r.status, r.body)
+		}
+		if seen := o.since(before); len(seen) != 2 || seen[1] != "/"+tree("l", layer, "changed/") {
+			t.Errorf("a path in the layer reached the origin as %q, want the pointer and the layer's copy", seen)
+		}
+		before = o.count()
+		r := get("l.test", "/kept/")
+		if r.status != 200 || r.body != "kept" {
+			t.Errorf("a path only in the base: %d %q", r.status, r.body)
+		}
+		for k := range r.h {
+			if lk := strings.ToLower(k); strings.HasPrefix(lk, "x-amz") || strings.HasPrefix(lk, "x-stump") {
+				t.Errorf("the answer carries %s", k)
+			}
+		}
+		want := []string{"/" + tree("l", layer, "kept/"), "/" + tree("l", base, "kept/")}
+		if seen := o.since(before); len(seen) != 2 || seen[0] != want[0] || seen[1] != want[1] {
+			t.Errorf("a path only in the base reached the origin as %q, want %q (one extra fetch)", seen, want)
+		}
+		before = o.count()
+		if r := get("l.test", "/kept/"); r.status != 200 || r.body != "kept" {
+			t.Errorf("again: %d %q", r.status, r.body)
+		}
+		if seen := o.since(before); len(seen) != 0 {
+			t.Errorf("a cached path reached the origin: %q", seen)
+		}
+	})
+	t.Run("spoofed", func(t *testing.T) {
+		// The fallback and base headers are the VCL's own: a visitor's are dropped.
+		before := o.count()
+		r := get("m.test", "/changed/", "X-Stump-Fallback", base, "X-Stump-Base", base, "X-Stump-Deploy", base)
+		if r.status != 200 || r.body != "changed, new" {
+			t.Errorf("spoofed headers: %d %q", r.status, r.body)
+		}
+		seen := o.since(before)
+		if len(seen) == 0 {
+			t.Fatal("nothing reached the origin: the check needs an uncached path")
+		}
+		for _, u := range seen {
+			if strings.Contains(u, base) {
+				t.Errorf("spoofed headers reached the base: %s", u)
+			}
+		}
+	})
+	t.Run("404 pages", func(t *testing.T) {
+		if r := get("l.test", "/gone/"); r.status != 404 || r.body != "l 404 of the layer" {
+			t.Errorf("a tombstone: %d %q, want the layer's 404 page", r.status, r.body)
+		}
+		if r := get("l.test", "/missing/"); r.status != 404 || r.body != "l 404 of the layer" {
+			t.Errorf("in neither tree: %d %q, want the layer's 404 page", r.status, r.body)
+		}
+		// m's layer has no 404 page. A tombstone leaves a restart for the base's.
+		if r := get("m.test", "/gone/"); r.status != 404 || r.body != "m 404 of the base" {
+			t.Errorf("m, a tombstone: %d %q, want the base's 404 page", r.status, r.body)
+		}
+		// In neither tree: pointer, base and 404 page are the three restarts Fastly
+		// allows, so the 404 is the edge's own (a fourth would be Fastly's 503).
+		for i := 0; i < 2; i++ { // the second time from the cache (vcl_hit)
+			r := get("m.test", "/missing/")
+			if r.status != 404 || strings.Contains(r.body, "xml") || strings.Contains(r.body, "_stump") {
+				t.Errorf("m, in neither tree (%d): %d %q, want a plain 404", i, r.status, r.body)
+			}
+		}
+	})
+	t.Run("marker keeps its base", func(t *testing.T) {
+		// The cached marker of /kept/ names base. A deploy with another base goes live
+		// with no purge of /kept/ (its content is the same there); when the base's copy
+		// has left the cache (max-age=1), the marker still sends the visitor to the tree
+		// it was made for. (base2's copy differs here only to tell the two apart.)
+		put(t, c, bucket, tree("l", base2, "kept/index.html"), "kept, but the wrong tree", keys("l", "/kept/"), pageCC)
+		put(t, c, bucket, "l/_stump/live", layer2, map[string]string{"deploy": layer2, "base": base2, "surrogate-key": "l:pointer l"}, "max-age=1")
+		time.Sleep(1500 * time.Millisecond) // the pointer and the base's copy expire
+		before := o.count()
+		if r := get("l.test", "/kept/"); r.status != 200 || r.body != "kept" {
+			t.Errorf("after a switch: %d %q", r.status, r.body)
+		}
+		if seen := o.since(before); len(seen) != 2 || seen[1] != "/"+tree("l", base, "kept/") {
+			t.Errorf("after a switch, the origin saw %q: want the new pointer and the marker's base", seen)
+		}
+	})
+}
+
+// simulator lints the Fastly VCL of sites, runs it in falco's simulator and returns
+// a GET through it (with headers: name, value, ...).
+func simulator(t *testing.T, sites []*config.Loaded) func(host, path string, hdr ...string) answer {
+	t.Helper()
+	plan, err := edge.NewPlan(nil, sites...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vcl, err := VCL(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := filepath.Join(t.TempDir(), "main.vcl")
+	if err := os.WriteFile(main, append(Preamble(plan, nil), vcl...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := Lint(context.Background(), testenv.Falco(t), main); err != nil {
+		t.Fatalf("falco lint: %v\n%s", err, out)
+	}
+	f := testenv.FalcoSimulate(t, main)
+	if os.Getenv("STUMP_DEBUG_SIM") != "" {
+		t.Cleanup(func() { b, _ := os.ReadFile(f.Log); os.WriteFile(os.Getenv("STUMP_DEBUG_SIM"), b, 0o644) })
+	}
+	client := &http.Client{Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return func(host, path string, hdr ...string) answer {
+		t.Helper()
+		req, err := http.NewRequest("GET", f.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s%s: %v", host, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, string(b), resp.Header}
+	}
+}

@@ -35,7 +35,8 @@ var internalHeaders = []string{
 	"X-Stump-NotFound", "X-Stump-Block", "X-Stump-Location", "X-Stump-Preview",
 	"X-Stump-Origin-Host", "X-Stump-Raw-Host", "X-Stump-File", "X-Stump-Q",
 	"X-Stump-Auth", "X-Stump-Listed", "X-Stump-Error", "X-Stump-Synth", "X-Stump-Country",
-	"X-Stump-Key", "X-Stump-Over", "X-Stump-Shielded", "X-Stump-Body",
+	"X-Stump-Key", "X-Stump-Over", "X-Stump-Shielded", "X-Stump-Body", "X-Stump-Base",
+	"X-Stump-Fallback",
 }
 
 // amzHeaders are the S3 response headers the edge removes.
@@ -47,7 +48,7 @@ var amzHeaders = []string{
 	"x-amz-error-detail-key", "x-amz-checksum-sha256", "x-amz-checksum-crc32",
 	"x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme", "x-amz-checksum-type",
 	"x-amz-mp-parts-count", "x-amz-bucket-region", "x-amz-meta-mtime",
-	"x-amz-meta-header-content-disposition",
+	"x-amz-meta-header-content-disposition", "x-amz-meta-base", "x-amz-meta-tombstone",
 }
 
 // gzipTypes are the content types the edge compresses (beresp.gzip).
@@ -538,12 +539,18 @@ sub stump_block {
         }
 `, s.Prefix, s.Prefix)
 		}
-		fmt.Fprintf(&d, `        if (req.http.X-Stump-Deploy && req.http.X-Stump-Deploy != "-") {
+		// A layered deploy's tree holds what differs from its base: a path missing from
+		// the layer answers a marker naming the base (vcl_fetch), and vcl_deliver
+		// restarts to the same path in that tree (X-Stump-Fallback), one extra origin
+		// fetch at most.
+		fmt.Fprintf(&d, `        if (req.http.X-Stump-Fallback) {
+            set req.url = "%s/_stump/trees/" + req.http.X-Stump-Fallback + req.http.X-Stump-Path;
+        } else if (req.http.X-Stump-Deploy && req.http.X-Stump-Deploy != "-") {
             set req.url = "%s/_stump/trees/" + req.http.X-Stump-Deploy + req.http.X-Stump-Path;
         } else {
             set req.url = "%s" + req.http.X-Stump-Path;
         }
-`, s.Prefix, s.Prefix)
+`, s.Prefix, s.Prefix, s.Prefix)
 		return d.String()
 	})
 
@@ -564,13 +571,25 @@ sub vcl_hash {
         if (req.http.X-Stump-Preview) {
             set req.hash += req.http.X-Stump-Deploy;
         }
+        if (req.http.X-Stump-Fallback) {
+            # The base's copy of a path the layer lacks: beside the layer's marker.
+            set req.hash += "stump-base";
+        }
     }
+    # What makes Fastly's purge all (the UI's, in an emergency) drop every object.
+    set req.hash += std.itoa(req.vcl.generation);
 #FASTLY hash
     return (hash);
 }
 
 sub vcl_hit {
 #FASTLY hit
+    # After three restarts (pointer, base, 404 page) vcl_deliver cannot restart again.
+    if (req.restarts >= 3 && (obj.http.x-stump-layer-miss ||
+            (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth && obj.status != 200 &&
+            !(obj.status == 404 && obj.http.Content-Type ~ "^text/html")))) {
+        error 404 "Not Found";
+    }
     return (deliver);
 }
 
@@ -582,7 +601,7 @@ sub vcl_miss {
     }
     # The rate limit counts what the cache cannot answer, at the POP the visitor reached
     # (there, this service's visit count already includes the POP in vcl_miss).
-    if (!req.http.X-Stump-Phase && fastly.ff.visits_this_service <= 1) {
+    if (!req.http.X-Stump-Phase && !req.http.X-Stump-Fallback && fastly.ff.visits_this_service <= 1) {
         call stump_limit_miss;
         if (req.http.X-Stump-Over) {
             set req.http.X-Stump-Block = "1";
@@ -617,6 +636,7 @@ sub vcl_fetch {
     if (req.http.X-Stump-Phase == "pointer") {
         set beresp.http.Surrogate-Key = beresp.http.Surrogate-Key + " " + req.http.X-Stump-Site + ":pointer";
         set beresp.http.x-stump-deploy = beresp.http.x-amz-meta-deploy;
+        set beresp.http.x-stump-base = beresp.http.x-amz-meta-base;
         if (beresp.ttl > 60s) {
             set beresp.ttl = 60s;
         }
@@ -638,11 +658,24 @@ sub vcl_fetch {
             call stump_strip_amz;
             return (deliver);
         }
-    } else if (beresp.status != 200 || !beresp.http.Surrogate-Key) {
-        # A 404 carries the error page's keys: add the URL's own key, so the purge that
-        # publishes the page also drops the 404.
-        set beresp.http.Surrogate-Key = beresp.http.Surrogate-Key + " " + req.http.X-Stump-Site + ":url:" +
-            regsub(regsub(req.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "");
+    } else {
+        if (beresp.http.x-amz-meta-tombstone) {
+            # Removed by the deploy whose layer holds the tombstone.
+            set beresp.status = 404;
+            set beresp.response = "Not Found";
+        } else if ((beresp.status == 403 || beresp.status == 404) && !req.http.X-Stump-Fallback &&
+                req.http.X-Stump-Base && req.http.X-Stump-Base != req.http.X-Stump-Deploy) {
+            # Not in the live deploy's layer: a marker naming the base it overlays,
+            # cached like a missing page (purged with the URL's key). vcl_deliver
+            # restarts to the base's copy, which has a cache key of its own.
+            set beresp.http.x-stump-layer-miss = req.http.X-Stump-Base;
+        }
+        if (beresp.status != 200 || !beresp.http.Surrogate-Key) {
+            # A 404 carries the error page's keys: add the URL's own key, so the purge
+            # that publishes the page also drops the 404.
+            set beresp.http.Surrogate-Key = beresp.http.Surrogate-Key + " " + req.http.X-Stump-Site + ":url:" +
+                regsub(regsub(req.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "");
+        }
     }
     call stump_fetch_site;
     call stump_strip_amz;
@@ -654,6 +687,12 @@ sub vcl_fetch {
         # Missing pages are cached (edge.not_found_ttl, purged by the URL's key).
         set beresp.cacheable = true;
         call stump_not_found_ttl;
+        if (req.restarts >= 3 && (beresp.http.x-stump-layer-miss ||
+                (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth &&
+                !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html")))) {
+            # vcl_deliver could not restart again (see vcl_hit).
+            error 404 "Not Found";
+        }
     }
     return (deliver);
 }
@@ -686,6 +725,9 @@ sub vcl_fetch {
         unset req.http.X-Stump-Phase;
         if (resp.status == 200 && resp.http.x-stump-deploy ~ "^[A-Za-z0-9][A-Za-z0-9._-]*$") {
             set req.http.X-Stump-Deploy = resp.http.x-stump-deploy;
+            if (resp.http.x-stump-base ~ "^[A-Za-z0-9][A-Za-z0-9._-]*$") {
+                set req.http.X-Stump-Base = resp.http.x-stump-base;
+            }
         } else if (resp.status == 403 || resp.status == 404) {
             # No pointer yet: the site is still in place at the target's root.
             set req.http.X-Stump-Deploy = "-";
@@ -712,10 +754,18 @@ sub vcl_fetch {
         }
         restart;
     }
+    if (resp.http.x-stump-layer-miss ~ "^[A-Za-z0-9][A-Za-z0-9._-]*$" && !req.http.X-Stump-Fallback &&
+            !req.http.X-Stump-Shielded && req.restarts < 3) {
+        # Not in the live deploy's layer: the same path in the tree the marker names.
+        set req.http.X-Stump-Fallback = resp.http.x-stump-layer-miss;
+        restart;
+    }
     if (!req.http.X-Stump-Synth && !req.http.X-Stump-Shielded && !req.http.X-Stump-NotFound &&
             (resp.status == 403 || resp.status == 404 || resp.status == 400)) {
-        # S3 answers a missing key with 403 or 404 and maybe XML: serve the site's 404 page.
+        # S3 answers a missing key with 403 or 404 and maybe XML: serve the site's 404 page
+        # (the live deploy's own, never its base's).
         set req.http.X-Stump-NotFound = "1";
+        unset req.http.X-Stump-Fallback;
         restart;
     }
     if (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth) {
@@ -755,6 +805,8 @@ sub stump_hygiene {
         unset resp.http.Surrogate-Key;
     }
     unset resp.http.x-stump-deploy;
+    unset resp.http.x-stump-base;
+    unset resp.http.x-stump-layer-miss;
     unset resp.http.x-stump-ids;
     if (req.http.X-Stump-Preview) {
         set resp.http.X-Robots-Tag = "noindex";
