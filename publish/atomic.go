@@ -228,7 +228,13 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
 		return layerOf(rec, nil), liveLayout, nil
 	}
-	if d.FullTrees {
+	if d.FullTrees || (rec.Preview && d.FullPreviewTrees) {
+		return full()
+	}
+	if ok, err := d.edgeReadsLayers(ctx); err != nil {
+		return nil, nil, err
+	} else if !ok {
+		d.Log.Info("writing a full tree: the edge has not said it reads layers (stump edge deploy --fastly does)", "site", d.Site)
 		return full()
 	}
 	var base *Record
@@ -245,6 +251,17 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 		return nil, nil, fmt.Errorf("read the base of the live deploy %s: %w", live.ID, err)
 	}
 	t := layerOf(rec, base)
+	if len(d.Pins) > 0 {
+		pinned := make(map[string]bool, len(d.Pins))
+		for _, p := range d.Pins {
+			pinned[p] = true
+		}
+		for _, o := range rec.Objects {
+			if pinned[o.Path] {
+				t.layer[o.Path] = true
+			}
+		}
+	}
 	n := len(t.layer) + len(t.tombs)
 	spent := n
 	if live.Base != "" {

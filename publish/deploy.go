@@ -114,9 +114,21 @@ type Deployer struct {
 	// _stump/live; see atomic.go).
 	Mode string
 	// FullTrees makes every atomic deploy (and preview) write a full tree, never a
-	// layer over a base: for an edge that cannot read layers (the generated Fastly VCL
-	// has no base fallback yet). Rollback, gc and verify read both kinds either way.
+	// layer over a base: for an edge that cannot read layers. Rollback, gc and verify
+	// read both kinds either way.
 	FullTrees bool
+	// FullPreviewTrees makes previews write full trees: for an edge that reads a live
+	// deploy's layer through _stump/live but not a preview's (the generated Fastly
+	// VCL, which has no restart to spare for a preview's marker).
+	FullPreviewTrees bool
+	// NeedEdgeStamp: the edge reads layers only once the target's edge stamp says so
+	// (edge.go). Without it, deploys write full trees and rollback refuses a layer.
+	NeedEdgeStamp bool
+	edgeLayers    *bool
+	// Pins are paths every layer holds when its deploy has them, even unchanged from
+	// the base: the edge's 404 page, which the Fastly VCL fetches from the live
+	// deploy's own tree (its restarts are spent by then).
+	Pins []string
 	// Order lists path globs made live right after static files, before other pages.
 	Order []string
 	// RepurgeDelay is how long after a switch's purge (atomic or in place) the changed

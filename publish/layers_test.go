@@ -401,3 +401,75 @@ func TestFullTrees(t *testing.T) {
 	}
 	wantTree(t, m, v2)
 }
+
+// TestEdgeStampGatesLayers: with NeedEdgeStamp (a site whose edge is the generated
+// Fastly VCL), deploys write full trees until the target's edge stamp says the edge
+// reads layers, and a rollback to a layer is refused while it does not.
+func TestEdgeStampGatesLayers(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	fresh := func() *Deployer {
+		d := newDeployer(m)
+		d.Mode, d.NeedEdgeStamp = ModeAtomic, true
+		return d
+	}
+	if _, err := publishSite(t, fresh(), bigSite(20, nil), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := publishSite(t, fresh(), bigSite(20, map[int]string{3: " edited"}), Options{})
+	if err != nil || r2.Base != "" {
+		t.Fatalf("no stamp: %+v %v; want a full tree", r2, err)
+	}
+	if err := WriteEdgeStamp(ctx, m, EdgeStamp{Layers: true, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	v3 := bigSite(20, map[int]string{3: " edited", 4: " edited"})
+	r3, err := publishSite(t, fresh(), v3, Options{})
+	if err != nil || r3.Base != r2.Deploy || r3.Layer != 1 {
+		t.Fatalf("stamped: %+v %v; want a layer of one page over %s", r3, err, r2.Deploy)
+	}
+	wantTree(t, m, v3)
+	if _, err := fresh().Rollback(ctx, r2.Deploy); err != nil {
+		t.Fatal(err)
+	}
+	if err := DeleteEdgeStamp(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fresh().Rollback(ctx, r3.Deploy); err == nil || !strings.Contains(err.Error(), "has not said it reads layers") {
+		t.Fatalf("rollback to a layer without the stamp: %v", err)
+	}
+	if st, _ := fresh().ReadStatus(ctx); st.Pointer.Live != r2.Deploy {
+		t.Errorf("the refused rollback moved the site to %s", st.Pointer.Live)
+	}
+}
+
+// TestPinsAndFullPreviewTrees: a pinned path is in every layer that has it, changed
+// or not; with FullPreviewTrees a preview is a full tree while live deploys are layers.
+func TestPinsAndFullPreviewTrees(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	d := newDeployer(m)
+	d.Mode, d.FullPreviewTrees, d.Pins = ModeAtomic, true, []string{"index.html", "nowhere.html"}
+	if _, err := publishSite(t, d, bigSite(20, nil), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	v2 := bigSite(20, map[int]string{3: " edited"})
+	r2, err := publishSite(t, d, v2, Options{})
+	if err != nil || r2.Base == "" || r2.Layer != 2 {
+		t.Fatalf("%+v %v; want a layer of the page and the pinned index.html", r2, err)
+	}
+	for _, p := range []string{"index.html", "p3/index.html"} {
+		if _, err := m.Head(ctx, TreeKey(r2.Deploy, p)); err != nil {
+			t.Errorf("%s is not in the layer: %v", p, err)
+		}
+	}
+	if _, err := m.Head(ctx, TreeKey(r2.Deploy, "p4/index.html")); err == nil {
+		t.Error("an unchanged, unpinned page is in the layer")
+	}
+	wantTree(t, m, v2)
+	v3 := bigSite(20, map[int]string{5: " edited"})
+	p, err := publishSite(t, d, v3, Options{Preview: true})
+	if err != nil || p.Base != "" || p.Layer != len(v3) {
+		t.Fatalf("preview: %+v %v; want a full tree", p, err)
+	}
+}

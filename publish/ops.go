@@ -76,6 +76,13 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 		}
 	}
 	if ptr.Mode == ModeAtomic {
+		if target.Base != "" && target.Base != target.ID {
+			if ok, err := d.edgeReadsLayers(ctx); err != nil {
+				return nil, err
+			} else if !ok {
+				return nil, fmt.Errorf("deploy %s is a layer over %s, and the edge of site %s has not said it reads layers (stump edge deploy --fastly records that it does): deploy the edge first, or roll back to a deploy with a full tree", target.ID, target.Base, d.Site)
+			}
+		}
 		if target.Mode != ModeAtomic && !target.Preview {
 			return nil, fmt.Errorf("deploy %s was made in place, before the site switched to atomic mode; it has no tree to switch to (publish it again instead)", target.ID)
 		}

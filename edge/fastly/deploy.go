@@ -384,7 +384,14 @@ type Options struct {
 	DryRun bool
 	// Out receives the diff and progress lines.
 	Out io.Writer
+	// Losing, when set, runs before Rollback activates a version whose VCL cannot
+	// read layered atomic deploys while the active one can (also in a dry run); an
+	// error stops the rollback.
+	Losing func(context.Context) error
 }
+
+// ReadsLayers reports whether a main VCL falls back from a deploy's layer to its base.
+func ReadsLayers(vcl string) bool { return strings.Contains(vcl, "X-Stump-Fallback") }
 
 // Deploy clones the service's active version, writes d into the clone (backends,
 // health checks, dictionaries, the main VCL), validates it, updates the dictionaries'
@@ -586,6 +593,12 @@ func (c *Client) Rollback(ctx context.Context, o Options) (int, error) {
 		fmt.Fprintf(out, "~ vcl %s (main)\n%s", MainVCLName, unifiedDiff(cur.vcl, old.vcl))
 	}
 	fmt.Fprintln(out, "(edge dictionaries are not versioned: their items stay as they are)")
+	if o.Losing != nil && ReadsLayers(cur.vcl) && !ReadsLayers(old.vcl) {
+		fmt.Fprintf(out, "version %d cannot read layered atomic deploys (version %d can)\n", prev, a.Number)
+		if err := o.Losing(ctx); err != nil {
+			return 0, fmt.Errorf("%s: %w", c.name(), err)
+		}
+	}
 	if o.DryRun {
 		fmt.Fprintln(out, "dry run: nothing was changed")
 		return 0, nil

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/edge"
 	"github.com/stump-dev/stump/edge/fastly"
+	"github.com/stump-dev/stump/publish"
 	"github.com/stump-dev/stump/purge"
 )
 
@@ -90,14 +93,32 @@ func edgeCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					ws, err := openWorkspace(c)
+					if err != nil {
+						return err
+					}
 					for _, d := range ds {
-						client, err := fastlyClient(c, d.Plan.Sites[0].Fastly.ServiceID)
+						sid := d.Plan.Sites[0].Fastly.ServiceID
+						client, err := fastlyClient(c, sid)
 						if err != nil {
 							return err
 						}
-						if _, err := client.Deploy(c.Context, d, fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer}); err != nil {
+						v, err := client.Deploy(c.Context, d, fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer})
+						if err != nil {
 							return cli.Exit("stump: "+err.Error(), ExitFail)
 						}
+						if c.Bool("dry-run") {
+							continue
+						}
+						by := "fastly service " + sid + " (unchanged version)"
+						if v > 0 {
+							by = fmt.Sprintf("fastly service %s version %d", sid, v)
+						}
+						var names []string
+						for _, s := range d.Plan.Sites {
+							names = append(names, s.Name)
+						}
+						stampEdge(c, ws, names, by)
 					}
 					return nil
 				},
@@ -105,8 +126,9 @@ func edgeCommand() *cli.Command {
 			{
 				Name:      "rollback",
 				Usage:     "activate the Fastly service's previous version",
-				UsageText: "stump edge rollback --fastly --site NAME [--dry-run]",
-				Flags:     append(siteFlags(), fastlyFlag(), dryRunFlag(), fastlyAPIFlag()),
+				UsageText: "stump edge rollback --fastly --site NAME [--dry-run] [--force]",
+				Flags: append(siteFlags(), fastlyFlag(), dryRunFlag(), fastlyAPIFlag(),
+					&cli.BoolFlag{Name: "force", Usage: "roll back to a version that cannot read layered deploys even where one is live"}),
 				Action: func(c *cli.Context) error {
 					if !c.Bool("fastly") {
 						return usagef("stump edge rollback needs --fastly")
@@ -115,12 +137,24 @@ func edgeCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					ws, _, plan, err := edgeSites(c)
+					if err != nil {
+						return err
+					}
 					for _, sid := range services {
 						client, err := fastlyClient(c, sid)
 						if err != nil {
 							return err
 						}
-						if _, err := client.Rollback(c.Context, fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer}); err != nil {
+						var names []string
+						for _, s := range plan.Sites {
+							if s.Fastly != nil && s.Fastly.ServiceID == sid {
+								names = append(names, s.Name)
+							}
+						}
+						o := fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer,
+							Losing: func(ctx context.Context) error { return unstampEdge(c, ws, names, c.Bool("force"), c.Bool("dry-run")) }}
+						if _, err := client.Rollback(c.Context, o); err != nil {
 							return cli.Exit("stump: "+err.Error(), ExitFail)
 						}
 					}
@@ -311,4 +345,66 @@ func edgeVCL(c *cli.Context) ([]byte, error) {
 		fmt.Fprintln(c.App.ErrWriter, "stump: note: no site has an edge: section in site.yaml; the VCL routes no site (docs/edge.md)")
 	}
 	return vcl, nil
+}
+
+// stampEdge records in each site's target that its edge, the Fastly VCL just made
+// active, reads layered atomic deploys (publish.EdgeStamp): until then their deploys
+// are full trees. A target that cannot be written keeps full trees; stump says so.
+func stampEdge(c *cli.Context, ws *build.Workspace, sites []string, by string) {
+	for _, n := range sites {
+		err := openSiteTarget(c, ws, n, func(st *siteTarget) error {
+			return publish.WriteEdgeStamp(c.Context, st.store, publish.EdgeStamp{Layers: true, By: by, Time: time.Now().UTC()})
+		})
+		if err != nil {
+			fmt.Fprintf(c.App.ErrWriter, "stump: warning: site %s: %v: its atomic deploys stay full trees until the stamp is written (run stump edge deploy --fastly again where the target is writable)\n", n, err)
+			continue
+		}
+		fmt.Fprintf(c.App.Writer, "site %s: the edge reads layered deploys (stamp written)\n", n)
+	}
+}
+
+// unstampEdge runs before a rollback activates a Fastly version that cannot read
+// layered deploys: it refuses (unless force) while a site of the service has a layer
+// live, which that version could not serve, and otherwise removes the sites' edge
+// stamps first, so that no publish writes a layer for it.
+func unstampEdge(c *cli.Context, ws *build.Workspace, sites []string, force, dryRun bool) error {
+	var layered []string
+	for _, n := range sites {
+		err := openSiteTarget(c, ws, n, func(st *siteTarget) error {
+			d := &publish.Deployer{Store: st.store, Site: n}
+			s, err := d.ReadStatus(c.Context)
+			if err != nil {
+				return err
+			}
+			if s.Live != nil && s.Live.Base != "" && s.Live.Base != s.Live.ID {
+				layered = append(layered, fmt.Sprintf("%s (deploy %s over %s)", n, s.Live.ID, s.Live.Base))
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("site %s: %w (the version to activate cannot read layered deploys: stump must know that none is live)", n, err)
+		}
+	}
+	if len(layered) > 0 && !force {
+		return fmt.Errorf("the version to activate cannot read layered deploys, and these sites have one live: %s; it would serve their unchanged pages as missing. Roll each back to a deploy with a full tree first (stump rollback --site NAME --to ID), or pass --force", strings.Join(layered, ", "))
+	}
+	if dryRun {
+		return nil
+	}
+	for _, n := range sites {
+		if err := openSiteTarget(c, ws, n, func(st *siteTarget) error { return publish.DeleteEdgeStamp(c.Context, st.store) }); err != nil {
+			return fmt.Errorf("site %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// openSiteTarget opens a site's target for f and closes it after.
+func openSiteTarget(c *cli.Context, ws *build.Workspace, site string, f func(*siteTarget) error) error {
+	st, err := openTarget(c.Context, c, ws, site)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	return f(st)
 }

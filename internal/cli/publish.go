@@ -18,6 +18,7 @@ import (
 	"github.com/stump-dev/stump/build"
 	"github.com/stump-dev/stump/build/config"
 	"github.com/stump-dev/stump/build/manifest"
+	"github.com/stump-dev/stump/edge"
 	"github.com/stump-dev/stump/publish"
 	"github.com/stump-dev/stump/publish/store"
 )
@@ -172,9 +173,14 @@ func deployer(c *cli.Context, st *siteTarget, site string) (*publish.Deployer, e
 		Progress: newProgress(c, site),
 		Order:    st.cfg.Deploy.Order,
 		Mode:     st.cfg.Deploy.Mode,
-		// The generated Fastly VCL does not read layered trees yet (no fallback to
-		// the base): a site on Fastly gets full trees.
-		FullTrees: onFastly(st.cfg),
+	}
+	if onFastly(st.cfg) {
+		// The generated Fastly VCL reads a live deploy's layer (its base through the
+		// marker a miss leaves), once stump edge deploy --fastly has said so in the
+		// target; a preview's layer it cannot (no restart to spare), and it fetches
+		// the 404 page from the live deploy's own tree.
+		d.NeedEdgeStamp, d.FullPreviewTrees = true, true
+		d.Pins = []string{notFoundFile(st.cfg)}
 	}
 	d.StepHook = faultHook()
 	if ttl := os.Getenv("STUMP_LOCK_TTL"); ttl != "" {
@@ -904,6 +910,19 @@ func orMode(m string) string {
 		return publish.ModeInPlace
 	}
 	return m
+}
+
+// notFoundFile is the file of the site's 404 page (edge.not_found, default /404.html).
+func notFoundFile(cfg *config.Loaded) string {
+	p := edge.DefaultNotFound
+	if cfg.Edge != nil && cfg.Edge.NotFound != "" {
+		p = cfg.Edge.NotFound
+	}
+	p = strings.TrimPrefix(p, "/")
+	if p == "" || strings.HasSuffix(p, "/") {
+		p += "index.html"
+	}
+	return p
 }
 
 // onFastly reports whether a site is served by Fastly: an edge.fastly service, or a
