@@ -38,10 +38,7 @@ type built struct {
 // live build answers with its bytes, a removed page with the live build's 404 page,
 // and so after rollbacks to the full tree and to a layer.
 func TestSimulatePublished(t *testing.T) {
-	testenv.Falco(t)
-	env := testenv.S3(t)
-	bucket := testenv.NewBucket(t, env)
-	testenv.EnableWebsite(t, env, bucket, "")
+	env, bucket := websiteBucket(t)
 	ctx := context.Background()
 
 	ws := t.TempDir()
@@ -129,7 +126,8 @@ func TestSimulatePublished(t *testing.T) {
 	// check serves every file of b through a fresh simulator, and gone as missing.
 	check := func(name string, b built, gone []string) {
 		t.Helper()
-		get := simulator(t, sites)
+		do := simulator(t, sites)
+		get := func(host, path string) answer { t.Helper(); return do("GET", host, path) }
 		notFound, err := os.ReadFile(filepath.Join(b.dir, "404.html"))
 		if err != nil {
 			t.Fatal(err)

@@ -109,10 +109,7 @@ const (
 // TestSimulate runs the generated Fastly VCL in `falco simulate --proxy` in front of
 // versitygw's website endpoint and checks what a visitor gets, with real requests.
 func TestSimulate(t *testing.T) {
-	testenv.Falco(t)
-	env := testenv.S3(t)
-	bucket := testenv.NewBucket(t, env)
-	testenv.EnableWebsite(t, env, bucket, "")
+	env, bucket := websiteBucket(t)
 	c := env.Client()
 	keys := func(site, path string) map[string]string {
 		return map[string]string{"surrogate-key": site + ":url:" + path + " " + site}
@@ -138,43 +135,7 @@ func TestSimulate(t *testing.T) {
 		loadSite(t, "d", "baseURL: https://d.test/\ntarget: s3://"+bucket+"/d\ndeploy: { mode: atomic }\n"+edgeYAML+
 			"  preview_host: preview.d.test\n  defenses: { wordpress: false, blocked_status: 404, blocked_body: \"gone\\n\" }\n"),
 	}
-	plan, err := edge.NewPlan(nil, sites...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vcl, err := VCL(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	main := filepath.Join(dir, "main.vcl")
-	if err := os.WriteFile(main, append(Preamble(plan, nil), vcl...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := Lint(context.Background(), testenv.Falco(t), main); err != nil {
-		t.Fatalf("falco lint: %v\n%s", err, out)
-	}
-	f := testenv.FalcoSimulate(t, main)
-	if os.Getenv("STUMP_DEBUG_SIM") != "" {
-		t.Cleanup(func() { b, _ := os.ReadFile(f.Log); os.WriteFile(os.Getenv("STUMP_DEBUG_SIM"), b, 0o644) })
-	}
-	client := &http.Client{Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	do := func(method, host, path string) answer {
-		t.Helper()
-		req, err := http.NewRequest(method, f.URL+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s%s: %v", method, host, path, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return answer{resp.StatusCode, string(b), resp.Header}
-	}
+	do := simulator(t, sites)
 	get := func(host, path string) answer { t.Helper(); return do("GET", host, path) }
 
 	t.Run("routing", func(t *testing.T) {
@@ -293,10 +254,7 @@ func TestSimulate(t *testing.T) {
 // the 404 page; and a cached marker sends the visitor to the base it was made for, not
 // to the base of a deploy made live since.
 func TestSimulateLayers(t *testing.T) {
-	testenv.Falco(t)
-	env := testenv.S3(t)
-	bucket := testenv.NewBucket(t, env)
-	testenv.EnableWebsite(t, env, bucket, "")
+	env, bucket := websiteBucket(t)
 	c := env.Client()
 	const (
 		base, layer   = "20261201t100000z-aaaaaa", "20261201t110000z-bbbbbb"
@@ -327,7 +285,8 @@ func TestSimulateLayers(t *testing.T) {
 	for _, s := range []string{"l", "m"} {
 		sites = append(sites, loadSite(t, s, "baseURL: https://"+s+".test/\ntarget: s3://"+bucket+"/"+s+"\ndeploy: { mode: atomic }\n"+edgeYAML))
 	}
-	get := simulator(t, sites)
+	do := simulator(t, sites)
+	get := func(host, path string, hdr ...string) answer { t.Helper(); return do("GET", host, path, hdr...) }
 
 	t.Run("layer and base", func(t *testing.T) {
 		before := o.count()
@@ -414,22 +373,23 @@ func TestSimulateLayers(t *testing.T) {
 	})
 }
 
-// simulator lints the Fastly VCL of sites, runs it in falco's simulator and returns
-// a GET through it (with headers: name, value, ...).
-func simulator(t *testing.T, sites []*config.Loaded) func(host, path string, hdr ...string) answer {
+// websiteBucket is a new bucket of the shared versitygw with website hosting on, for
+// the simulator to fetch from (falco must be there too).
+func websiteBucket(t *testing.T) (testenv.S3Env, string) {
 	t.Helper()
-	plan, err := edge.NewPlan(nil, sites...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vcl, err := VCL(plan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	main := filepath.Join(t.TempDir(), "main.vcl")
-	if err := os.WriteFile(main, append(Preamble(plan, nil), vcl...), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testenv.Falco(t)
+	env := testenv.S3(t)
+	bucket := testenv.NewBucket(t, env)
+	testenv.EnableWebsite(t, env, bucket, "")
+	return env, bucket
+}
+
+// simulator lints the Fastly VCL of sites, runs it in falco's simulator (its log is
+// copied to $STUMP_DEBUG_SIM when set) and returns a request through it (with headers:
+// name, value, ...).
+func simulator(t *testing.T, sites []*config.Loaded) func(method, host, path string, hdr ...string) answer {
+	t.Helper()
+	main, _ := writeVCL(t, nil, sites...)
 	if out, err := Lint(context.Background(), testenv.Falco(t), main); err != nil {
 		t.Fatalf("falco lint: %v\n%s", err, out)
 	}
@@ -439,9 +399,9 @@ func simulator(t *testing.T, sites []*config.Loaded) func(host, path string, hdr
 	}
 	client := &http.Client{Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	return func(host, path string, hdr ...string) answer {
+	return func(method, host, path string, hdr ...string) answer {
 		t.Helper()
-		req, err := http.NewRequest("GET", f.URL+path, nil)
+		req, err := http.NewRequest(method, f.URL+path, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -451,7 +411,7 @@ func simulator(t *testing.T, sites []*config.Loaded) func(host, path string, hdr
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			t.Fatalf("GET %s%s: %v", host, path, err)
+			t.Fatalf("%s %s%s: %v", method, host, path, err)
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
