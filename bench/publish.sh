@@ -17,6 +17,8 @@
 #   HUGO_VERSION=v0.160.0        the Hugo go install builds (with -tags withdeploy)
 #   BENCH_BIN=/tmp/bench-bin-deploy  where that Hugo is installed
 #   WORKERS=""                   e.g. "4,8,16,32,64": also the concurrency curve (Deployer.Workers)
+#   FASTLY=""                    1: also atomic mode as stump publish runs it on Fastly (the edge
+#                                stamp, the 404 page in every layer)
 #   VGW_KEEP_ALIVE=true          versitygw keeps connections alive (false: it closes each)
 #   BENCH_WORK=/tmp/stump-bench  the generated site and its builds (publish/), the report
 #                                (publish.md) and the test log (publish.log)
@@ -35,6 +37,7 @@ HUGO=${HUGO:-auto}
 HUGO_VERSION=${HUGO_VERSION:-v0.160.0}
 BENCH_BIN=${BENCH_BIN:-/tmp/bench-bin-deploy}
 WORKERS=${WORKERS:-}
+FASTLY=${FASTLY:-}
 
 need_go
 mkdir -p "$WORK" "$BENCH_BIN"
@@ -71,7 +74,7 @@ step "publish benchmark: $PAGES pages, $RUNS run(s) (generating and building fir
 set +e
 STUMP_BENCH_PAGES="$PAGES" STUMP_BENCH_RUNS="$RUNS" STUMP_BENCH_SEED="$SEED" \
 	STUMP_BENCH_DIR="$WORK/publish" STUMP_BENCH_OUT="$WORK/publish.md" STUMP_BENCH_VERSITYGW="$VERSITYGW_VERSION" \
-	STUMP_BENCH_HUGO="$hugo_bin" STUMP_BENCH_WORKERS="$WORKERS" \
+	STUMP_BENCH_HUGO="$hugo_bin" STUMP_BENCH_WORKERS="$WORKERS" STUMP_BENCH_FASTLY="$FASTLY" \
 	go test -tags bench -count=1 -timeout 0 -run '^TestPublishBench$' -v ./publish/bench/ >"$WORK/publish.log" 2>&1
 rc=$?
 set -e

@@ -144,6 +144,20 @@ func appendFile(t testing.TB, name, text string) {
 // Deploy modes the benchmark measures (publish.ModeInPlace, publish.ModeAtomic).
 var modes = []string{publish.ModeInPlace, publish.ModeAtomic}
 
+// modeFastly is atomic mode as stump publish runs it for a site on Fastly: layers once
+// the target's edge stamp says the edge reads them (written before the first deploy),
+// the 404 page in every layer.
+const modeFastly = "atomic-fastly"
+
+// deployer is the Deployer of a publish in mode.
+func deployer(s store.Store, mode string, workers int) *publish.Deployer {
+	d := &publish.Deployer{Store: s, Site: site, Mode: mode, Workers: workers}
+	if mode == modeFastly {
+		d.Mode, d.NeedEdgeStamp, d.FullPreviewTrees, d.Pins = publish.ModeAtomic, true, true, []string{"404.html"}
+	}
+	return d
+}
+
 // target is one bucket opened as the CLI opens a target (Retry over Count over the S3
 // store), with the three request counters.
 type target struct {
@@ -212,7 +226,7 @@ func (tg *target) deploy(t testing.TB, dir, message string) sample {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	d := &publish.Deployer{Store: tg.store, Site: site, Mode: tg.mode, Workers: tg.workers}
+	d := deployer(tg.store, tg.mode, tg.workers)
 	res, err := d.Publish(context.Background(), objs, src, publish.Options{Message: message})
 	wall, cpu := time.Since(start), cpuTime()-cpu0
 	if err != nil {
@@ -300,6 +314,11 @@ func runOnce(t testing.TB, env testenv.S3Env, b builds, run int, mode string) ma
 	defer dropBucket(t, env, bucket)
 	tg := openTarget(t, env, bucket)
 	tg.mode = mode
+	if mode == modeFastly {
+		if err := publish.WriteEdgeStamp(context.Background(), tg.store, publish.EdgeStamp{Layers: true, By: "benchmark"}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	out := map[string]sample{}
 	out[scFirst] = tg.deploy(t, b.base, "base")
 	out[scNoop] = tg.deploy(t, b.base, "again")
@@ -329,7 +348,7 @@ func runOnce(t testing.TB, env testenv.S3Env, b builds, run int, mode string) ma
 func TestPublishCosts(t *testing.T) {
 	env := testenv.S3(t)
 	b := prepare(t, t.TempDir(), 60, 1)
-	for _, mode := range modes {
+	for _, mode := range append(modes, modeFastly) {
 		t.Run(mode, func(t *testing.T) {
 			res := runOnce(t, env, b, 1, mode)
 			checkCosts(t, b, mode, res)
@@ -339,7 +358,7 @@ func TestPublishCosts(t *testing.T) {
 }
 
 func checkCosts(t *testing.T, b builds, mode string, res map[string]sample) {
-	atomicMode := mode == publish.ModeAtomic
+	atomicMode := mode == publish.ModeAtomic || mode == modeFastly
 	noop := res[scNoop]
 	wantNoop := int64(2) // the pointer and the live record's header
 	if atomicMode {

@@ -28,7 +28,8 @@ import (
 // STUMP_BENCH_HUGO (a hugo binary built with -tags withdeploy: `hugo deploy` of the same
 // builds to the same versitygw, in the same runs), STUMP_BENCH_WORKERS (a list such as
 // "4,8,16,32,64": the first deploy and the stylesheet change at each Deployer.Workers,
-// in both modes, for the concurrency curve).
+// in both modes, for the concurrency curve), STUMP_BENCH_FASTLY (set: also atomic mode as
+// on Fastly, modeFastly).
 func TestPublishBench(t *testing.T) {
 	pages := envInt(t, "STUMP_BENCH_PAGES", 10000)
 	runs := envInt(t, "STUMP_BENCH_RUNS", 3)
@@ -47,8 +48,12 @@ func TestPublishBench(t *testing.T) {
 	b := prepare(t, dir, pages, uint64(seed))
 	all := map[string][]map[string]sample{}
 	var hugoRuns []map[string]sample
+	measured := modes
+	if os.Getenv("STUMP_BENCH_FASTLY") != "" {
+		measured = append(measured, modeFastly)
+	}
 	for i := 1; i <= runs; i++ {
-		for _, mode := range modes {
+		for _, mode := range measured {
 			all[mode] = append(all[mode], runOnce(t, env, b, i, mode))
 		}
 		if hugo != "" {
@@ -57,7 +62,7 @@ func TestPublishBench(t *testing.T) {
 	}
 	loadAfter := loadAvg()
 	var md strings.Builder
-	for _, mode := range modes {
+	for _, mode := range measured {
 		md.WriteString(report(b, pages, runs, mode, all[mode], loadBefore, loadAfter))
 		md.WriteString("\n")
 	}
