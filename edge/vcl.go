@@ -672,9 +672,10 @@ sub vcl_backend_response {
         }
     } else if (beresp.status != 200 || !beresp.http.xkey) {
         # A 404 carries the error page's keys: add the URL's own key, the one the page
-        # will have once it exists, so the purge that publishes it also drops the 404.
+        # will have once it exists, so the purge that publishes it also drops the 404,
+        # and the site's, so a purge of the whole site does too.
         set beresp.http.xkey = beresp.http.xkey + " " + bereq.http.X-Stump-Site + ":url:" +
-            regsub(regsub(bereq.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "");
+            regsub(regsub(bereq.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "") + " " + bereq.http.X-Stump-Site;
     }
     call stump_backend_site;
     call stump_strip_amz;

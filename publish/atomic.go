@@ -174,7 +174,7 @@ func (d *Deployer) publishTree(ctx context.Context, lk *lock, ptr Pointer, ptrTa
 	if err := d.writeMarker(ctx, lk, rec); err != nil {
 		return err
 	}
-	if err := d.addTreeID(ctx, lk, rec.ID); err != nil {
+	if err := d.addTreeID(ctx, lk, rec.ID, rec.Base); err != nil {
 		return err
 	}
 	if err := d.stepDone("materialize"); err != nil {

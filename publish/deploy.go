@@ -228,6 +228,7 @@ func (d *Deployer) init() {
 	if d.Lock.Now == nil {
 		d.Lock.Now = d.Now
 	}
+	d.edgeLayers = nil // the edge stamp is read again by each operation
 }
 
 func (d *Deployer) stepDone(name string) error {

@@ -213,9 +213,15 @@ func (d *Deployer) Doctor(ctx context.Context, fix bool, current []Object) (*Dia
 		}
 	}
 	if !ptrOK && len(ids) > 0 {
+		// A layer goes live only where the edge reads layers (edge.go).
+		layersOK, err := d.edgeReadsLayers(ctx)
+		if err != nil {
+			return nil, err
+		}
 		var best *RecordState
 		for i := range dg.Records {
-			if rs := &dg.Records[i]; rs.rec != nil && rs.Problem == "" && !rs.Preview {
+			rs := &dg.Records[i]
+			if rs.rec != nil && rs.Problem == "" && !rs.Preview && (layersOK || baseOf(rs.rec) == rs.rec.ID) {
 				best = rs
 				break
 			}

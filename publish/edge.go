@@ -51,8 +51,9 @@ func DeleteEdgeStamp(ctx context.Context, s store.Store) error {
 }
 
 // edgeReadsLayers reports whether the edge can serve a layered tree of this target:
-// always, unless NeedEdgeStamp; then only when the edge stamp says so. The answer is
-// read once per Deployer operation (planTree runs more than once for one deploy).
+// always, unless NeedEdgeStamp; then only when the edge stamp says so and is at least
+// EdgeSettle old. The answer is read once per operation (init forgets it; planTree
+// runs more than once for one deploy).
 func (d *Deployer) edgeReadsLayers(ctx context.Context) (bool, error) {
 	if !d.NeedEdgeStamp {
 		return true, nil
@@ -64,7 +65,61 @@ func (d *Deployer) edgeReadsLayers(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	v := ok && st.Layers
+	// A version Fastly has just activated takes a while to reach every POP.
+	v := ok && st.Layers && d.Now().Sub(st.Time) >= EdgeSettle
+	if ok && st.Layers && !v {
+		d.Log.Info("the edge was deployed moments ago: this deploy is a full tree", "site", d.Site, "edge", st.By, "since", st.Time)
+	}
 	d.edgeLayers = &v
 	return v, nil
+}
+
+// EdgeSettle is how long after the edge stamp's Time a layer may go live: the time a
+// new Fastly version takes to reach every POP, with room to spare.
+const EdgeSettle = 2 * time.Minute
+
+// LayerLiveError says the live deploy is a layer, which an edge that cannot read layers
+// would serve with every unchanged page missing.
+type LayerLiveError struct{ Site, Deploy, Base string }
+
+func (e *LayerLiveError) Error() string {
+	return fmt.Sprintf("site %s has a layered deploy live (%s over %s)", e.Site, e.Deploy, e.Base)
+}
+
+// DropEdgeLayers readies the target for an edge that cannot read layers, under the
+// site's lock: with a layer live it fails with *LayerLiveError (unless force);
+// otherwise it deletes the edge stamp (not with dryRun), so no later deploy is a layer.
+// The lock is held until release is called: call it once the edge has changed, so that
+// no publish makes a layer live in between.
+func (d *Deployer) DropEdgeLayers(ctx context.Context, force, dryRun bool) (release func(), err error) {
+	d.init()
+	lk, err := acquire(ctx, d.Store, d.Lock, "edge", "")
+	if err != nil {
+		return nil, err
+	}
+	unlock := func() { _ = lk.release(context.WithoutCancel(ctx)) }
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
+	ptr, _, err := ReadPointer(ctx, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	if ptr.Live != "" {
+		live, err := readRecord(ctx, d.Store, ptr.Live, false, nil)
+		if err != nil {
+			return nil, err
+		}
+		if b := baseOf(live); b != live.ID && !force {
+			return nil, &LayerLiveError{Site: d.Site, Deploy: live.ID, Base: b}
+		}
+	}
+	if !dryRun {
+		if err := lk.fenced(ctx, func(ctx context.Context) error { return DeleteEdgeStamp(ctx, d.Store) }); err != nil {
+			return nil, err
+		}
+	}
+	return unlock, nil
 }

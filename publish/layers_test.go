@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -471,5 +472,65 @@ func TestPinsAndFullPreviewTrees(t *testing.T) {
 	p, err := publishSite(t, d, v3, Options{Preview: true})
 	if err != nil || p.Base != "" || p.Layer != len(v3) {
 		t.Fatalf("preview: %+v %v; want a full tree", p, err)
+	}
+	// The edge may show the full trees as previews, not the layer (it cannot read it);
+	// the list still names every tree.
+	info, err := m.Head(ctx, TreesKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := ReadTreeIDs(ctx, m)
+	if got, want := info.Meta.Metadata["ids"], p.Deploy+" "+ids[2]; got != want || len(ids) != 3 || ids[1] != r2.Deploy {
+		t.Errorf("trees.txt: ids %q, metadata ids %q; want all three listed and %q for the edge", ids, got, want)
+	}
+}
+
+// TestDropEdgeLayers: readying a target for an edge that cannot read layers refuses
+// while a layer is live (unless forced), and otherwise deletes the edge stamp and holds
+// the site's lock until released, so no publish makes a layer live meanwhile.
+func TestDropEdgeLayers(t *testing.T) {
+	ctx := context.Background()
+	m := mem.New()
+	fresh := func() *Deployer {
+		d := newDeployer(m)
+		d.Mode, d.NeedEdgeStamp = ModeAtomic, true
+		return d
+	}
+	if err := WriteEdgeStamp(ctx, m, EdgeStamp{Layers: true, By: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := publishSite(t, fresh(), bigSite(20, nil), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := publishSite(t, fresh(), bigSite(20, map[int]string{3: " edited"}), Options{})
+	if err != nil || r2.Base != r1.Deploy {
+		t.Fatalf("%+v %v: want a layer", r2, err)
+	}
+	var live *LayerLiveError
+	if _, err := fresh().DropEdgeLayers(ctx, false, false); !errors.As(err, &live) || live.Deploy != r2.Deploy {
+		t.Fatalf("with a layer live: %v", err)
+	}
+	if _, ok, _ := ReadEdgeStamp(ctx, m); !ok {
+		t.Fatal("the refusal deleted the stamp")
+	}
+	if _, err := fresh().Rollback(ctx, r1.Deploy); err != nil {
+		t.Fatal(err)
+	}
+	release, err := fresh().DropEdgeLayers(ctx, false, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := ReadEdgeStamp(ctx, m); ok {
+		t.Error("the stamp is still there")
+	}
+	var locked *LockedError
+	if _, err := publishSite(t, fresh(), bigSite(20, map[int]string{4: " edited"}), Options{}); !errors.As(err, &locked) {
+		t.Errorf("a publish while the edge changes: %v, want the lock refused", err)
+	}
+	release()
+	r3, err := publishSite(t, fresh(), bigSite(20, map[int]string{4: " edited"}), Options{})
+	if err != nil || r3.Base != "" {
+		t.Errorf("after: %+v %v, want a full tree", r3, err)
 	}
 }

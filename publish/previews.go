@@ -31,6 +31,19 @@ func TreesSurrogateKey(site string) string { return site + ":trees" }
 
 // ReadTreeIDs returns the ids in _stump/trees.txt, newest first (none when absent).
 func ReadTreeIDs(ctx context.Context, s store.Store) ([]string, error) {
+	es, err := readTrees(ctx, s)
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.id
+	}
+	return ids, err
+}
+
+// treeEntry is a line of _stump/trees.txt: a deploy with a tree, and the base its tree
+// is a layer over ("" for a full tree, and in lines written before bases were listed).
+type treeEntry struct{ id, base string }
+
+func readTrees(ctx context.Context, s store.Store) ([]treeEntry, error) {
 	b, _, err := store.GetBytes(ctx, s, treesKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
@@ -38,26 +51,46 @@ func ReadTreeIDs(ctx context.Context, s store.Store) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", treesKey, err)
 	}
-	return strings.Fields(string(b)), nil
+	var out []treeEntry
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			e := treeEntry{id: f[0]}
+			if len(f) > 1 {
+				e.base = f[1]
+			}
+			out = append(out, e)
+		}
+	}
+	return out, nil
 }
 
-// writeTreeIDs writes ids (newest first, deduplicated, at most MaxTreeIDs).
-func (d *Deployer) writeTreeIDs(ctx context.Context, lk *lock, ids []string) error {
+// writeTreeIDs writes entries (newest first, deduplicated, at most MaxTreeIDs). The
+// metadata "ids" the edge checks a preview label against lists every id, or with
+// FullPreviewTrees the full trees only: an edge that cannot read a preview's layer
+// answers its label 404 rather than a preview missing every unchanged page.
+func (d *Deployer) writeTreeIDs(ctx context.Context, lk *lock, entries []treeEntry) error {
 	seen := map[string]bool{}
-	var out []string
-	for _, id := range ids {
-		if id == "" || seen[id] || len(out) == MaxTreeIDs {
+	var lines, ids []string
+	for _, e := range entries {
+		if e.id == "" || seen[e.id] || len(lines) == MaxTreeIDs {
 			continue
 		}
-		seen[id] = true
-		out = append(out, id)
+		seen[e.id] = true
+		line := e.id
+		if e.base != "" && e.base != e.id {
+			line += " " + e.base
+		}
+		lines = append(lines, line)
+		if !d.FullPreviewTrees || e.base == "" || e.base == e.id {
+			ids = append(ids, e.id)
+		}
 	}
-	body := strings.Join(out, "\n") + "\n"
+	body := strings.Join(lines, "\n") + "\n"
 	return lk.fenced(ctx, func(ctx context.Context) error {
 		_, err := store.PutBytes(ctx, d.Store, treesKey, []byte(body), store.PutOptions{Meta: store.Meta{
 			ContentType:  "text/plain; charset=utf-8",
 			CacheControl: "public, max-age=5, s-maxage=5",
-			Metadata:     map[string]string{"ids": strings.Join(out, " "), "surrogate-key": TreesSurrogateKey(d.Site) + " " + d.Site},
+			Metadata:     map[string]string{"ids": strings.Join(ids, " "), "surrogate-key": TreesSurrogateKey(d.Site) + " " + d.Site},
 		}})
 		if err != nil {
 			return fmt.Errorf("write %s: %w", treesKey, err)
@@ -67,12 +100,12 @@ func (d *Deployer) writeTreeIDs(ctx context.Context, lk *lock, ids []string) err
 }
 
 // addTreeID records that deploy id has a tree, and purges the list at the edge.
-func (d *Deployer) addTreeID(ctx context.Context, lk *lock, id string) error {
-	ids, err := ReadTreeIDs(ctx, d.Store)
+func (d *Deployer) addTreeID(ctx context.Context, lk *lock, id, base string) error {
+	es, err := readTrees(ctx, d.Store)
 	if err != nil {
 		return err
 	}
-	if err := d.writeTreeIDs(ctx, lk, append([]string{id}, ids...)); err != nil {
+	if err := d.writeTreeIDs(ctx, lk, append([]treeEntry{{id, base}}, es...)); err != nil {
 		return err
 	}
 	if kp, ok := d.Purger.(KeyPurger); ok {
@@ -89,21 +122,21 @@ func (d *Deployer) dropTreeIDs(ctx context.Context, lk *lock, drop []string) err
 	if len(drop) == 0 {
 		return nil
 	}
-	ids, err := ReadTreeIDs(ctx, d.Store)
-	if err != nil || len(ids) == 0 {
+	es, err := readTrees(ctx, d.Store)
+	if err != nil || len(es) == 0 {
 		return err
 	}
 	gone := map[string]bool{}
 	for _, id := range drop {
 		gone[id] = true
 	}
-	var keep []string
-	for _, id := range ids {
-		if !gone[id] {
-			keep = append(keep, id)
+	var keep []treeEntry
+	for _, e := range es {
+		if !gone[e.id] {
+			keep = append(keep, e)
 		}
 	}
-	if len(keep) == len(ids) {
+	if len(keep) == len(es) {
 		return nil
 	}
 	return d.writeTreeIDs(ctx, lk, keep)

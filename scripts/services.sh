@@ -381,8 +381,9 @@ falco_stamp() {
 
 # install_falco builds falco at FALCO_VERSION with tools/falco/fetch-restart.patch (a
 # simulator crash on restarts from vcl_deliver after a fetch, and the object it then
-# cached under the wrong key; and a cache key that a custom vcl_hash did not make, the
-# request's URL, which Fastly never adds by itself) into .stump/bin, unless that build is already there. It
+# cached under the wrong key; a cache key that a custom vcl_hash did not make, the
+# request's URL, which Fastly never adds by itself; and no limit on restarts, where
+# Fastly allows three) into .stump/bin, unless that build is already there. It
 # vendors the module in a scratch folder, patches the vendored copy and builds it.
 install_falco() {
 	need_go

@@ -192,8 +192,26 @@ func TestCLIEdgeLayers(t *testing.T) {
 	if code, out, errs := run("-C", dir, "edge", "deploy", "--fastly", "--site", "candidate", "--fastly-api", f.URL); code != 0 || !strings.Contains(out, "site candidate: the edge reads layered deploys") {
 		t.Fatalf("deploy: %d %q %q", code, out, errs)
 	}
+	// A new version takes a while to reach every POP: not a layer yet.
+	if r := publishText("three"); r["base"] != nil {
+		t.Fatalf("right after the edge is deployed: a layer over %v", r["base"])
+	}
+	// As if deployed earlier (publish.EdgeSettle ago).
+	s, err := file.Open(filepath.Join(tgt, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := publish.ReadEdgeStamp(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Time = st.Time.Add(-publish.EdgeSettle)
+	if err := publish.WriteEdgeStamp(context.Background(), s, st); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
 	// A layer: the changed page, and the 404 page the VCL reads from the layer.
-	if r := publishText("three"); r["base"] == nil || r["layer"] != 2.0 {
+	if r := publishText("four"); r["base"] == nil || r["layer"] != 2.0 {
 		t.Fatalf("after the edge is deployed: %v, want a layer of the page and the 404 page", r)
 	}
 	code, out, errs := run("-C", dir, "edge", "rollback", "--fastly", "--site", "candidate", "--fastly-api", f.URL)
@@ -204,7 +222,7 @@ func TestCLIEdgeLayers(t *testing.T) {
 	if code != 0 || f.Active() != 1 || stamped(t, tgt, "c") {
 		t.Fatalf("rollback --force: %d %q %q (active %d)", code, out, errs, f.Active())
 	}
-	if r := publishText("four"); r["base"] != nil {
+	if r := publishText("five"); r["base"] != nil {
 		t.Errorf("after the edge rollback: a layer over %v", r["base"])
 	}
 }

@@ -572,8 +572,9 @@ sub vcl_hash {
             set req.hash += req.http.X-Stump-Deploy;
         }
         if (req.http.X-Stump-Fallback) {
-            # The base's copy of a path the layer lacks: beside the layer's marker.
-            set req.hash += "stump-base";
+            # The base's copy of a path the layer lacks, beside the layer's marker and
+            # keyed by the base: a tree is never rewritten, so the copy is never stale.
+            set req.hash += "stump-base:" + req.http.X-Stump-Fallback;
         }
     }
     # What makes Fastly's purge all (the UI's, in an emergency) drop every object.
@@ -671,10 +672,11 @@ sub vcl_fetch {
             set beresp.http.x-stump-layer-miss = req.http.X-Stump-Base;
         }
         if (beresp.status != 200 || !beresp.http.Surrogate-Key) {
-            # A 404 carries the error page's keys: add the URL's own key, so the purge
-            # that publishes the page also drops the 404.
+            # A 404 (or a marker) carries no keys of its own: add the URL's key, so the
+            # purge that publishes the page also drops it, and the site's, so a purge of
+            # the whole site does too.
             set beresp.http.Surrogate-Key = beresp.http.Surrogate-Key + " " + req.http.X-Stump-Site + ":url:" +
-                regsub(regsub(req.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "");
+                regsub(regsub(req.http.X-Stump-Path, "\?.*$", ""), "index\.html$", "") + " " + req.http.X-Stump-Site;
         }
     }
     call stump_fetch_site;
@@ -687,6 +689,12 @@ sub vcl_fetch {
         # Missing pages are cached (edge.not_found_ttl, purged by the URL's key).
         set beresp.cacheable = true;
         call stump_not_found_ttl;
+        if (beresp.http.x-stump-layer-miss) {
+            # A marker is never served past its TTL while it is fetched again: the base
+            # it names must be no older than that (stale copies only when the origin
+            # fails).
+            set beresp.stale_while_revalidate = 0s;
+        }
         if (req.restarts >= 3 && (beresp.http.x-stump-layer-miss ||
                 (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth &&
                 !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html")))) {

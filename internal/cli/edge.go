@@ -152,9 +152,18 @@ func edgeCommand() *cli.Command {
 								names = append(names, s.Name)
 							}
 						}
+						release := func() {}
 						o := fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer,
-							Losing: func(ctx context.Context) error { return unstampEdge(c, ws, names, c.Bool("force"), c.Bool("dry-run")) }}
-						if _, err := client.Rollback(c.Context, o); err != nil {
+							Losing: func(ctx context.Context) error {
+								r, err := unstampEdge(c, ws, names, c.Bool("force"), c.Bool("dry-run"))
+								if err == nil {
+									release = r
+								}
+								return err
+							}}
+						_, err = client.Rollback(c.Context, o)
+						release()
+						if err != nil {
 							return cli.Exit("stump: "+err.Error(), ExitFail)
 						}
 					}
@@ -364,39 +373,44 @@ func stampEdge(c *cli.Context, ws *build.Workspace, sites []string, by string) {
 }
 
 // unstampEdge runs before a rollback activates a Fastly version that cannot read
-// layered deploys: it refuses (unless force) while a site of the service has a layer
-// live, which that version could not serve, and otherwise removes the sites' edge
-// stamps first, so that no publish writes a layer for it.
-func unstampEdge(c *cli.Context, ws *build.Workspace, sites []string, force, dryRun bool) error {
+// layered deploys: under each site's lock, it refuses (unless force) while a site of
+// the service has a layer live, which that version could not serve, and otherwise
+// removes the sites' edge stamps first, so that no publish writes a layer for it. It
+// returns the release of the locks, for after the activation.
+func unstampEdge(c *cli.Context, ws *build.Workspace, sites []string, force, dryRun bool) (func(), error) {
+	var releases []func()
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
 	var layered []string
 	for _, n := range sites {
-		err := openSiteTarget(c, ws, n, func(st *siteTarget) error {
-			d := &publish.Deployer{Store: st.store, Site: n}
-			s, err := d.ReadStatus(c.Context)
-			if err != nil {
-				return err
-			}
-			if s.Live != nil && s.Live.Base != "" && s.Live.Base != s.Live.ID {
-				layered = append(layered, fmt.Sprintf("%s (deploy %s over %s)", n, s.Live.ID, s.Live.Base))
-			}
-			return nil
-		})
+		st, err := openTarget(c.Context, c, ws, n)
 		if err != nil {
-			return fmt.Errorf("site %s: %w (the version to activate cannot read layered deploys: stump must know that none is live)", n, err)
+			releaseAll()
+			return nil, fmt.Errorf("site %s: %w (the version to activate cannot read layered deploys: stump must know that none is live)", n, err)
 		}
-	}
-	if len(layered) > 0 && !force {
-		return fmt.Errorf("the version to activate cannot read layered deploys, and these sites have one live: %s; it would serve their unchanged pages as missing. Roll each back to a deploy with a full tree first (stump rollback --site NAME --to ID), or pass --force", strings.Join(layered, ", "))
-	}
-	if dryRun {
-		return nil
-	}
-	for _, n := range sites {
-		if err := openSiteTarget(c, ws, n, func(st *siteTarget) error { return publish.DeleteEdgeStamp(c.Context, st.store) }); err != nil {
-			return fmt.Errorf("site %s: %w", n, err)
+		d := &publish.Deployer{Store: st.store, Site: n, Log: logger(c)}
+		release, err := d.DropEdgeLayers(c.Context, force, dryRun)
+		var live *publish.LayerLiveError
+		switch {
+		case errors.As(err, &live):
+			layered = append(layered, fmt.Sprintf("%s (deploy %s over %s)", n, live.Deploy, live.Base))
+			st.close()
+			continue
+		case err != nil:
+			st.close()
+			releaseAll()
+			return nil, fmt.Errorf("site %s: %w", n, err)
 		}
+		releases = append(releases, func() { release(); st.close() })
 	}
-	return nil
+	if len(layered) > 0 {
+		releaseAll()
+		return nil, fmt.Errorf("the version to activate cannot read layered deploys, and these sites have one live: %s; it would serve their unchanged pages as missing. Roll each back to a deploy with a full tree first (stump rollback --site NAME --to ID), or pass --force", strings.Join(layered, ", "))
+	}
+	return releaseAll, nil
 }
 
 // openSiteTarget opens a site's target for f and closes it after.

@@ -458,9 +458,61 @@ sub test_fetch_404 {
     set beresp.status = 404;
     set beresp.http.x-amz-meta-surrogate-key = "a:url:/404.html a";
     testing.call_subroutine("vcl_fetch");
-    assert.equal(beresp.http.Surrogate-Key, "a:url:/404.html a a:url:/missing/");
+    assert.equal(beresp.http.Surrogate-Key, "a:url:/404.html a a:url:/missing/ a");
     assert.equal(beresp.ttl, 30s);
     assert.true(beresp.cacheable);
+    assert.is_notset(beresp.http.x-stump-layer-miss);
+}
+
+// @scope: fetch
+// @suite: a path missing from a layer is a marker naming the base, purged with the URL or the site
+sub test_fetch_marker {
+    set req.http.X-Stump-Site = "d";
+    set req.http.X-Stump-Path = "/kept/";
+    set req.http.X-Stump-Deploy = "20261201t110000z-bbbbbb";
+    set req.http.X-Stump-Base = "20261201t100000z-aaaaaa";
+    set beresp.status = 403;
+    testing.call_subroutine("vcl_fetch");
+    assert.equal(beresp.http.x-stump-layer-miss, "20261201t100000z-aaaaaa");
+    assert.equal(beresp.http.Surrogate-Key, " d:url:/kept/ d");
+    assert.true(beresp.cacheable);
+    assert.equal(beresp.stale_while_revalidate, 0s);
+}
+
+// @scope: fetch
+// @suite: a full tree, the base's copy and a tombstone make no marker; a tombstone is a 404
+sub test_fetch_no_marker {
+    set req.http.X-Stump-Site = "d";
+    set req.http.X-Stump-Path = "/gone/";
+    set req.http.X-Stump-Deploy = "20261201t100000z-aaaaaa";
+    set req.http.X-Stump-Base = "20261201t100000z-aaaaaa";
+    set beresp.status = 404;
+    testing.call_subroutine("vcl_fetch");
+    assert.is_notset(beresp.http.x-stump-layer-miss);
+    set req.http.X-Stump-Deploy = "20261201t110000z-bbbbbb";
+    set req.http.X-Stump-Fallback = "20261201t100000z-aaaaaa";
+    testing.call_subroutine("vcl_fetch");
+    assert.is_notset(beresp.http.x-stump-layer-miss);
+    unset req.http.X-Stump-Fallback;
+    set beresp.status = 200;
+    set beresp.http.x-amz-meta-tombstone = "1";
+    testing.call_subroutine("vcl_fetch");
+    assert.is_notset(beresp.http.x-stump-layer-miss);
+    assert.equal(beresp.status, 404);
+    assert.is_notset(beresp.http.x-amz-meta-tombstone);
+}
+
+// @scope: deliver
+// @suite: a marker restarts to the base it names, once
+sub test_deliver_marker {
+    set req.http.X-Stump-Site = "d";
+    set req.http.X-Stump-Url = "/kept/";
+    set resp.status = 404;
+    set resp.http.x-stump-layer-miss = "20261201t100000z-aaaaaa";
+    testing.call_subroutine("vcl_deliver");
+    assert.restart();
+    assert.equal(req.http.X-Stump-Fallback, "20261201t100000z-aaaaaa");
+    assert.is_notset(req.http.X-Stump-NotFound);
 }
 
 // @scope: fetch
