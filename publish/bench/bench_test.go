@@ -275,10 +275,16 @@ func (tg *target) naiveCheck(t testing.TB) sample {
 	return s
 }
 
-// dropBucket deletes a bucket and everything in it (not timed), so that runs do not
-// fill the disk.
-func dropBucket(t testing.TB, env testenv.S3Env, bucket string) {
+// dropLater deletes a bucket and everything in it when the test ends (not timed), so
+// that runs do not fill the disk. Not before: versitygw keeps each object as a file,
+// and after a bulk delete ext4 creates files more slowly for minutes (bench/README.md),
+// which would slow whichever deploy, stump's or hugo's, came next.
+func dropLater(t testing.TB, env testenv.S3Env, bucket string) {
 	t.Helper()
+	t.Cleanup(func() { dropBucket(t, env, bucket) })
+}
+
+func dropBucket(t testing.TB, env testenv.S3Env, bucket string) {
 	ctx := context.Background()
 	c := env.Client()
 	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
@@ -311,7 +317,7 @@ func dropBucket(t testing.TB, env testenv.S3Env, bucket string) {
 func runOnce(t testing.TB, env testenv.S3Env, b builds, run int, mode string) map[string]sample {
 	t.Helper()
 	bucket := testenv.NewBucket(t, env)
-	defer dropBucket(t, env, bucket)
+	dropLater(t, env, bucket)
 	tg := openTarget(t, env, bucket)
 	tg.mode = mode
 	if mode == modeFastly {

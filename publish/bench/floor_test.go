@@ -29,7 +29,7 @@ import (
 func serverFloor(t *testing.T, env testenv.S3Env, dir string) (puts, copies time.Duration, n int) {
 	t.Helper()
 	bucket := testenv.NewBucket(t, env)
-	defer dropBucket(t, env, bucket)
+	dropLater(t, env, bucket)
 	tg := openTarget(t, env, bucket)
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

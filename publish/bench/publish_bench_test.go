@@ -88,7 +88,7 @@ func TestPublishBench(t *testing.T) {
 func runHugo(t *testing.T, env testenv.S3Env, b builds, run int, hugo, dir string) map[string]sample {
 	t.Helper()
 	bucket := testenv.NewBucket(t, env)
-	defer dropBucket(t, env, bucket)
+	dropLater(t, env, bucket)
 	tr := &Transport{Base: http.DefaultTransport, PathStyle: true}
 	up, err := url.Parse(env.Endpoint)
 	if err != nil {
@@ -193,7 +193,7 @@ func workersCurve(t *testing.T, env testenv.S3Env, b builds, list string) string
 			tg.mode, tg.workers = mode, n
 			first := tg.deploy(t, b.base, "base")
 			css := tg.deploy(t, b.css, "css")
-			dropBucket(t, env, bucket)
+			dropLater(t, env, bucket)
 			cells = append(cells, secs(first.wall), secs(css.wall))
 			t.Logf("workers %d, %s: first %s, stylesheet %s", n, mode, secs(first.wall), secs(css.wall))
 		}
