@@ -409,11 +409,7 @@ func TestFullTrees(t *testing.T) {
 func TestEdgeStampGatesLayers(t *testing.T) {
 	ctx := context.Background()
 	m := mem.New()
-	fresh := func() *Deployer {
-		d := newDeployer(m)
-		d.Mode, d.NeedEdgeStamp = ModeAtomic, true
-		return d
-	}
+	fresh := func() *Deployer { return stampedDeployer(m) }
 	if _, err := publishSite(t, fresh(), bigSite(20, nil), Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -491,11 +487,7 @@ func TestPinsAndFullPreviewTrees(t *testing.T) {
 func TestDropEdgeLayers(t *testing.T) {
 	ctx := context.Background()
 	m := mem.New()
-	fresh := func() *Deployer {
-		d := newDeployer(m)
-		d.Mode, d.NeedEdgeStamp = ModeAtomic, true
-		return d
-	}
+	fresh := func() *Deployer { return stampedDeployer(m) }
 	if err := WriteEdgeStamp(ctx, m, EdgeStamp{Layers: true, By: "test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -533,4 +525,12 @@ func TestDropEdgeLayers(t *testing.T) {
 	if err != nil || r3.Base != "" {
 		t.Errorf("after: %+v %v, want a full tree", r3, err)
 	}
+}
+
+// stampedDeployer is a new atomic Deployer on s whose edge reads layers only where the
+// edge stamp says so, as for a site on Fastly.
+func stampedDeployer(s store.Store) *Deployer {
+	d := newDeployer(s)
+	d.Mode, d.NeedEdgeStamp = ModeAtomic, true
+	return d
 }
