@@ -262,6 +262,13 @@ func TestVarnish(t *testing.T) {
 		if r.status != 404 || r.body != "site A: page not found" {
 			t.Errorf("_stump path: %d %q", r.status, r.body)
 		}
+		// c has no 404 page: S3's own HTML answer (with its request ids) is not served.
+		for i := 0; i < 2; i++ {
+			r = e.get("c.test", "/missing/")
+			if r.status != 404 || r.body != "<!doctype html><title>Not Found</title><h1>Not Found</h1>\n" {
+				t.Errorf("missing page of a site without a 404 page (%d): %d %q", i, r.status, r.body)
+			}
+		}
 	})
 
 	t.Run("redirects", func(t *testing.T) {

@@ -626,6 +626,10 @@ sub vcl_backend_response {
     if (beresp.http.x-amz-meta-tombstone) {
         # Removed by the deploy whose layer holds the tombstone.
         set beresp.status = 404;
+    } else if ((beresp.status == 403 || beresp.status == 404) && !beresp.http.x-amz-meta-surrogate-key) {
+        # S3's own answer for a missing key (an HTML page with its request ids on a
+        # website endpoint), not a page publish stored: never served as a 404 page.
+        set beresp.http.x-stump-origin-error = "1";
     }
     set beresp.http.x-stump-host = bereq.http.x-stump-host;
     set beresp.http.x-stump-url = bereq.http.X-Stump-Path;
@@ -777,7 +781,7 @@ sub vcl_backend_error {
         if (resp.status != 200 && resp.status != 404) {
             return (synth(404, "Not Found"));
         }
-        if (resp.status == 404 && !resp.http.Content-Type ~ "^text/html") {
+        if (resp.status == 404 && (!resp.http.Content-Type ~ "^text/html" || resp.http.x-stump-origin-error)) {
             return (synth(404, "Not Found"));
         }
         set resp.status = 404;
@@ -797,6 +801,7 @@ sub vcl_backend_error {
     unset resp.http.x-stump-deploy;
     unset resp.http.x-stump-base;
     unset resp.http.x-stump-ids;
+    unset resp.http.x-stump-origin-error;
 }
 
 # What every answer gets, the edge's own included: nothing that names the server, and

@@ -100,6 +100,9 @@ type answer struct {
 	h      http.Header
 }
 
+// blandNotFound is the edge's own 404 (vcl_error).
+const blandNotFound = "<!doctype html><title>Not Found</title><h1>Not Found</h1>\n"
+
 const (
 	liveID    = "20261201t100000z-aaaaaa"
 	previewID = "20261202t100000z-bbbbbb"
@@ -119,6 +122,7 @@ func TestSimulate(t *testing.T) {
 	put(t, c, bucket, "a/page/index.html", "a page", keys("a", "/page/"), pageCC)
 	put(t, c, bucket, "a/doc.pdf", "%PDF-", keys("a", "/doc.pdf"), pageCC)
 	put(t, c, bucket, "a/search/index.html", "search", keys("a", "/search/"), pageCC)
+	put(t, c, bucket, "n/index.html", "home of n, which has no 404 page", keys("n", "/"), pageCC)
 	for _, id := range []string{liveID, previewID} {
 		put(t, c, bucket, "d/_stump/trees/"+id+"/index.html", "d home of "+id, keys("d", "/"), pageCC)
 		put(t, c, bucket, "d/_stump/trees/"+id+"/404.html", "d 404 of "+id, keys("d", "/404.html"), pageCC)
@@ -134,6 +138,7 @@ func TestSimulate(t *testing.T) {
 			edgeYAML+"  aliases: [www.a.test]\n  query:\n    - { path: 'search/**', params: [q] }\n  defenses: { blocked_countries: [RU] }\n"),
 		loadSite(t, "d", "baseURL: https://d.test/\ntarget: s3://"+bucket+"/d\ndeploy: { mode: atomic }\n"+edgeYAML+
 			"  preview_host: preview.d.test\n  defenses: { wordpress: false, blocked_status: 404, blocked_body: \"gone\\n\" }\n"),
+		loadSite(t, "n", "baseURL: https://n.test/\ntarget: s3://"+bucket+"/n\n"+edgeYAML),
 	}
 	do := simulator(t, sites)
 	get := func(host, path string) answer { t.Helper(); return do("GET", host, path) }
@@ -166,6 +171,12 @@ func TestSimulate(t *testing.T) {
 		}
 		if r := get("d.test", "/missing/"); r.status != 404 || r.body != "d 404 of "+liveID {
 			t.Errorf("missing page of the live tree: %d %q", r.status, r.body)
+		}
+		// Without a 404 page, S3's own HTML answer (with its request ids) is not served.
+		for i := 0; i < 2; i++ {
+			if r := get("n.test", "/missing/"); r.status != 404 || r.body != blandNotFound {
+				t.Errorf("n, no 404 page (%d): %d %q, want the bland 404", i, r.status, r.body)
+			}
 		}
 	})
 	t.Run("previews", func(t *testing.T) {
@@ -350,8 +361,8 @@ func TestSimulateLayers(t *testing.T) {
 		// allows, so the 404 is the edge's own (a fourth would be Fastly's 503).
 		for i := 0; i < 2; i++ { // the second time from the cache (vcl_hit)
 			r := get("m.test", "/missing/")
-			if bland := "<!doctype html><title>Not Found</title><h1>Not Found</h1>\n"; r.status != 404 || r.body != bland {
-				t.Errorf("m, in neither tree (%d): %d %q, want the bland 404 %q", i, r.status, r.body, bland)
+			if r.status != 404 || r.body != blandNotFound {
+				t.Errorf("m, in neither tree (%d): %d %q, want the bland 404 %q", i, r.status, r.body, blandNotFound)
 			}
 		}
 	})

@@ -588,7 +588,7 @@ sub vcl_hit {
     # After three restarts (pointer, base, 404 page) vcl_deliver cannot restart again.
     if (req.restarts >= 3 && (obj.http.x-stump-layer-miss ||
             (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth && obj.status != 200 &&
-            !(obj.status == 404 && obj.http.Content-Type ~ "^text/html")))) {
+            !(obj.status == 404 && obj.http.Content-Type ~ "^text/html" && !obj.http.x-stump-origin-error)))) {
         error 404 "Not Found";
     }
     return (deliver);
@@ -660,6 +660,11 @@ sub vcl_fetch {
             return (deliver);
         }
     } else {
+        if ((beresp.status == 403 || beresp.status == 404) && !beresp.http.x-amz-meta-surrogate-key) {
+            # S3's own answer for a missing key (an HTML page with its request ids on a
+            # website endpoint), not a page publish stored: never served as a 404 page.
+            set beresp.http.x-stump-origin-error = "1";
+        }
         if (beresp.http.x-amz-meta-tombstone) {
             # Removed by the deploy whose layer holds the tombstone.
             set beresp.status = 404;
@@ -697,7 +702,7 @@ sub vcl_fetch {
         }
         if (req.restarts >= 3 && (beresp.http.x-stump-layer-miss ||
                 (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth &&
-                !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html")))) {
+                !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html" && !beresp.http.x-stump-origin-error)))) {
             # vcl_deliver could not restart again (see vcl_hit).
             error 404 "Not Found";
         }
@@ -781,7 +786,7 @@ sub vcl_fetch {
             set req.http.X-Stump-Error = "404";
             restart;
         }
-        if (resp.status == 404 && resp.http.Content-Type !~ "^text/html") {
+        if (resp.status == 404 && (resp.http.Content-Type !~ "^text/html" || resp.http.x-stump-origin-error)) {
             set req.http.X-Stump-Error = "404";
             restart;
         }
@@ -815,6 +820,7 @@ sub stump_hygiene {
     unset resp.http.x-stump-deploy;
     unset resp.http.x-stump-base;
     unset resp.http.x-stump-layer-miss;
+    unset resp.http.x-stump-origin-error;
     unset resp.http.x-stump-ids;
     if (req.http.X-Stump-Preview) {
         set resp.http.X-Robots-Tag = "noindex";
