@@ -587,8 +587,7 @@ sub vcl_hit {
 #FASTLY hit
     # After three restarts (pointer, base, 404 page) vcl_deliver cannot restart again.
     if (req.restarts >= 3 && (obj.http.x-stump-layer-miss ||
-            (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth && obj.status != 200 &&
-            !(obj.status == 404 && obj.http.Content-Type ~ "^text/html" && !obj.http.x-stump-origin-error)))) {
+            (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth && obj.http.x-stump-no-page))) {
         error 404 "Not Found";
     }
     return (deliver);
@@ -660,11 +659,6 @@ sub vcl_fetch {
             return (deliver);
         }
     } else {
-        if ((beresp.status == 403 || beresp.status == 404) && !beresp.http.x-amz-meta-surrogate-key) {
-            # S3's own answer for a missing key (an HTML page with its request ids on a
-            # website endpoint), not a page publish stored: never served as a 404 page.
-            set beresp.http.x-stump-origin-error = "1";
-        }
         if (beresp.http.x-amz-meta-tombstone) {
             # Removed by the deploy whose layer holds the tombstone.
             set beresp.status = 404;
@@ -675,6 +669,13 @@ sub vcl_fetch {
             # cached like a missing page (purged with the URL's key). vcl_deliver
             # restarts to the base's copy, which has a cache key of its own.
             set beresp.http.x-stump-layer-miss = req.http.X-Stump-Base;
+        }
+        if (beresp.status != 200 && !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html" &&
+                beresp.http.x-amz-meta-surrogate-key)) {
+            # Never served as the site's 404 page: only a page publish stored is (a 200,
+            # or a bucket's error document), not S3's own answer for a missing key (XML,
+            # or an HTML page with its request ids), a marker or a tombstone.
+            set beresp.http.x-stump-no-page = "1";
         }
         if (beresp.status != 200 || !beresp.http.Surrogate-Key) {
             # A 404 (or a marker) carries no keys of its own: add the URL's key, so the
@@ -701,8 +702,7 @@ sub vcl_fetch {
             set beresp.stale_while_revalidate = 0s;
         }
         if (req.restarts >= 3 && (beresp.http.x-stump-layer-miss ||
-                (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth &&
-                !(beresp.status == 404 && beresp.http.Content-Type ~ "^text/html" && !beresp.http.x-stump-origin-error)))) {
+                (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth && beresp.http.x-stump-no-page))) {
             # vcl_deliver could not restart again (see vcl_hit).
             error 404 "Not Found";
         }
@@ -782,11 +782,7 @@ sub vcl_fetch {
         restart;
     }
     if (req.http.X-Stump-NotFound && !req.http.X-Stump-Synth) {
-        if (resp.status != 200 && resp.status != 404) {
-            set req.http.X-Stump-Error = "404";
-            restart;
-        }
-        if (resp.status == 404 && (resp.http.Content-Type !~ "^text/html" || resp.http.x-stump-origin-error)) {
+        if (resp.http.x-stump-no-page) {
             set req.http.X-Stump-Error = "404";
             restart;
         }
@@ -820,7 +816,7 @@ sub stump_hygiene {
     unset resp.http.x-stump-deploy;
     unset resp.http.x-stump-base;
     unset resp.http.x-stump-layer-miss;
-    unset resp.http.x-stump-origin-error;
+    unset resp.http.x-stump-no-page;
     unset resp.http.x-stump-ids;
     if (req.http.X-Stump-Preview) {
         set resp.http.X-Robots-Tag = "noindex";

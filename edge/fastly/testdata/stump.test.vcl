@@ -420,32 +420,28 @@ sub test_404_page {
     assert.equal(resp.status, 404);
 }
 
-// @scope: deliver
-// @suite: S3's own HTML answer for a missing 404 page is no 404 page: the bland 404
-sub test_404_s3_page {
-    set req.http.X-Stump-Site = "a";
-    set req.http.X-Stump-NotFound = "1";
-    set resp.status = 404;
-    set resp.http.Content-Type = "text/html";
-    set resp.http.x-stump-origin-error = "1";
-    testing.call_subroutine("vcl_deliver");
-    assert.restart();
-    assert.equal(req.http.X-Stump-Error, "404");
-}
-
 // @scope: fetch
-// @suite: a 404 without stored metadata is S3's own; a stored 404 page (an error document) is not
-sub test_fetch_origin_error {
+// @suite: only a page publish stored is a 404 page: not S3's XML, not its own HTML answer (a stored error document is one)
+sub test_fetch_no_page {
     set req.http.X-Stump-Site = "a";
     set req.http.X-Stump-Path = "/404.html";
     set beresp.status = 404;
-    set beresp.http.Content-Type = "text/html";
-    testing.call_subroutine("vcl_fetch");
-    assert.equal(beresp.http.x-stump-origin-error, "1");
-    unset beresp.http.x-stump-origin-error;
+    set beresp.http.Content-Type = "application/xml";
     set beresp.http.x-amz-meta-surrogate-key = "a:url:/404.html a";
     testing.call_subroutine("vcl_fetch");
-    assert.is_notset(beresp.http.x-stump-origin-error);
+    assert.equal(beresp.http.x-stump-no-page, "1");
+    unset beresp.http.x-stump-no-page;
+    unset beresp.http.x-amz-meta-surrogate-key;
+    set beresp.http.Content-Type = "text/html";
+    testing.call_subroutine("vcl_fetch");
+    assert.equal(beresp.http.x-stump-no-page, "1");
+    unset beresp.http.x-stump-no-page;
+    set beresp.http.x-amz-meta-surrogate-key = "a:url:/404.html a";
+    testing.call_subroutine("vcl_fetch");
+    assert.is_notset(beresp.http.x-stump-no-page);
+    set beresp.status = 200;
+    testing.call_subroutine("vcl_fetch");
+    assert.is_notset(beresp.http.x-stump-no-page);
 }
 
 // @scope: deliver
@@ -455,6 +451,7 @@ sub test_404_no_page {
     set req.http.X-Stump-NotFound = "1";
     set resp.status = 404;
     set resp.http.Content-Type = "application/xml";
+    set resp.http.x-stump-no-page = "1";
     testing.call_subroutine("vcl_deliver");
     assert.restart();
     assert.equal(req.http.X-Stump-Error, "404");
