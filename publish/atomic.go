@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -252,12 +253,8 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 	}
 	t := layerOf(rec, base)
 	if len(d.Pins) > 0 {
-		pinned := make(map[string]bool, len(d.Pins))
-		for _, p := range d.Pins {
-			pinned[p] = true
-		}
 		for _, o := range rec.Objects {
-			if pinned[o.Path] {
+			if slices.Contains(d.Pins, o.Path) {
 				t.layer[o.Path] = true
 			}
 		}

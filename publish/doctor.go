@@ -221,7 +221,7 @@ func (d *Deployer) Doctor(ctx context.Context, fix bool, current []Object) (*Dia
 		var best *RecordState
 		for i := range dg.Records {
 			rs := &dg.Records[i]
-			if rs.rec != nil && rs.Problem == "" && !rs.Preview && (layersOK || baseOf(rs.rec) == rs.rec.ID) {
+			if rs.rec != nil && rs.Problem == "" && !rs.Preview && (layersOK || rs.rec.Base == "") {
 				best = rs
 				break
 			}

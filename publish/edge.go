@@ -112,8 +112,8 @@ func (d *Deployer) DropEdgeLayers(ctx context.Context, force, dryRun bool) (rele
 		if err != nil {
 			return nil, err
 		}
-		if b := baseOf(live); b != live.ID && !force {
-			return nil, &LayerLiveError{Site: d.Site, Deploy: live.ID, Base: b}
+		if live.Base != "" && !force {
+			return nil, &LayerLiveError{Site: d.Site, Deploy: live.ID, Base: live.Base}
 		}
 	}
 	if !dryRun {

@@ -76,7 +76,7 @@ func (d *Deployer) Rollback(ctx context.Context, to string) (*Result, error) {
 		}
 	}
 	if ptr.Mode == ModeAtomic {
-		if target.Base != "" && target.Base != target.ID {
+		if target.Base != "" {
 			if ok, err := d.edgeReadsLayers(ctx); err != nil {
 				return nil, err
 			} else if !ok {

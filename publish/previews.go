@@ -76,12 +76,8 @@ func (d *Deployer) writeTreeIDs(ctx context.Context, lk *lock, entries []treeEnt
 			continue
 		}
 		seen[e.id] = true
-		line := e.id
-		if e.base != "" && e.base != e.id {
-			line += " " + e.base
-		}
-		lines = append(lines, line)
-		if !d.FullPreviewTrees || e.base == "" || e.base == e.id {
+		lines = append(lines, strings.TrimSpace(e.id+" "+e.base))
+		if !d.FullPreviewTrees || e.base == "" {
 			ids = append(ids, e.id)
 		}
 	}
