@@ -37,7 +37,7 @@ func edgeCommand() *cli.Command {
 				Flags: append(siteFlags(), fastlyFlag()),
 				Action: func(c *cli.Context) error {
 					if c.Bool("fastly") {
-						ds, err := fastlyDesired(c, false)
+						_, ds, err := fastlyDesired(c, false)
 						if err != nil {
 							return err
 						}
@@ -89,11 +89,7 @@ func edgeCommand() *cli.Command {
 					if !c.Bool("fastly") {
 						return usagef("stump edge deploy needs --fastly (Varnish loads its VCL with varnishadm: docs/edge.md)")
 					}
-					ds, err := fastlyDesired(c, true)
-					if err != nil {
-						return err
-					}
-					ws, err := openWorkspace(c)
+					ws, ds, err := fastlyDesired(c, true)
 					if err != nil {
 						return err
 					}
@@ -114,11 +110,7 @@ func edgeCommand() *cli.Command {
 						if v > 0 {
 							by = fmt.Sprintf("fastly service %s version %d", sid, v)
 						}
-						var names []string
-						for _, s := range d.Plan.Sites {
-							names = append(names, s.Name)
-						}
-						stampEdge(c, ws, names, by)
+						stampEdge(c, ws, siteNames(d.Plan, sid), by)
 					}
 					return nil
 				},
@@ -133,11 +125,11 @@ func edgeCommand() *cli.Command {
 					if !c.Bool("fastly") {
 						return usagef("stump edge rollback needs --fastly")
 					}
-					services, err := fastlyServices(c)
+					ws, picked, plan, err := edgeSites(c)
 					if err != nil {
 						return err
 					}
-					ws, _, plan, err := edgeSites(c)
+					services, err := servicesOf(picked, plan)
 					if err != nil {
 						return err
 					}
@@ -146,12 +138,7 @@ func edgeCommand() *cli.Command {
 						if err != nil {
 							return err
 						}
-						var names []string
-						for _, s := range plan.Sites {
-							if s.Fastly != nil && s.Fastly.ServiceID == sid {
-								names = append(names, s.Name)
-							}
-						}
+						names := siteNames(plan, sid)
 						release := func() {}
 						o := fastly.Options{DryRun: c.Bool("dry-run"), Out: c.App.Writer,
 							Losing: func(ctx context.Context) error {
@@ -218,15 +205,6 @@ func edgeSites(c *cli.Context) (*build.Workspace, []string, *edge.Plan, error) {
 	return ws, picked, plan, nil
 }
 
-// fastlyServices are the Fastly services of the picked sites, sorted.
-func fastlyServices(c *cli.Context) ([]string, error) {
-	_, picked, plan, err := edgeSites(c)
-	if err != nil {
-		return nil, err
-	}
-	return servicesOf(picked, plan)
-}
-
 func servicesOf(picked []string, plan *edge.Plan) ([]string, error) {
 	want := map[string]bool{}
 	for _, n := range picked {
@@ -250,14 +228,14 @@ func servicesOf(picked []string, plan *edge.Plan) ([]string, error) {
 // fastlyDesired renders, for each service of the picked sites, what it should hold: the
 // VCL of every site on it. With secrets, the preview credentials are read from the
 // environment variables edge.preview_auth_env names.
-func fastlyDesired(c *cli.Context, secrets bool) ([]*fastly.Desired, error) {
-	_, picked, plan, err := edgeSites(c)
+func fastlyDesired(c *cli.Context, secrets bool) (*build.Workspace, []*fastly.Desired, error) {
+	ws, picked, plan, err := edgeSites(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	services, err := servicesOf(picked, plan)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sec := map[string]string{}
 	for _, s := range plan.Sites {
@@ -276,11 +254,22 @@ func fastlyDesired(c *cli.Context, secrets bool) ([]*fastly.Desired, error) {
 	for _, sid := range services {
 		d, err := fastly.Want(plan, sid, sec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out = append(out, d)
 	}
-	return out, nil
+	return ws, out, nil
+}
+
+// siteNames are the names of the sites of plan on Fastly service sid.
+func siteNames(plan *edge.Plan, sid string) []string {
+	var out []string
+	for _, s := range plan.Sites {
+		if s.Fastly != nil && s.Fastly.ServiceID == sid {
+			out = append(out, s.Name)
+		}
+	}
+	return out
 }
 
 func fastlyClient(c *cli.Context, service string) (*fastly.Client, error) {
@@ -293,11 +282,7 @@ func fastlyClient(c *cli.Context, service string) (*fastly.Client, error) {
 
 // fastlyCheck lints the Fastly VCL of each service with falco and runs its smoke tests.
 func fastlyCheck(c *cli.Context) error {
-	ws, _, _, err := edgeSites(c)
-	if err != nil {
-		return err
-	}
-	ds, err := fastlyDesired(c, false)
+	ws, ds, err := fastlyDesired(c, false)
 	if err != nil {
 		return err
 	}
