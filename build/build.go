@@ -303,7 +303,7 @@ func (w *Workspace) newState(cfg *config.Loaded, opts Options, src, theme *tree)
 
 // resetOutputs starts a fresh set of outputs (and of fingerprinted assets).
 func (st *siteState) resetOutputs() {
-	st.out = newOutputs()
+	st.out = newOutputs(st.cfg.CheckLinks != config.LinksOff)
 	st.assets = &assetRegistry{st: st, byRel: map[string]*assetEntry{}, out: st.out}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"net/url"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -61,9 +60,13 @@ type outputs struct {
 	// them once written, instead of each page's bytes being copied out of its buffer.
 	lend  bool
 	links linkTable // the link targets of the pages added
+	// wantLinks: the link check will read the pages' links (off: they are not kept).
+	wantLinks bool
 }
 
-func newOutputs() *outputs { return &outputs{files: map[string]*outFile{}} }
+func newOutputs(wantLinks bool) *outputs {
+	return &outputs{files: map[string]*outFile{}, wantLinks: wantLinks}
+}
 
 // add registers f. Two different files at one path is an error; the same bytes twice (an
 // asset asked for by two templates) is not.
@@ -72,7 +75,7 @@ func (o *outputs) add(f *outFile) error {
 	if f.gen && f.sum == ([32]byte{}) {
 		f.sum = sha256.Sum256(f.data)
 	}
-	if f.page != nil && f.class == classPage && f.src == nil && f.redirect == "" && strings.HasSuffix(f.path, ".html") {
+	if o.wantLinks && f.page != nil && f.class == classPage && f.src == nil && f.redirect == "" && strings.HasSuffix(f.path, ".html") {
 		f.links = o.links.add(f.data)
 	}
 	o.mu.Lock()
@@ -391,37 +394,38 @@ type linkTable struct {
 // HTML parse: like the link check always has, it reads every href=" and src=" (data-src="
 // too).
 func (t *linkTable) add(page []byte) []int32 {
-	var ids []int32
+	// The scan runs outside the lock (pages render in parallel); the table is locked
+	// once, to number what the page links to.
 	s := unsafe.String(unsafe.SliceData(page), len(page)) // read only while page is
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.ids == nil {
-		t.ids = map[string]int32{}
-	}
+	var vals []string
+	seen := map[string]bool{}
 	scanAttrs(s, false, func(start, end int) {
 		v := s[start:end]
 		if k := strings.IndexAny(v, "#?"); k >= 0 {
 			v = v[:k]
 		}
+		if !seen[v] {
+			seen[v] = true
+			vals = append(vals, v)
+		}
+	})
+	ids := make([]int32, len(vals))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil {
+		t.ids = map[string]int32{}
+	}
+	for i, v := range vals {
 		id, ok := t.ids[v]
 		if !ok {
 			id = int32(len(t.list))
 			v = strings.Clone(v)
 			t.ids[v] = id
 			t.list = append(t.list, v)
-		} else if slices.Contains(ids, id) {
-			return
 		}
-		ids = append(ids, id)
-	})
-	return slices.Clip(ids)
-}
-
-// link is the target numbered id.
-func (t *linkTable) link(id int32) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.list[id]
+		ids[i] = id
+	}
+	return ids
 }
 
 // scanAttrs calls yield with the bounds of the value of each src="…" and href="…"

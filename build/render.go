@@ -231,6 +231,25 @@ func (st *siteState) renderExtras(ls *layouts) error {
 const default404 = `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Page not found</title></head><body><h1>Page not found</h1><p><a href="/">Go to the home page</a></p></body></html>
 `
 
+// linkMissing reports whether link is under the site's base and names nothing the
+// build writes.
+func (st *siteState) linkMissing(link, base string) bool {
+	if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") {
+		return false
+	}
+	rel := strings.TrimPrefix(link, base)
+	if u, err := url.PathUnescape(rel); err == nil {
+		rel = u // /tags/saint-%C3%A9loi/ is written as tags/saint-éloi/
+	}
+	switch {
+	case rel == "" || strings.HasSuffix(rel, "/"):
+		rel += "index.html"
+	case path.Ext(rel) == "":
+		rel += "/index.html"
+	}
+	return !st.out.has(rel)
+}
+
 // checkLinks reports root-relative links in pages to paths the build does not write:
 // as errors (fail) or as warnings in the build's report. A link that is not in the
 // page's own source (a menu entry, a param) is blamed once on site.yaml.
@@ -246,6 +265,11 @@ func (st *siteState) checkLinks(fail bool) error {
 	}
 	fromConfig := map[string]bool{}
 	var cfgSrc []byte
+	// Each distinct target is resolved once: fine (elsewhere, or built) or missing.
+	// No page is added after rendering, so the table is read without its lock.
+	links := st.out.links.list
+	const unknown, fine, missing = 0, 1, 2
+	state := make([]int8, len(links))
 	for _, f := range st.out.sorted() {
 		// Rendered pages only: a bundle's own .html files are copied from the source,
 		// and the writer may be reading them in at this moment.
@@ -253,22 +277,14 @@ func (st *siteState) checkLinks(fail bool) error {
 			continue
 		}
 		for _, id := range f.links {
-			link := st.out.links.link(id)
-			if !strings.HasPrefix(link, base) || strings.HasPrefix(link, "//") {
-				continue
+			link := links[id]
+			if state[id] == unknown {
+				state[id] = fine
+				if st.linkMissing(link, base) {
+					state[id] = missing
+				}
 			}
-			rel := strings.TrimPrefix(link, base)
-			if u, err := url.PathUnescape(rel); err == nil {
-				rel = u // /tags/saint-%C3%A9loi/ is written as tags/saint-éloi/
-			}
-			target := rel
-			switch {
-			case rel == "" || strings.HasSuffix(rel, "/"):
-				target = rel + "index.html"
-			case path.Ext(rel) == "":
-				target = rel + "/index.html"
-			}
-			if st.out.has(target) {
+			if state[id] == fine {
 				continue
 			}
 			p := f.page

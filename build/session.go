@@ -505,7 +505,7 @@ func (s *Session) renderTargets(ctx context.Context, targets []renderTarget, str
 	st := s.st
 	ls := st.layouts
 	prevOut := st.out
-	st.out = newOutputs()
+	st.out = newOutputs(false) // an update checks no links
 	st.partialMu.Lock()
 	st.partialCache = nil // rendered again from this update's pages and site
 	st.partialMu.Unlock()
