@@ -145,11 +145,8 @@ func hashTree(h hash.Hash, dir string, keep func(rel string, size int64) bool) (
 		g.Go(func() error {
 			rel, _ := filepath.Rel(dir, p)
 			rels[i] = filepath.ToSlash(rel)
-			e, b, err := fileEntry(rels[i], p)
-			entries[i] = e
-			if b != nil && keep != nil && keep(rels[i], int64(len(b))) {
-				kept[i] = b
-			}
+			e, b, err := fileEntry(rels[i], p, keep)
+			entries[i], kept[i] = e, b
 			return err
 		})
 	}
@@ -170,7 +167,7 @@ func hashTree(h hash.Hash, dir string, keep func(rel string, size int64) bool) (
 }
 
 func hashFile(h hash.Hash, name, p string) error {
-	e, _, err := fileEntry(name, p)
+	e, _, err := fileEntry(name, p, nil)
 	if err != nil {
 		return err
 	}
@@ -179,9 +176,10 @@ func hashFile(h hash.Hash, name, p string) error {
 }
 
 // fileEntry is what a fingerprint adds for the file at p, shown as name: its size and
-// SHA-256, or a symlink's target; "" for anything else. For a regular file it also
-// returns the bytes it read.
-func fileEntry(name, p string) (string, []byte, error) {
+// SHA-256, or a symlink's target; "" for anything else. A regular file that keep (if
+// any) takes by its name and size is read whole and its bytes returned; any other is
+// hashed as it is read.
+func fileEntry(name, p string, keep func(rel string, size int64) bool) (string, []byte, error) {
 	fi, err := os.Lstat(p)
 	if err != nil {
 		return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
@@ -196,10 +194,26 @@ func fileEntry(name, p string) (string, []byte, error) {
 	if !fi.Mode().IsRegular() {
 		return "", nil, nil
 	}
-	b, err := os.ReadFile(p)
+	entry := func(size int64, sum []byte) string {
+		return fmt.Sprintf("file\x00%s\x00%s\x00%x\x00", name, strconv.FormatInt(size, 10), sum)
+	}
+	if keep != nil && keep(name, fi.Size()) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
+		}
+		sum := sha256.Sum256(b)
+		return entry(int64(len(b)), sum[:]), b, nil
+	}
+	f, err := os.Open(p)
 	if err != nil {
 		return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
 	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("file\x00%s\x00%s\x00%x\x00", name, strconv.Itoa(len(b)), sum[:]), b, nil
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", nil, fmt.Errorf("fingerprint %s: %w", name, err)
+	}
+	return entry(n, h.Sum(nil)), nil, nil
 }
