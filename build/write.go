@@ -233,13 +233,19 @@ func (w *writer) store(f *outFile) error {
 		w.written.Add(1)
 	}
 	if w.release {
-		f.size, f.stored, f.data = int64(len(f.data)), true, nil
-		if f.buf != nil {
-			bufPool.Put(f.buf)
-			f.buf = nil
-		}
+		f.release()
 	}
 	return nil
+}
+
+// release drops f's bytes once they are on disk, keeping their size, and returns the
+// pooled buffer they were lent in (outFile.buf).
+func (f *outFile) release() {
+	f.size, f.stored, f.data = int64(len(f.data)), true, nil
+	if f.buf != nil {
+		bufPool.Put(f.buf)
+		f.buf = nil
+	}
 }
 
 // same reports whether the old build wrote f's bytes at its path and the file is still
@@ -358,7 +364,7 @@ func (w *writer) commit(m *manifest.Manifest) error {
 		}
 		w.written.Add(1)
 		if w.release {
-			f.size, f.stored, f.data = int64(len(f.data)), true, nil
+			f.release()
 		}
 	}
 	if err := j.replace(w.dir, manifest.FileName, mb); err != nil {
