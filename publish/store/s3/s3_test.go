@@ -787,3 +787,62 @@ func TestWriteDeadlineSparesHTTP2(t *testing.T) {
 		t.Errorf("%d connections, want the one HTTP/2 connection for every request", n)
 	}
 }
+
+// deadlineConn records the write deadlines set on a connection.
+type deadlineConn struct {
+	net.Conn
+	mu   sync.Mutex
+	last *time.Time
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.last = &t
+	c.mu.Unlock()
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// TestWriteDeadlineOnConnection: over HTTP/1.1 each request attempt gives its
+// connection the request's deadline as a write deadline, and a request without one
+// clears what the last left (the fence of a frozen process, see writeDeadline).
+func TestWriteDeadlineOnConnection(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("ETag", `"e"`)
+	}))
+	t.Cleanup(srv.Close)
+	var conn *deadlineConn
+	dialer := &net.Dialer{}
+	tr := &http.Transport{MaxConnsPerHost: 1, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dialer.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conn = &deadlineConn{Conn: c}
+		return conn, nil
+	}}
+	s, err := Open(testCtx(t), Config{Bucket: "b", Region: "us-east-1", PathStyle: true, Endpoint: srv.URL, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := func() *time.Time {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		return conn.last
+	}
+	want := time.Now().Add(time.Minute).Round(0)
+	ctx, cancel := context.WithDeadline(testCtx(t), want)
+	defer cancel()
+	if _, err := store.PutBytes(ctx, s, "fenced", []byte("x"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got == nil || !got.Equal(want) {
+		t.Fatalf("write deadline %v, want the request's deadline %v", got, want)
+	}
+	if _, err := store.PutBytes(context.Background(), s, "free", []byte("x"), store.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got == nil || !got.IsZero() {
+		t.Errorf("write deadline %v after a request without one, want it cleared", got)
+	}
+}
