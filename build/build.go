@@ -102,7 +102,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 	var cache *cacheSave
 	if st.mdc != nil && !opts.NoWrite {
 		cache = st.mdc.startSave()
-		defer cache.discard()
+		defer cache.finish(false) // after finish(true): nothing
 	}
 	var wr *writer
 	if !st.opts.NoWrite {
@@ -131,7 +131,7 @@ func (w *Workspace) Build(ctx context.Context, site string, opts Options) (*Resu
 		// command leaves the workspace as it was.
 		res.saveCaches = st.mdc.save
 	}
-	cache.commit()
+	cache.finish(true)
 	res.Duration = time.Since(start)
 	if fp != "" {
 		w.remember(site, dir, fp, wr.manifestSum, res)

@@ -116,7 +116,7 @@ func (c *mdCache) render(md *markdown.Renderer, raw bool, body []byte) (markdown
 
 // save writes what this build rendered, when it differs from what the file held
 // (best effort: a cache that cannot be written only costs rendering next time).
-func (c *mdCache) save() { c.startSave().commit() }
+func (c *mdCache) save() { c.startSave().finish(true) }
 
 // cacheSave is a cache file being written beside the cache: commit puts it in place,
 // discard drops it. Both wait for the writing to end. A nil *cacheSave does nothing.
@@ -155,26 +155,21 @@ func (c *mdCache) startSave() *cacheSave {
 	return s
 }
 
-func (s *cacheSave) commit() {
+// finish waits for the write, then puts the file in place (keep: the build succeeded)
+// or removes it. Once is enough; a nil save does nothing.
+func (s *cacheSave) finish(keep bool) {
 	if s == nil {
 		return
 	}
 	<-s.done
-	if s.tmp != nil {
+	switch {
+	case s.tmp == nil:
+	case keep:
 		_ = s.tmp.Commit()
-		s.tmp = nil
-	}
-}
-
-func (s *cacheSave) discard() {
-	if s == nil {
-		return
-	}
-	<-s.done
-	if s.tmp != nil {
+	default:
 		s.tmp.Discard()
-		s.tmp = nil
 	}
+	s.tmp = nil
 }
 
 // mdSalt identifies what a site's Markdown renders depend on besides the body.
