@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -67,7 +68,7 @@ func TestInPlaceFileTargetLinksBlobs(t *testing.T) {
 		if len(sidecars) > 0 {
 			t.Errorf("deploy %s wrote sidecar files beside live pages: %v", res.Deploy, sidecars)
 		}
-	case os.Getenv("CI") == "true":
+	case os.Getenv("CI") == "true" && runtime.GOOS == "linux": // as the file store's own tests
 		t.Fatal("the temporary folder's file system has no user attributes: the sidecar half of this test cannot run")
 	default:
 		t.Log("no user attributes here: sidecar files not checked")
