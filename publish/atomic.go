@@ -229,7 +229,7 @@ func (d *Deployer) planTree(ctx context.Context, rec, live *Record, cache *chunk
 		rec.Base, rec.Spent, rec.Layer = "", 0, len(rec.Objects)
 		return layerOf(rec, nil), liveLayout, nil
 	}
-	if d.FullTrees || (rec.Preview && d.FullPreviewTrees) {
+	if rec.Preview && d.FullPreviewTrees {
 		return full()
 	}
 	if ok, err := d.edgeReadsLayers(ctx); err != nil {

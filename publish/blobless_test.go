@@ -242,8 +242,7 @@ func TestSwitchAtomicToInPlace(t *testing.T) {
 func TestAtomicRepairWithoutBlobs(t *testing.T) {
 	ctx := context.Background()
 	m := mem.New()
-	d := newDeployer(m)
-	d.Mode, d.FullTrees = ModeAtomic, true
+	d := stampedDeployer(m) // no edge stamp: full trees
 	s1 := bigSite(10, nil)
 	if _, err := publishSite(t, d, s1, Options{}); err != nil {
 		t.Fatal(err)

@@ -113,10 +113,6 @@ type Deployer struct {
 	// (every deploy is a tree under _stump/trees/<id>/ and the edge follows
 	// _stump/live; see atomic.go).
 	Mode string
-	// FullTrees makes every atomic deploy (and preview) write a full tree, never a
-	// layer over a base: for an edge that cannot read layers. Rollback, gc and verify
-	// read both kinds either way.
-	FullTrees bool
 	// FullPreviewTrees makes previews write full trees: for an edge that reads a live
 	// deploy's layer through _stump/live but not a preview's (the generated Fastly
 	// VCL, which has no restart to spare for a preview's marker).
